@@ -1,0 +1,18 @@
+//! The pure core: no files, no network, no async. Deterministic given data, parameters and seed.
+//!
+//! One file per concept, in pipeline order: [`period`] (calendar), [`transaction`] (validated
+//! rows and their per-(customer, period) aggregation), [`panel`] (RFM per customer-period),
+//! [`segment`] (states), [`markov`] (transition counts and matrix), [`spend`] (regression),
+//! [`config`] (training parameters), [`model`] (the artifact), [`train`] (the pipeline), and
+//! [`simulate`] (synthetic data with planted truth).
+
+pub mod config;
+pub mod markov;
+pub mod model;
+pub mod panel;
+pub mod period;
+pub mod segment;
+pub mod simulate;
+pub mod spend;
+pub mod train;
+pub mod transaction;

@@ -1,0 +1,115 @@
+//! The model artifact: everything training learned, in one serializable value.
+
+use super::config::TrainConfig;
+use super::markov::TransitionModel;
+use super::period::PeriodUnit;
+use super::segment::SegmentScheme;
+use super::spend::SpendModel;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// Version of the artifact layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A trained model, as written to `models/<id>.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelArtifact {
+    pub schema_version: u32,
+    /// Derived from the content (see the store); empty while the id is being computed.
+    pub id: String,
+    pub kam_version: String,
+    /// The configuration, defaults filled in.
+    pub config: TrainConfig,
+    pub periods: PeriodsInfo,
+    pub data: DataFingerprint,
+    pub segments: SegmentsInfo,
+    pub transitions: TransitionsInfo,
+    pub spend: SpendInfo,
+}
+
+/// The training calendar.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeriodsInfo {
+    pub unit: PeriodUnit,
+    /// End of the last complete period used for training.
+    pub as_of: NaiveDate,
+    /// Every training period: first and last day.
+    pub spans: Vec<(NaiveDate, NaiveDate)>,
+    /// A trailing partial period left out: its first and last day, and the last data day.
+    pub partial_period_left_out: Option<(NaiveDate, NaiveDate, NaiveDate)>,
+}
+
+/// What the model was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    /// File name of the source (without its directory, so the artifact does not depend on where
+    /// the file lay).
+    pub source: String,
+    /// BLAKE3 hash of the source file's bytes.
+    pub content_hash: String,
+    /// Valid rows read.
+    pub rows: u64,
+    /// Rows skipped as bad (`--on-bad-row skip`).
+    pub rows_skipped: u64,
+    /// Rows on or before the as-of date.
+    pub rows_used: u64,
+    /// Rows after the as-of date (left out).
+    pub rows_after_as_of: u64,
+    pub customers: u64,
+    pub first_date: NaiveDate,
+    pub last_date: NaiveDate,
+}
+
+/// The segment scheme and what it found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentsInfo {
+    pub scheme: SegmentScheme,
+    /// State names in chain order.
+    pub states: Vec<String>,
+    /// Learned cut-points: the minimum trailing value of each tier but the last.
+    pub thresholds: Vec<TierThreshold>,
+    /// `sizes_by_period[t][s]`: customers in state s in period t.
+    pub sizes_by_period: Vec<Vec<u64>>,
+    /// Customers with at least one purchase on or before the as-of date.
+    pub customers_in_panel: u64,
+    /// Customers whose rows up to the as-of date hold no purchase (only returns, or nothing yet).
+    pub customers_without_purchase: u64,
+    /// Customer-periods in the panel.
+    pub panel_rows: u64,
+}
+
+/// A learned tier cut-point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TierThreshold {
+    pub tier: String,
+    pub min_trailing_value: f64,
+}
+
+/// The Markov chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransitionsInfo {
+    pub model: TransitionModel,
+    /// `counts_by_period[t][i][j]`: moves from period t to t + 1.
+    pub counts_by_period: Vec<Vec<Vec<u64>>>,
+    /// Total observed moves.
+    pub moves: u64,
+}
+
+/// The spend regression.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpendInfo {
+    /// Target: spend in the next period.
+    pub model: SpendModel,
+    /// Means used to fill in missing attribute values, in attribute order.
+    pub attribute_means: Vec<f64>,
+    /// Customers in the panel without a row in the attributes file.
+    pub customers_without_attributes: u64,
+}
+
+impl ModelArtifact {
+    /// Index of a state by name.
+    pub fn state_index(&self, name: &str) -> Option<usize> {
+        self.segments.states.iter().position(|s| s == name)
+    }
+}

@@ -1,0 +1,356 @@
+//! Segments, the states of the chain: `new`, value tiers among customers who bought (by default
+//! `key`, `core`, `occasional`), inactive states by periods since the last purchase (`dormant`,
+//! optionally split into `dormant_1`, `dormant_2`, …), and `lapsed`, the churn state.
+
+use super::panel::PanelRow;
+use serde::{Deserialize, Serialize};
+
+/// How active customers are cut into value tiers by their trailing value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", content = "cuts", rename_all = "snake_case")]
+pub enum TierRule {
+    /// Cumulative shares of active customer-periods, e.g. `[0.2, 0.5]`: the top 20% by trailing
+    /// value are the first tier, the next 30% the second, the rest the last.
+    TopShare(Vec<f64>),
+    /// Cumulative shares of value, e.g. `[0.8]`: the smallest set of customer-periods holding 80%
+    /// of trailing value is the first tier.
+    ValueShare(Vec<f64>),
+    /// Fixed minimum trailing values, highest first, e.g. `[1000, 100]`.
+    Fixed(Vec<f64>),
+}
+
+/// A checked segment scheme.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentScheme {
+    /// Name of the first-purchase state.
+    pub new: String,
+    /// Names of the value tiers, highest first.
+    pub tiers: Vec<String>,
+    pub rule: TierRule,
+    /// Name of the inactive state(s) before lapse.
+    pub dormant: String,
+    /// Name of the churn state.
+    pub lapsed: String,
+    /// A customer is lapsed after this many periods without a purchase.
+    pub lapse_after: u32,
+    /// Split the inactive state by periods since the last purchase (Pfeifer–Carraway recency states).
+    pub split_inactive: bool,
+    /// Trailing window, in periods, for frequency and monetary value.
+    pub window: u32,
+}
+
+/// Errors in a segment scheme or in learning its thresholds.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SegmentError {
+    #[error("segments.{field}: {problem}")]
+    Invalid { field: &'static str, problem: String },
+    #[error(
+        "no active customer-period after a first purchase to learn value tiers from \
+         (every customer bought in one period only); use more periods or fixed cuts"
+    )]
+    NothingToLearnFrom,
+    #[error("the value-share rule needs positive total trailing value; it is {0}")]
+    NoPositiveValue(f64),
+}
+
+impl SegmentScheme {
+    /// Validates the scheme.
+    pub fn check(&self) -> Result<(), SegmentError> {
+        let invalid = |field, problem: &str| Err(SegmentError::Invalid { field, problem: problem.into() });
+        if self.tiers.is_empty() {
+            return invalid("tiers", "at least one tier name is needed");
+        }
+        if self.window == 0 {
+            return invalid("window", "must be at least 1 period");
+        }
+        if self.lapse_after == 0 {
+            return invalid("lapse_after", "must be at least 1 period");
+        }
+        let cuts = match &self.rule {
+            TierRule::TopShare(c) | TierRule::ValueShare(c) | TierRule::Fixed(c) => c,
+        };
+        if cuts.len() + 1 != self.tiers.len() {
+            return invalid(
+                "cuts",
+                &format!("{} tiers need {} cuts, got {}", self.tiers.len(), self.tiers.len() - 1, cuts.len()),
+            );
+        }
+        if cuts.iter().any(|c| !c.is_finite()) {
+            return invalid("cuts", "must be finite numbers");
+        }
+        match &self.rule {
+            TierRule::TopShare(c) | TierRule::ValueShare(c) => {
+                if c.iter().any(|&s| s <= 0.0 || s >= 1.0) || c.windows(2).any(|w| w[0] >= w[1]) {
+                    return invalid("cuts", "shares must be strictly increasing and within (0, 1)");
+                }
+            }
+            TierRule::Fixed(c) => {
+                if c.windows(2).any(|w| w[0] <= w[1]) {
+                    return invalid("cuts", "fixed cuts must be strictly decreasing (highest tier first)");
+                }
+            }
+        }
+        let mut names = self.states();
+        names.sort();
+        if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.trim().is_empty()) {
+            return invalid("names", "state names must be distinct and non-empty");
+        }
+        Ok(())
+    }
+
+    /// Number of inactive (not yet lapsed) states.
+    fn inactive_states(&self) -> usize {
+        match (self.lapse_after, self.split_inactive) {
+            (1, _) => 0,
+            (l, true) => l as usize - 1,
+            (_, false) => 1,
+        }
+    }
+
+    /// State names in chain order: new, tiers, inactive, lapsed.
+    pub fn states(&self) -> Vec<String> {
+        let mut s = vec![self.new.clone()];
+        s.extend(self.tiers.iter().cloned());
+        match self.inactive_states() {
+            0 => {}
+            n if self.split_inactive => s.extend((1..=n).map(|k| format!("{}_{k}", self.dormant))),
+            _ => s.push(self.dormant.clone()),
+        }
+        s.push(self.lapsed.clone());
+        s
+    }
+
+    /// Index of the lapsed (churn) state.
+    pub fn lapsed_index(&self) -> usize {
+        self.tiers.len() + self.inactive_states() + 1
+    }
+
+    /// `allowed[i][j]`: whether the scheme's definitions permit a move from state i to state j
+    /// in one period (e.g. nobody moves into `new`, and a customer cannot skip from active
+    /// straight to lapsed when `lapse_after > 1`).
+    pub fn allowed(&self) -> Vec<Vec<bool>> {
+        let n = self.states().len();
+        let tiers = 1..=self.tiers.len();
+        let first_inactive = self.tiers.len() + 1;
+        let lapsed = self.lapsed_index();
+        let l = self.lapse_after as usize;
+        let mut a = vec![vec![false; n]; n];
+        for (i, row) in a.iter_mut().enumerate() {
+            for j in tiers.clone() {
+                row[j] = true;
+            }
+            if i <= self.tiers.len() {
+                row[first_inactive] = true; // = lapsed when lapse_after is 1
+            } else if i == lapsed {
+                row[lapsed] = true;
+            } else if self.split_inactive {
+                let k = i - first_inactive + 1; // periods since purchase
+                row[if k + 1 >= l { lapsed } else { i + 1 }] = true;
+            } else {
+                row[lapsed] = true;
+                if l > 2 {
+                    row[i] = true;
+                }
+            }
+        }
+        a
+    }
+
+    /// Learns tier thresholds from the trailing values of active, non-new customer-periods.
+    /// Returns minimum trailing values, highest tier first (`tiers.len() - 1` of them). Sorts
+    /// `values` in place.
+    pub fn learn_thresholds(&self, values: &mut [f64]) -> Result<Vec<f64>, SegmentError> {
+        if let TierRule::Fixed(cuts) = &self.rule {
+            return Ok(cuts.clone());
+        }
+        if values.is_empty() {
+            return Err(SegmentError::NothingToLearnFrom);
+        }
+        values.sort_unstable_by(|a, b| b.total_cmp(a));
+        let n = values.len();
+        Ok(match &self.rule {
+            TierRule::TopShare(shares) => shares
+                .iter()
+                .map(|s| {
+                    let m = ((s * n as f64).ceil() as usize).clamp(1, n);
+                    values[m - 1]
+                })
+                .collect(),
+            TierRule::ValueShare(shares) => {
+                let total: f64 = values.iter().filter(|v| **v > 0.0).sum();
+                if total <= 0.0 {
+                    return Err(SegmentError::NoPositiveValue(total));
+                }
+                let mut cuts = Vec::with_capacity(shares.len());
+                let mut cum = 0.0;
+                let mut k = 0;
+                for (i, v) in values.iter().enumerate() {
+                    cum += v.max(0.0);
+                    while k < shares.len() && cum >= shares[k] * total {
+                        cuts.push(values[i]);
+                        k += 1;
+                    }
+                    if k == shares.len() {
+                        break;
+                    }
+                }
+                while cuts.len() < shares.len() {
+                    cuts.push(values[n - 1]);
+                }
+                cuts
+            }
+            TierRule::Fixed(_) => unreachable!(),
+        })
+    }
+
+    /// A segmenter with learned thresholds.
+    pub fn segmenter(&self, thresholds: Vec<f64>) -> Segmenter {
+        Segmenter {
+            thresholds,
+            first_inactive: self.tiers.len() + 1,
+            lapsed: self.lapsed_index(),
+            lapse_after: self.lapse_after,
+            split: self.split_inactive,
+        }
+    }
+}
+
+/// Places panel rows in states, with the thresholds learned at training time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segmenter {
+    thresholds: Vec<f64>,
+    first_inactive: usize,
+    lapsed: usize,
+    lapse_after: u32,
+    split: bool,
+}
+
+impl Segmenter {
+    pub fn thresholds(&self) -> &[f64] {
+        &self.thresholds
+    }
+
+    /// The state of a panel row.
+    pub fn state_of(&self, row: &PanelRow) -> usize {
+        if row.tenure == 0 {
+            0
+        } else if row.purchases > 0 {
+            1 + self.tier_of(row.monetary)
+        } else {
+            let k = row.periods_since_purchase;
+            if k >= self.lapse_after {
+                self.lapsed
+            } else if self.split {
+                self.first_inactive + k as usize - 1
+            } else {
+                self.first_inactive
+            }
+        }
+    }
+
+    /// Tier index (0 = highest) of a trailing value.
+    pub fn tier_of(&self, value: f64) -> usize {
+        self.thresholds.iter().position(|&t| value >= t).unwrap_or(self.thresholds.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn scheme(lapse_after: u32, split: bool) -> SegmentScheme {
+        SegmentScheme {
+            new: "new".into(),
+            tiers: vec!["key".into(), "core".into(), "occasional".into()],
+            rule: TierRule::TopShare(vec![0.2, 0.5]),
+            dormant: "dormant".into(),
+            lapsed: "lapsed".into(),
+            lapse_after,
+            split_inactive: split,
+            window: 4,
+        }
+    }
+
+    fn row(tenure: u32, purchases: u32, monetary: f64, since: u32) -> PanelRow {
+        PanelRow {
+            period: 0,
+            purchases,
+            spend: 0.0,
+            margin: 0.0,
+            recency_days: 0,
+            periods_since_purchase: since,
+            frequency: purchases,
+            monetary,
+            tenure,
+        }
+    }
+
+    #[test]
+    fn states_are_ordered_new_tiers_inactive_lapsed() {
+        assert_eq!(scheme(2, false).states(), ["new", "key", "core", "occasional", "dormant", "lapsed"]);
+        assert_eq!(
+            scheme(4, true).states(),
+            ["new", "key", "core", "occasional", "dormant_1", "dormant_2", "dormant_3", "lapsed"]
+        );
+        assert_eq!(scheme(1, false).states(), ["new", "key", "core", "occasional", "lapsed"]);
+    }
+
+    #[test]
+    fn top_share_thresholds_on_ten_values() {
+        // Sorted: 100 90 80 70 60 50 40 30 20 10: top 20% = 2 values (≥ 90), top 50% = 5 (≥ 60).
+        let mut v: Vec<f64> = (1..=10).map(|i| f64::from(i) * 10.0).collect();
+        assert_eq!(scheme(2, false).learn_thresholds(&mut v).unwrap(), vec![90.0, 60.0]);
+    }
+
+    #[test]
+    fn value_share_takes_the_smallest_set_holding_the_share() {
+        let mut s = scheme(2, false);
+        s.tiers = vec!["key".into(), "rest".into()];
+        s.rule = TierRule::ValueShare(vec![0.8]);
+        // Total 200; 100 + 60 = 160 = 80%.
+        let mut v = vec![10.0, 100.0, 60.0, 20.0, 10.0];
+        assert_eq!(s.learn_thresholds(&mut v).unwrap(), vec![60.0]);
+    }
+
+    #[test]
+    fn rows_are_placed_by_tenure_purchase_value_and_recency() {
+        let s = scheme(3, false);
+        let seg = s.segmenter(vec![90.0, 60.0]);
+        assert_eq!(seg.state_of(&row(0, 1, 5.0, 0)), 0); // new
+        assert_eq!(seg.state_of(&row(2, 1, 95.0, 0)), 1); // key
+        assert_eq!(seg.state_of(&row(2, 1, 60.0, 0)), 2); // core (at the cut)
+        assert_eq!(seg.state_of(&row(2, 1, 59.9, 0)), 3); // occasional
+        assert_eq!(seg.state_of(&row(2, 0, 59.9, 1)), 4); // dormant
+        assert_eq!(seg.state_of(&row(3, 0, 0.0, 2)), 4); // dormant
+        assert_eq!(seg.state_of(&row(4, 0, 0.0, 3)), 5); // lapsed
+        let split = scheme(3, true).segmenter(vec![90.0, 60.0]);
+        assert_eq!(split.state_of(&row(3, 0, 0.0, 2)), 5); // dormant_2
+        assert_eq!(split.state_of(&row(4, 0, 0.0, 3)), 6); // lapsed
+    }
+
+    #[test]
+    fn allowed_moves_follow_the_definitions() {
+        let a = scheme(2, false).allowed();
+        // new key core occ dormant lapsed
+        assert_eq!(a[0], [false, true, true, true, true, false]);
+        assert_eq!(a[4], [false, true, true, true, false, true]);
+        assert_eq!(a[5], [false, true, true, true, false, true]);
+        let b = scheme(3, true).allowed();
+        assert_eq!(b[4], [false, true, true, true, false, true, false]); // dormant_1 -> dormant_2
+        assert_eq!(b[5], [false, true, true, true, false, false, true]); // dormant_2 -> lapsed
+        let c = scheme(3, false).allowed();
+        assert_eq!(c[4], [false, true, true, true, true, true]);
+    }
+
+    #[test]
+    fn bad_schemes_are_refused_with_the_field() {
+        let mut s = scheme(2, false);
+        s.rule = TierRule::TopShare(vec![0.5, 0.2]);
+        assert!(s.check().unwrap_err().to_string().starts_with("segments.cuts"));
+        s.rule = TierRule::TopShare(vec![0.2]);
+        assert!(s.check().unwrap_err().to_string().contains("need 2 cuts"));
+        let mut s = scheme(2, false);
+        s.window = 0;
+        assert!(s.check().is_err());
+    }
+}

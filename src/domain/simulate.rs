@@ -1,0 +1,261 @@
+//! A simulator with planted ground truth: customers arrive over time and move along a known
+//! segment chain; each active state buys a known number of times with spend in a known range.
+//! The planted states are exactly what kam derives from the transactions under the scheme in
+//! [`Truth::config`] (window 1, lapse after 2 periods, fixed value cuts that fall in the gaps
+//! between the tiers' spend ranges), so training can be checked against the truth.
+
+use super::config::{RuleName, TrainConfig, UnitName};
+use super::period::{date_of, day_of, PeriodUnit};
+use super::transaction::Transactions;
+use chrono::NaiveDate;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Poisson};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimulationParams {
+    pub customers: u32,
+    /// Number of quarters.
+    pub periods: u32,
+    /// First day of the first quarter.
+    pub start: NaiveDate,
+    pub seed: u64,
+}
+
+impl Default for SimulationParams {
+    fn default() -> Self {
+        Self {
+            customers: 10_000,
+            periods: 12,
+            start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
+            seed: 7,
+        }
+    }
+}
+
+/// The planted truth.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    pub params: SimulationParams,
+    /// States in the model's order.
+    pub states: Vec<String>,
+    /// Planted transition matrix.
+    pub matrix: Vec<Vec<f64>>,
+    /// Per-period spend range of each state (0 for inactive states).
+    pub spend_ranges: Vec<(f64, f64)>,
+    /// Mean purchases per period of each state (0 for inactive ones).
+    pub mean_purchases: Vec<f64>,
+    /// Expected spend in the next period given the current state.
+    pub expected_next_spend: Vec<f64>,
+    /// Moves that the simulated paths actually made.
+    pub realized_counts: Vec<Vec<u64>>,
+    /// Customers per state per period in the simulated paths.
+    pub realized_sizes: Vec<Vec<u64>>,
+    /// The kam configuration that derives the planted states from the transactions.
+    pub config: TrainConfig,
+}
+
+/// Planted chain over new, key, core, occasional, dormant, lapsed.
+pub const STATES: [&str; 6] = ["new", "key", "core", "occasional", "dormant", "lapsed"];
+
+/// Planted transition matrix (rows: from; columns: to), in [`STATES`] order.
+pub const MATRIX: [[f64; 6]; 6] = [
+    [0.0, 0.10, 0.25, 0.30, 0.35, 0.0],
+    [0.0, 0.70, 0.15, 0.05, 0.10, 0.0],
+    [0.0, 0.12, 0.50, 0.18, 0.20, 0.0],
+    [0.0, 0.03, 0.15, 0.45, 0.37, 0.0],
+    [0.0, 0.03, 0.10, 0.22, 0.0, 0.65],
+    [0.0, 0.005, 0.015, 0.05, 0.0, 0.93],
+];
+
+const SPEND: [(f64, f64); 6] = [(20.0, 600.0), (600.0, 2400.0), (120.0, 450.0), (15.0, 90.0), (0.0, 0.0), (0.0, 0.0)];
+const EXTRA_PURCHASES: [f64; 6] = [0.8, 3.0, 1.5, 0.3, 0.0, 0.0];
+const RETURN_RATE: f64 = 0.03;
+const CHUNK: u32 = 4096;
+
+/// The configuration whose scheme matches the planted states.
+pub fn planted_config(params: &SimulationParams) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.period.unit = UnitName::Quarter;
+    let last = PeriodUnit::Quarter.ordinal(day_of(params.start)) + i64::from(params.periods) - 1;
+    c.period.as_of = Some(date_of(PeriodUnit::Quarter.end(last)));
+    c.segments.window = 1;
+    c.segments.lapse_after = 2;
+    c.segments.rule = RuleName::Fixed;
+    c.segments.cuts = vec![500.0, 100.0];
+    c
+}
+
+struct Chunk {
+    customer: Vec<u32>,
+    day: Vec<i32>,
+    cents: Vec<i64>,
+    counts: Vec<Vec<u64>>,
+    sizes: Vec<Vec<u64>>,
+}
+
+fn mix(seed: u64, i: u64) -> u64 {
+    // SplitMix64 finaliser of seed and chunk number.
+    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn draw_state(rng: &mut Xoshiro256PlusPlus, row: &[f64; 6]) -> usize {
+    let u: f64 = rng.random();
+    let mut acc = 0.0;
+    for (j, p) in row.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return j;
+        }
+    }
+    row.iter().rposition(|p| *p > 0.0).unwrap_or(0)
+}
+
+fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &[i32]) -> Chunk {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(params.seed, u64::from(index)));
+    let p = params.periods as usize;
+    let mut out = Chunk {
+        customer: Vec::new(),
+        day: Vec::new(),
+        cents: Vec::new(),
+        counts: vec![vec![0; 6]; 6],
+        sizes: vec![vec![0; 6]; p],
+    };
+    let poisson: Vec<Option<Poisson<f64>>> =
+        EXTRA_PURCHASES.iter().map(|&l| (l > 0.0).then(|| Poisson::new(l).unwrap())).collect();
+    let lo = index * CHUNK;
+    let hi = (lo + CHUNK).min(params.customers);
+    let mut days = Vec::new();
+    for c in lo..hi {
+        let arrival = rng.random_range(0..p);
+        let mut state = 0usize;
+        for t in arrival..p {
+            if t > arrival {
+                let next = draw_state(&mut rng, &MATRIX[state]);
+                out.counts[state][next] += 1;
+                state = next;
+            }
+            out.sizes[t][state] += 1;
+            let (lo_s, hi_s) = SPEND[state];
+            if hi_s == 0.0 {
+                continue;
+            }
+            let n = 1 + poisson[state].as_ref().map_or(0, |d| d.sample(&mut rng) as usize);
+            let total_cents = (rng.random_range(lo_s..hi_s) * 100.0).round() as i64;
+            // Split the total over n purchases with weights in [0.5, 1.5); the last takes the rest.
+            let weights: Vec<f64> = (0..n).map(|_| rng.random_range(0.5..1.5)).collect();
+            let wsum: f64 = weights.iter().sum();
+            days.clear();
+            days.extend((0..n).map(|_| rng.random_range(starts[t]..=ends[t])));
+            days.sort_unstable();
+            let mut left = total_cents;
+            for (k, &d) in days.iter().enumerate() {
+                let cents = if k + 1 == n { left } else { (total_cents as f64 * weights[k] / wsum).round() as i64 };
+                left -= cents;
+                if rng.random_bool(RETURN_RATE) {
+                    // A purchase partly returned the same day: the net is unchanged.
+                    let back = (cents as f64 * rng.random_range(0.1..0.5)).round() as i64;
+                    out.customer.extend([c, c]);
+                    out.day.extend([d, d]);
+                    out.cents.extend([cents + back, -back]);
+                } else {
+                    out.customer.push(c);
+                    out.day.push(d);
+                    out.cents.push(cents);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Simulates transactions (ids `C0000001`, …, amounts in whole cents) and returns them with the
+/// truth. Deterministic for a seed whatever the number of threads.
+pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Truth) {
+    let first = PeriodUnit::Quarter.ordinal(day_of(params.start));
+    let starts: Vec<i32> = (0..params.periods).map(|t| PeriodUnit::Quarter.start(first + i64::from(t))).collect();
+    let ends: Vec<i32> = (0..params.periods).map(|t| PeriodUnit::Quarter.end(first + i64::from(t))).collect();
+    let n_chunks = params.customers.div_ceil(CHUNK);
+    let threads = threads.max(1);
+    let mut chunks: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                let (starts, ends) = (&starts, &ends);
+                s.spawn(move || {
+                    (w as u32..n_chunks)
+                        .step_by(threads)
+                        .map(|i| (i, simulate_chunk(params, i, starts, ends)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, c) in h.join().expect("simulation thread") {
+                chunks[i as usize] = Some(c);
+            }
+        }
+    });
+    let total: usize = chunks.iter().flatten().map(|c| c.customer.len()).sum();
+    let mut tx = Transactions {
+        customer_ids: (1..=params.customers).map(|i| format!("C{i:07}")).collect(),
+        customer: Vec::with_capacity(total),
+        day: Vec::with_capacity(total),
+        amount: Vec::with_capacity(total),
+        margin: None,
+    };
+    let mut counts = vec![vec![0u64; 6]; 6];
+    let mut sizes = vec![vec![0u64; 6]; params.periods as usize];
+    for c in chunks.into_iter().flatten() {
+        tx.customer.extend(c.customer);
+        tx.day.extend(c.day);
+        tx.amount.extend(c.cents.iter().map(|&x| x as f64 / 100.0));
+        for (a, b) in counts.iter_mut().flatten().zip(c.counts.iter().flatten()) {
+            *a += b;
+        }
+        for (a, b) in sizes.iter_mut().flatten().zip(c.sizes.iter().flatten()) {
+            *a += b;
+        }
+    }
+    let mean_spend: Vec<f64> = SPEND.iter().map(|(a, b)| (a + b) / 2.0).collect();
+    let truth = Truth {
+        params: params.clone(),
+        states: STATES.iter().map(|s| s.to_string()).collect(),
+        matrix: MATRIX.iter().map(|r| r.to_vec()).collect(),
+        spend_ranges: SPEND.to_vec(),
+        mean_purchases: EXTRA_PURCHASES.iter().zip(&SPEND).map(|(l, s)| if s.1 > 0.0 { 1.0 + l } else { 0.0 }).collect(),
+        expected_next_spend: MATRIX.iter().map(|r| r.iter().zip(&mean_spend).map(|(p, m)| p * m).sum()).collect(),
+        realized_counts: counts,
+        realized_sizes: sizes,
+        config: planted_config(params),
+    };
+    (tx, truth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planted_rows_sum_to_one() {
+        for row in MATRIX {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_data_whatever_the_threads() {
+        let p = SimulationParams { customers: 9000, ..Default::default() };
+        let (a, ta) = simulate(&p, 1);
+        let (b, tb) = simulate(&p, 3);
+        assert_eq!(a, b);
+        assert_eq!(ta, tb);
+        let (c, _) = simulate(&SimulationParams { seed: 8, ..p }, 2);
+        assert_ne!(a.amount, c.amount);
+    }
+}

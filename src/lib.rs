@@ -1,0 +1,23 @@
+//! kam — key-account movement.
+//!
+//! From transaction history kam derives per-period RFM features, places every customer in a
+//! segment (new, key, core, occasional, dormant, lapsed), fits a Markov chain of moves between
+//! segments and a regression of next-period spend, and stores the result as a versioned model.
+//!
+//! # Layout
+//!
+//! Data flow one way: `cli` → `ingest` and `store` (I/O) → `domain` (pure) → `store` (I/O).
+//!
+//! - [`domain`]: the pure core — periods, aggregation, panel, segments, Markov chain, spend
+//!   regression, configuration, the model artifact, the training pipeline and the simulator.
+//! - [`ingest`]: CSV and Parquet files → validated [`domain::transaction::Transactions`], with
+//!   column mapping and errors that name file, line, column and value.
+//! - [`store`]: model artifacts under `models/`: content-addressed, written atomically, and the
+//!   `CURRENT` pointer to the active one.
+//! - [`cli`]: one file per subcommand (`generate`, `train`, `models`); the only place that uses
+//!   `anyhow`.
+
+pub mod cli;
+pub mod domain;
+pub mod ingest;
+pub mod store;
