@@ -1,1 +1,37 @@
+//! The command line: one file per subcommand. `anyhow` is used here and in `main` only.
 
+pub mod generate;
+pub mod models;
+pub mod progress;
+pub mod table;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+/// kam — forecast how customers, and above all key accounts, move between segments.
+#[derive(Debug, Parser)]
+#[command(name = "kam", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate transactions from a planted segment chain (writes data, truth and config).
+    Generate(generate::Args),
+    /// Train a model from transactions and store it under the models directory.
+    Train(train::Args),
+    /// List, show or activate stored models.
+    #[command(subcommand)]
+    Models(models::Command),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Models(c) => models::run(c),
+    }
+}

@@ -71,7 +71,7 @@ pub const MATRIX: [[f64; 6]; 6] = [
 ];
 
 const SPEND: [(f64, f64); 6] = [(20.0, 600.0), (600.0, 2400.0), (120.0, 450.0), (15.0, 90.0), (0.0, 0.0), (0.0, 0.0)];
-const EXTRA_PURCHASES: [f64; 6] = [0.8, 3.0, 1.5, 0.3, 0.0, 0.0];
+const EXTRA_PURCHASES: [f64; 6] = [1.0, 3.8, 1.9, 0.45, 0.0, 0.0];
 const RETURN_RATE: f64 = 0.03;
 const CHUNK: u32 = 4096;
 

@@ -1,1 +1,388 @@
+//! Files → validated transactions. Raw rows become domain values here, at the boundary; a bad
+//! row is an error naming the file, line, column and value (or, with [`OnBadRow::Skip`], is
+//! counted and skipped).
+//!
+//! - [`csv`]: delimited text (any one-byte delimiter, or runs of whitespace), with or without a
+//!   header.
+//! - [`parquet`]: Parquet files.
+//! - [`attributes`]: the optional customer attributes file.
+//! - [`fields`]: parsing of dates and amounts.
 
+pub mod attributes;
+pub mod csv;
+pub mod fields;
+pub mod parquet;
+
+use crate::domain::transaction::Transactions;
+use rustc_hash::FxHashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Field separator of a text file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Delimiter {
+    /// Guess from the first line: comma, tab, semicolon or pipe, else runs of whitespace.
+    #[default]
+    Auto,
+    /// One byte, with CSV quoting.
+    Byte(u8),
+    /// Runs of spaces and tabs (no quoting), as in CDNOW_master.txt.
+    Whitespace,
+}
+
+impl std::str::FromStr for Delimiter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => Delimiter::Auto,
+            "whitespace" | "ws" | "space" => Delimiter::Whitespace,
+            "tab" | "\\t" | "\t" => Delimiter::Byte(b'\t'),
+            "comma" => Delimiter::Byte(b','),
+            "semicolon" => Delimiter::Byte(b';'),
+            "pipe" => Delimiter::Byte(b'|'),
+            s if s.len() == 1 => Delimiter::Byte(s.as_bytes()[0]),
+            _ => {
+                return Err(format!(
+                    "unknown delimiter {s:?}: give one character, or auto, whitespace, tab, comma, semicolon, pipe"
+                ));
+            }
+        })
+    }
+}
+
+/// Whether the first line names the columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HeaderMode {
+    /// A header when no field of the first line is a number.
+    #[default]
+    Auto,
+    Yes,
+    No,
+}
+
+/// A column by header name (case-insensitive) or 1-based position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnRef {
+    Name(String),
+    Position(usize),
+}
+
+impl std::str::FromStr for ColumnRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<usize>() {
+            Ok(0) => Err("column positions count from 1".into()),
+            Ok(n) => Ok(ColumnRef::Position(n)),
+            Err(_) if s.trim().is_empty() => Err("empty column name".into()),
+            Err(_) => Ok(ColumnRef::Name(s.trim().to_string())),
+        }
+    }
+}
+
+impl fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnRef::Name(n) => write!(f, "{n:?}"),
+            ColumnRef::Position(p) => write!(f, "#{p}"),
+        }
+    }
+}
+
+/// What to do with a row that does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnBadRow {
+    /// Stop with an error naming the row.
+    #[default]
+    Fail,
+    /// Skip it, count it and report the first few.
+    Skip,
+}
+
+impl std::str::FromStr for OnBadRow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(OnBadRow::Fail),
+            "skip" => Ok(OnBadRow::Skip),
+            _ => Err(format!("expected fail or skip, got {s:?}")),
+        }
+    }
+}
+
+/// How to read a transactions file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadOptions {
+    pub delimiter: Delimiter,
+    pub header: HeaderMode,
+    /// Customer id column (default: a header name such as customer_id, else position 1).
+    pub customer: Option<ColumnRef>,
+    /// Date column (default: date, day, timestamp…, else position 2).
+    pub date: Option<ColumnRef>,
+    /// Amount column (default: amount, spend, value, revenue…, else position 3).
+    pub amount: Option<ColumnRef>,
+    /// Margin column (default: margin or profit when the header has one).
+    pub margin: Option<ColumnRef>,
+    pub on_bad_row: OnBadRow,
+}
+
+/// The role of a column, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Customer,
+    Date,
+    Amount,
+    Margin,
+}
+
+impl Role {
+    fn default_names(self) -> &'static [&'static str] {
+        match self {
+            Role::Customer => &["customer_id", "customer", "customerid", "client_id", "cust_id", "account_id", "id"],
+            Role::Date => &["date", "day", "timestamp", "order_date", "transaction_date", "purchase_date", "ts", "time"],
+            Role::Amount => &["amount", "spend", "value", "revenue", "sales", "total", "price"],
+            Role::Margin => &["margin", "profit"],
+        }
+    }
+
+    fn default_position(self) -> Option<usize> {
+        match self {
+            Role::Customer => Some(1),
+            Role::Date => Some(2),
+            Role::Amount => Some(3),
+            Role::Margin => None,
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Role::Customer => "--customer-col",
+            Role::Date => "--date-col",
+            Role::Amount => "--amount-col",
+            Role::Margin => "--margin-col",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Customer => "customer id",
+            Role::Date => "date",
+            Role::Amount => "amount",
+            Role::Margin => "margin",
+        })
+    }
+}
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is empty: it has no rows")]
+    Empty { path: PathBuf },
+    #[error("{path} has a header but no data rows")]
+    NoDataRows { path: PathBuf },
+    #[error("{path}: no {role} column: {wanted}; the header has {available}; name one with {flag}")]
+    MissingColumn { path: PathBuf, role: Role, wanted: String, available: String, flag: &'static str },
+    #[error("{path}: the {role} column is given by name ({name:?}) but the file has no header; give its position (e.g. {flag} 3)")]
+    NamedWithoutHeader { path: PathBuf, role: Role, name: String, flag: &'static str },
+    #[error("{path}: line {line}: expected at least {expected} fields, found {found}")]
+    TooFewFields { path: PathBuf, line: u64, expected: usize, found: usize },
+    #[error("{path}: line {line}, column {column}: {problem}: {value:?}")]
+    BadField { path: PathBuf, line: u64, column: String, value: String, problem: String },
+    #[error("{path}: row {row}, column {column}: {problem}: {value}")]
+    BadValue { path: PathBuf, row: u64, column: String, value: String, problem: String },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+impl IngestError {
+    /// Whether this error is about one row (skippable) rather than the whole file.
+    pub fn is_row_error(&self) -> bool {
+        matches!(self, IngestError::TooFewFields { .. } | IngestError::BadField { .. } | IngestError::BadValue { .. })
+    }
+}
+
+/// Transactions read from a file, with what was skipped.
+#[derive(Debug)]
+pub struct Ingested {
+    pub transactions: Transactions,
+    /// File name without directory.
+    pub source_name: String,
+    /// BLAKE3 of the file's bytes, hex.
+    pub content_hash: String,
+    pub rows_skipped: u64,
+    /// The first few skipped rows' errors.
+    pub first_skipped: Vec<String>,
+}
+
+/// How many skipped rows are reported one by one.
+pub const SKIPPED_SHOWN: usize = 5;
+
+/// Reads a transactions file: Parquet when the name ends in `.parquet` or `.pq`, else delimited
+/// text.
+pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "parquet" || ext == "pq" {
+        parquet::read(path, options)
+    } else {
+        csv::read(path, options)
+    }
+}
+
+/// Collects parsed rows into columns, numbering customers in order of first appearance.
+#[derive(Default)]
+pub(crate) struct Builder {
+    ids: FxHashMap<Box<[u8]>, u32>,
+    last: Option<(Vec<u8>, u32)>,
+    tx: Transactions,
+    skipped: u64,
+    first_skipped: Vec<String>,
+}
+
+impl Builder {
+    pub(crate) fn new(with_margin: bool) -> Self {
+        let mut b = Self::default();
+        if with_margin {
+            b.tx.margin = Some(Vec::new());
+        }
+        b
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, id: &[u8], day: i32, amount: f64, margin: Option<f64>) {
+        let c = match &self.last {
+            Some((last, c)) if last.as_slice() == id => *c,
+            _ => {
+                let next = self.ids.len() as u32;
+                let c = *self.ids.entry(id.into()).or_insert_with(|| {
+                    self.tx.customer_ids.push(String::from_utf8_lossy(id).into_owned());
+                    next
+                });
+                self.last = Some((id.to_vec(), c));
+                c
+            }
+        };
+        self.tx.customer.push(c);
+        self.tx.day.push(day);
+        self.tx.amount.push(amount);
+        if let (Some(m), Some(v)) = (&mut self.tx.margin, margin) {
+            m.push(v);
+        }
+    }
+
+    /// Handles a row error: returns it under [`OnBadRow::Fail`], else counts it.
+    pub(crate) fn bad_row(&mut self, err: IngestError, policy: OnBadRow) -> Result<(), IngestError> {
+        match policy {
+            OnBadRow::Fail => Err(err),
+            OnBadRow::Skip => {
+                self.skipped += 1;
+                if self.first_skipped.len() < SKIPPED_SHOWN {
+                    self.first_skipped.push(err.to_string());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn finish(self, path: &Path, content_hash: String) -> Ingested {
+        Ingested {
+            transactions: self.tx,
+            source_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            content_hash,
+            rows_skipped: self.skipped,
+            first_skipped: self.first_skipped,
+        }
+    }
+}
+
+/// Resolves a column reference against a header (or none) to a 0-based index.
+pub(crate) fn resolve_column(
+    path: &Path,
+    role: Role,
+    given: Option<&ColumnRef>,
+    header: Option<&[String]>,
+) -> Result<Option<usize>, IngestError> {
+    let available = || header.map(|h| h.join(", ")).unwrap_or_default();
+    match (given, header) {
+        (Some(ColumnRef::Position(p)), Some(h)) if *p > h.len() => Err(IngestError::MissingColumn {
+            path: path.into(),
+            role,
+            wanted: format!("position {p} is past the last of {} columns", h.len()),
+            available: available(),
+            flag: role.flag(),
+        }),
+        (Some(ColumnRef::Position(p)), _) => Ok(Some(p - 1)),
+        (Some(ColumnRef::Name(n)), Some(h)) => match h.iter().position(|c| c.eq_ignore_ascii_case(n)) {
+            Some(i) => Ok(Some(i)),
+            None => Err(IngestError::MissingColumn {
+                path: path.into(),
+                role,
+                wanted: format!("no column named {n:?}"),
+                available: available(),
+                flag: role.flag(),
+            }),
+        },
+        (Some(ColumnRef::Name(n)), None) => Err(IngestError::NamedWithoutHeader {
+            path: path.into(),
+            role,
+            name: n.clone(),
+            flag: role.flag(),
+        }),
+        (None, Some(h)) => {
+            let found = role
+                .default_names()
+                .iter()
+                .find_map(|name| h.iter().position(|c| c.trim().eq_ignore_ascii_case(name)));
+            match (found, role) {
+                (Some(i), _) => Ok(Some(i)),
+                (None, Role::Margin) => Ok(None),
+                (None, _) => Err(IngestError::MissingColumn {
+                    path: path.into(),
+                    role,
+                    wanted: format!("looked for {}", role.default_names().join(", ")),
+                    available: available(),
+                    flag: role.flag(),
+                }),
+            }
+        }
+        (None, None) => Ok(role.default_position().map(|p| p - 1)),
+    }
+}
+
+/// Column indices of the four roles.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Columns {
+    pub customer: usize,
+    pub date: usize,
+    pub amount: usize,
+    pub margin: Option<usize>,
+}
+
+impl Columns {
+    pub(crate) fn resolve(path: &Path, o: &ReadOptions, header: Option<&[String]>) -> Result<Self, IngestError> {
+        let need = |role, given| {
+            resolve_column(path, role, given, header).map(|c| c.expect("required roles have a default position"))
+        };
+        Ok(Self {
+            customer: need(Role::Customer, o.customer.as_ref())?,
+            date: need(Role::Date, o.date.as_ref())?,
+            amount: need(Role::Amount, o.amount.as_ref())?,
+            margin: resolve_column(path, Role::Margin, o.margin.as_ref(), header)?,
+        })
+    }
+
+    /// Fields a row needs.
+    pub(crate) fn needed(&self) -> usize {
+        1 + [self.customer, self.date, self.amount, self.margin.unwrap_or(0)].into_iter().max().unwrap()
+    }
+
+    /// Name of a column for messages.
+    pub(crate) fn label(index: usize, header: Option<&[String]>) -> String {
+        match header.and_then(|h| h.get(index)) {
+            Some(name) => format!("{name:?}"),
+            None => format!("#{}", index + 1),
+        }
+    }
+}

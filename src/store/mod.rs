@@ -1,1 +1,211 @@
+//! Model artifacts on disk: `models/<id>.json`, immutable and written atomically (temporary
+//! file, fsync, rename), and `models/CURRENT` naming the active model, moved only after a
+//! successful write. The id derives from the content (as-of date + BLAKE3 of the canonical JSON),
+//! so the same data and configuration give the same id and the same bytes, and a file whose
+//! content does not match its id is refused as corrupt.
 
+use crate::domain::model::{ModelArtifact, SCHEMA_VERSION};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no model {id:?} in {dir}")]
+    NotFound { id: String, dir: PathBuf },
+    #[error("{path} is not a valid kam model: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} has schema version {found}; this kam reads version {SCHEMA_VERSION}")]
+    SchemaVersion { path: PathBuf, found: u64 },
+    #[error("{0:?} is not a model id (expected letters, digits and dashes)")]
+    BadId(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// The canonical bytes of an artifact: pretty JSON with a trailing newline.
+pub fn to_json(artifact: &ModelArtifact) -> String {
+    let mut s = serde_json::to_string_pretty(artifact).expect("an artifact always serializes");
+    s.push('\n');
+    s
+}
+
+/// The id an artifact's content gives: `<as-of>-<first 12 hex digits of BLAKE3>` of the
+/// canonical JSON with an empty id.
+pub fn model_id(artifact: &ModelArtifact) -> String {
+    let mut a = artifact.clone();
+    a.id.clear();
+    let hash = blake3::hash(to_json(&a).as_bytes()).to_hex();
+    format!("{}-{}", a.periods.as_of, &hash[..12])
+}
+
+/// A model written to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saved {
+    pub id: String,
+    pub path: PathBuf,
+    /// The same model was already in the store (same content ⇒ same id).
+    pub existed: bool,
+}
+
+/// One line of `kam models list`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub as_of: String,
+    pub source: String,
+    pub customers: u64,
+    pub active: bool,
+    /// Why the file could not be loaded, if it could not.
+    pub problem: Option<String>,
+}
+
+/// A directory of model artifacts.
+#[derive(Clone, Debug)]
+pub struct ModelStore {
+    dir: PathBuf,
+}
+
+fn check_id(id: &str) -> Result<(), StoreError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(StoreError::BadId(id.to_string()));
+    }
+    Ok(())
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &target).map_err(io(&target))?;
+        // Make the rename durable.
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(target.clone())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl ModelStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Writes an artifact (setting its id) unless the same one is already there.
+    pub fn save(&self, artifact: &mut ModelArtifact) -> Result<Saved, StoreError> {
+        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        artifact.id = model_id(artifact);
+        let path = self.path_of(&artifact.id);
+        let bytes = to_json(artifact);
+        let existed = fs::read(&path).is_ok_and(|b| b == bytes.as_bytes());
+        if !existed {
+            write_atomically(&self.dir, &format!("{}.json", artifact.id), bytes.as_bytes())?;
+        }
+        Ok(Saved { id: artifact.id.clone(), path, existed })
+    }
+
+    /// Reads and validates a model: schema version, and content matching its id.
+    pub fn load(&self, id: &str) -> Result<ModelArtifact, StoreError> {
+        check_id(id)?;
+        let path = self.path_of(id);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound { id: id.into(), dir: self.dir.clone() });
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), reason };
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => return Err(StoreError::SchemaVersion { path, found: v }),
+            None => return Err(corrupt("no schema_version".into())),
+        }
+        let artifact: ModelArtifact = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        if artifact.id != id {
+            return Err(corrupt(format!("it holds model {:?}", artifact.id)));
+        }
+        if model_id(&artifact) != id {
+            return Err(corrupt("its content does not match its id (edited or damaged)".into()));
+        }
+        Ok(artifact)
+    }
+
+    /// The active model's id, if any.
+    pub fn current(&self) -> Result<Option<String>, StoreError> {
+        let path = self.dir.join("CURRENT");
+        match fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Makes a model the active one, after checking that it loads.
+    pub fn activate(&self, id: &str) -> Result<(), StoreError> {
+        self.load(id)?;
+        write_atomically(&self.dir, "CURRENT", format!("{id}\n").as_bytes())?;
+        Ok(())
+    }
+
+    /// Every model in the store, oldest as-of first.
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        let current = self.current()?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json") else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let active = current.as_deref() == Some(id);
+            out.push(match self.load(id) {
+                Ok(a) => Listed {
+                    id: id.to_string(),
+                    as_of: a.periods.as_of.to_string(),
+                    source: a.data.source.clone(),
+                    customers: a.data.customers,
+                    active,
+                    problem: None,
+                },
+                Err(e) => Listed {
+                    id: id.to_string(),
+                    as_of: String::new(),
+                    source: String::new(),
+                    customers: 0,
+                    active,
+                    problem: Some(e.to_string()),
+                },
+            });
+        }
+        out.sort_by(|a, b| (&a.as_of, &a.id).cmp(&(&b.as_of, &b.id)));
+        Ok(out)
+    }
+}

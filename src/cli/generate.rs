@@ -1,0 +1,114 @@
+//! `kam generate`: synthetic transactions from a planted segment chain.
+
+use crate::domain::period::civil_from_days;
+use crate::domain::simulate::{simulate, SimulationParams};
+use crate::domain::transaction::Transactions;
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Number of customers.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: u32,
+    /// Number of quarters simulated.
+    #[arg(long, default_value_t = 12)]
+    pub periods: u32,
+    /// First day of the first quarter.
+    #[arg(long, default_value = "2022-01-01")]
+    pub start: NaiveDate,
+    /// Random seed; the same seed gives the same files.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Transactions file to write (.csv, or .parquet); the truth goes to <stem>.truth.json and
+    /// the matching kam configuration to <stem>.kam.toml beside it.
+    #[arg(long, default_value = "data/generated.csv")]
+    pub out: PathBuf,
+}
+
+/// `<dir>/<stem><suffix>` beside `path`.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!("{stem}{suffix}"))
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(a.customers > 0, "--customers must be at least 1");
+    anyhow::ensure!(a.periods >= 2, "--periods must be at least 2 (a move needs two periods)");
+    anyhow::ensure!(
+        crate::domain::period::PeriodUnit::Quarter.start(crate::domain::period::PeriodUnit::Quarter.ordinal(crate::domain::period::day_of(a.start)))
+            == crate::domain::period::day_of(a.start),
+        "--start must be the first day of a quarter (e.g. 2022-01-01), got {}",
+        a.start
+    );
+    let params = SimulationParams { customers: a.customers, periods: a.periods, start: a.start, seed: a.seed };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (tx, truth) = simulate(&params, threads);
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let is_parquet = a.out.extension().is_some_and(|e| e == "parquet" || e == "pq");
+    if is_parquet {
+        crate::ingest::parquet::write(&a.out, &tx).with_context(|| format!("cannot write {}", a.out.display()))?;
+    } else {
+        write_csv(&a.out, &tx).with_context(|| format!("cannot write {}", a.out.display()))?;
+    }
+    let truth_path = sibling(&a.out, ".truth.json");
+    let mut json = serde_json::to_string_pretty(&truth)?;
+    json.push('\n');
+    std::fs::write(&truth_path, json).with_context(|| format!("cannot write {}", truth_path.display()))?;
+    let config_path = sibling(&a.out, ".kam.toml");
+    let config = format!(
+        "# kam configuration matching the planted states of {} (seed {}).\n\
+         # Train with: kam train {} --config {}\n\n{}",
+        a.out.display(),
+        a.seed,
+        a.out.display(),
+        config_path.display(),
+        truth.config.to_toml()
+    );
+    std::fs::write(&config_path, config).with_context(|| format!("cannot write {}", config_path.display()))?;
+    println!(
+        "generated {} rows for {} customers over {} quarters from {} (seed {})",
+        crate::cli::table::thousands(tx.len() as u64),
+        crate::cli::table::thousands(u64::from(a.customers)),
+        a.periods,
+        a.start,
+        a.seed
+    );
+    println!("  transactions: {}", a.out.display());
+    println!("  truth:        {}", truth_path.display());
+    println!("  config:       {}", config_path.display());
+    Ok(())
+}
+
+/// Writes `customer_id,date,amount` with amounts to the cent.
+pub fn write_csv(path: &Path, tx: &Transactions) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    w.write_all(b"customer_id,date,amount\n")?;
+    let mut line = Vec::with_capacity(64);
+    let mut num = itoa::Buffer::new();
+    for i in 0..tx.len() {
+        line.clear();
+        line.extend_from_slice(tx.customer_ids[tx.customer[i] as usize].as_bytes());
+        line.push(b',');
+        let (y, m, d) = civil_from_days(tx.day[i]);
+        line.extend_from_slice(num.format(y).as_bytes());
+        line.extend_from_slice(&[b'-', b'0' + (m / 10) as u8, b'0' + (m % 10) as u8]);
+        line.extend_from_slice(&[b'-', b'0' + (d / 10) as u8, b'0' + (d % 10) as u8]);
+        line.push(b',');
+        let cents = (tx.amount[i] * 100.0).round() as i64;
+        if cents < 0 {
+            line.push(b'-');
+        }
+        let abs = cents.unsigned_abs();
+        line.extend_from_slice(num.format(abs / 100).as_bytes());
+        let c = (abs % 100) as u8;
+        line.extend_from_slice(&[b'.', b'0' + c / 10, b'0' + c % 10, b'\n']);
+        w.write_all(&line)?;
+    }
+    w.flush()
+}

@@ -1,0 +1,276 @@
+//! Delimited text: any one-byte delimiter with CSV quoting, or runs of whitespace.
+
+use super::fields::{parse_amount, parse_date};
+use super::{Builder, Columns, Delimiter, HeaderMode, IngestError, Ingested, ReadOptions};
+use std::path::Path;
+
+/// Reads a delimited text file of transactions.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
+    let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.into(), source })?;
+    let (hash, parsed) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| blake3::hash(&bytes).to_hex().to_string());
+        let parsed = parse(path, &bytes, options);
+        (hasher.join().expect("hashing thread"), parsed)
+    });
+    Ok(parsed?.finish(path, hash))
+}
+
+/// The delimiter a file's first line suggests.
+pub fn detect_delimiter(first_line: &[u8]) -> Delimiter {
+    let candidates = [b',', b'\t', b';', b'|'];
+    let best = candidates
+        .iter()
+        .map(|&d| (first_line.iter().filter(|&&b| b == d).count(), d))
+        .max_by_key(|(n, _)| *n)
+        .unwrap();
+    if best.0 > 0 { Delimiter::Byte(best.1) } else { Delimiter::Whitespace }
+}
+
+fn looks_like_header(fields: &[&[u8]]) -> bool {
+    !fields.iter().any(|f| parse_amount(f).is_ok())
+}
+
+/// The fields of one row.
+trait Fields {
+    fn count(&self) -> usize;
+    fn field(&self, i: usize) -> &[u8];
+}
+
+impl Fields for [&[u8]] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn field(&self, i: usize) -> &[u8] {
+        self[i]
+    }
+}
+
+impl Fields for csv::ByteRecord {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn field(&self, i: usize) -> &[u8] {
+        &self[i]
+    }
+}
+
+/// One data row: checks and converts it.
+#[inline]
+fn row<F: Fields + ?Sized>(
+    path: &Path,
+    cols: &Columns,
+    header: Option<&[String]>,
+    line: u64,
+    fields: &F,
+    out: &mut Builder,
+    policy: super::OnBadRow,
+) -> Result<(), IngestError> {
+    let bad = |index: usize, value: &[u8], problem: &str| IngestError::BadField {
+        path: path.into(),
+        line,
+        column: Columns::label(index, header),
+        value: String::from_utf8_lossy(value).into_owned(),
+        problem: problem.into(),
+    };
+    let result = (|| {
+        if fields.count() < cols.needed() {
+            return Err(IngestError::TooFewFields {
+                path: path.into(),
+                line,
+                expected: cols.needed(),
+                found: fields.count(),
+            });
+        }
+        let id = fields.field(cols.customer).trim_ascii();
+        if id.is_empty() {
+            return Err(bad(cols.customer, id, "empty customer id"));
+        }
+        let f = fields.field(cols.date);
+        let day = parse_date(f).map_err(|p| bad(cols.date, f, p))?;
+        let f = fields.field(cols.amount);
+        let amount = parse_amount(f).map_err(|p| bad(cols.amount, f, p))?;
+        let margin = match cols.margin {
+            Some(m) => {
+                let f = fields.field(m);
+                Some(parse_amount(f).map_err(|p| bad(m, f, p))?)
+            }
+            None => None,
+        };
+        Ok((id, day, amount, margin))
+    })();
+    match result {
+        Ok((id, day, amount, margin)) => {
+            out.push(id, day, amount, margin);
+            Ok(())
+        }
+        Err(e) => out.bad_row(e, policy),
+    }
+}
+
+struct Layout {
+    cols: Columns,
+    header: Option<Vec<String>>,
+}
+
+fn layout(path: &Path, options: &ReadOptions, first: &[&[u8]]) -> Result<Layout, IngestError> {
+    let has_header = match options.header {
+        HeaderMode::Yes => true,
+        HeaderMode::No => false,
+        HeaderMode::Auto => looks_like_header(first),
+    };
+    let header: Option<Vec<String>> =
+        has_header.then(|| first.iter().map(|f| String::from_utf8_lossy(f.trim_ascii()).into_owned()).collect());
+    let cols = Columns::resolve(path, options, header.as_deref())?;
+    Ok(Layout { cols, header })
+}
+
+fn parse(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Builder, IngestError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(IngestError::Empty { path: path.into() });
+    }
+    let delimiter = match options.delimiter {
+        Delimiter::Auto => {
+            let first = bytes.split(|&b| b == b'\n').find(|l| !l.trim_ascii().is_empty()).unwrap_or(bytes);
+            detect_delimiter(first)
+        }
+        d => d,
+    };
+    match delimiter {
+        Delimiter::Whitespace => parse_whitespace(path, bytes, options),
+        Delimiter::Byte(d) => parse_delimited(path, bytes, d, options),
+        Delimiter::Auto => unreachable!(),
+    }
+}
+
+fn parse_whitespace(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Builder, IngestError> {
+    let mut out: Option<Builder> = None;
+    let mut lay: Option<Layout> = None;
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
+    let mut data_rows = 0u64;
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        fields.clear();
+        fields.extend(line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()));
+        if fields.is_empty() {
+            continue;
+        }
+        let line_no = i as u64 + 1;
+        match &lay {
+            None => {
+                let l = layout(path, options, &fields)?;
+                out = Some(Builder::new(l.cols.margin.is_some()));
+                let is_header = l.header.is_some();
+                lay = Some(l);
+                if is_header {
+                    continue;
+                }
+            }
+            Some(_) => {}
+        }
+        let l = lay.as_ref().unwrap();
+        data_rows += 1;
+        row(path, &l.cols, l.header.as_deref(), line_no, fields.as_slice(), out.as_mut().unwrap(), options.on_bad_row)?;
+    }
+    if data_rows == 0 {
+        return Err(IngestError::NoDataRows { path: path.into() });
+    }
+    Ok(out.unwrap())
+}
+
+fn parse_delimited(path: &Path, bytes: &[u8], delimiter: u8, options: &ReadOptions) -> Result<Builder, IngestError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut out: Option<Builder> = None;
+    let mut lay: Option<Layout> = None;
+    let mut data_rows = 0u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err(IngestError::Format { path: path.into(), message: format!("line {line}: {e}") });
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
+        if lay.is_none() {
+            let fields: Vec<&[u8]> = record.iter().collect();
+            let l = layout(path, options, &fields)?;
+            out = Some(Builder::new(l.cols.margin.is_some()));
+            let is_header = l.header.is_some();
+            lay = Some(l);
+            if is_header {
+                continue;
+            }
+        }
+        let l = lay.as_ref().unwrap();
+        data_rows += 1;
+        row(path, &l.cols, l.header.as_deref(), line, &record, out.as_mut().unwrap(), options.on_bad_row)?;
+    }
+    if data_rows == 0 {
+        return Err(IngestError::NoDataRows { path: path.into() });
+    }
+    Ok(out.unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ColumnRef, OnBadRow};
+    use std::path::PathBuf;
+
+    fn p() -> PathBuf {
+        PathBuf::from("t.csv")
+    }
+
+    #[test]
+    fn cdnow_layout_loads_with_an_amount_position() {
+        let text = b"00001 19970101  1  11.77\n00002  19970112  1  12.00\n00001 19970113 2 5.5\n";
+        let o = ReadOptions { amount: Some(ColumnRef::Position(4)), ..Default::default() };
+        let b = parse(&p(), text, &o).unwrap();
+        assert_eq!(b.tx.customer_ids, ["00001", "00002"]);
+        assert_eq!(b.tx.customer, [0, 1, 0]);
+        assert_eq!(b.tx.amount, [11.77, 12.0, 5.5]);
+    }
+
+    #[test]
+    fn a_header_is_detected_and_columns_found_by_name_in_any_order() {
+        let text = b"Amount;Date;Customer_ID\n3.5;2024-01-02;x\n\"4\";2024-01-03;\"y\"\n";
+        let b = parse(&p(), text, &ReadOptions::default()).unwrap();
+        assert_eq!(b.tx.customer_ids, ["x", "y"]);
+        assert_eq!(b.tx.amount, [3.5, 4.0]);
+    }
+
+    #[test]
+    fn a_bad_amount_names_line_column_and_value() {
+        let text = b"customer_id,date,amount\na,2024-01-02,1\nb,2024-01-02,abc\n";
+        let e = parse(&p(), text, &ReadOptions::default()).err().unwrap().to_string();
+        assert_eq!(e, "t.csv: line 3, column \"amount\": not a number: \"abc\"");
+    }
+
+    #[test]
+    fn skip_mode_counts_bad_rows_and_keeps_the_good() {
+        let text = b"customer_id,date,amount\na,2024-01-02,1\nb,2024-13-02,1\n,2024-01-02,1\nc,2024-01-02\nd,2024-01-05,2\n";
+        let o = ReadOptions { on_bad_row: OnBadRow::Skip, ..Default::default() };
+        let b = parse(&p(), text, &o).unwrap();
+        assert_eq!(b.tx.customer_ids, ["a", "d"]);
+        assert_eq!(b.skipped, 3);
+        assert!(b.first_skipped[0].contains("line 3"), "{:?}", b.first_skipped);
+        assert!(b.first_skipped[1].contains("empty customer id"));
+        assert!(b.first_skipped[2].contains("expected at least 3 fields, found 2"));
+    }
+
+    #[test]
+    fn delimiters_are_detected_from_the_first_line() {
+        assert_eq!(detect_delimiter(b"a\tb\tc"), Delimiter::Byte(b'\t'));
+        assert_eq!(detect_delimiter(b"a|b|c"), Delimiter::Byte(b'|'));
+        assert_eq!(detect_delimiter(b"a  b c"), Delimiter::Whitespace);
+    }
+}
