@@ -1,0 +1,14 @@
+//! One integration-test binary. Every test runs the real `kam` executable in a fresh temporary
+//! directory.
+
+// Helpers: a sandbox directory and a runner for the executable.
+mod util;
+
+// Bad inputs: exit code, message, and models/ left untouched.
+mod bad_input;
+
+// The models store through the CLI: list, show, activate, corruption.
+mod models;
+
+// Training end to end: recovery of a planted chain, determinism, formats.
+mod pipeline;

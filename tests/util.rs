@@ -1,0 +1,90 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary working directory in which `kam` runs.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+/// What a run of `kam` did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn kam(&self, args: &[&str]) -> Run {
+        Command::new(env!("CARGO_BIN_EXE_kam"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run kam")
+            .into()
+    }
+
+    /// Runs kam and asserts it succeeded.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.kam(args);
+        assert_eq!(r.code, 0, "kam {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    /// Every file under `models/` with its bytes.
+    pub fn models_snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("models")) {
+            for e in entries.flatten() {
+                out.insert(e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+            }
+        }
+        out
+    }
+
+    pub fn json(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.path().join(name)).unwrap()).unwrap()
+    }
+}
+
+/// A small valid transactions file: three customers over four quarters of 2024.
+pub const SMALL: &str = "customer_id,date,amount
+a,2024-01-10,500
+a,2024-04-10,400
+a,2024-07-10,450
+a,2024-10-10,600
+b,2024-02-01,20
+b,2024-08-01,30
+c,2024-05-05,50
+c,2024-12-31,-10
+d,2024-03-03,70
+d,2024-06-03,80
+d,2024-09-03,5
+";
