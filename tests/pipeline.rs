@@ -115,3 +115,20 @@ fn numeric_customer_attributes_enter_the_spend_regression() {
     assert_eq!(spend["attribute_means"], serde_json::json!([62.0]));
     assert_eq!(spend["customers_without_attributes"], 2); // c (empty cell) and d (no row)
 }
+
+#[test]
+fn the_bundled_default_model_is_what_training_on_the_bundled_sample_gives() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = Sandbox::new();
+    let data = root.join("data/sample.csv");
+    let config = root.join("data/sample.kam.toml");
+    let out = s.ok(&["train", data.to_str().unwrap(), "--config", config.to_str().unwrap(), "--json"]);
+    let id = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
+    let current = std::fs::read_to_string(root.join("models/CURRENT")).unwrap();
+    assert_eq!(current.trim(), id, "models/ is stale: retrain with the README's first command");
+    let name = format!("{id}.json");
+    assert_eq!(
+        std::fs::read(s.path().join("models").join(&name)).unwrap(),
+        std::fs::read(root.join("models").join(&name)).unwrap()
+    );
+}
