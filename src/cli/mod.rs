@@ -1,6 +1,9 @@
 //! The command line: one file per subcommand. `anyhow` is used here and in `main` only.
 
+pub mod evaluate;
 pub mod generate;
+pub mod input;
+pub mod score;
 pub mod models;
 pub mod progress;
 pub mod table;
@@ -22,6 +25,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Train a model from transactions and store it under the models directory.
     Train(train::Args),
+    /// Backtest: train up to a calibration end, forecast the holdout, compare with baselines.
+    Evaluate(evaluate::Args),
     /// List, show or activate stored models.
     #[command(subcommand)]
     Models(models::Command),
@@ -32,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Train(a) => train::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
         Command::Models(c) => models::run(c),
     }
 }

@@ -1,12 +1,11 @@
 //! `kam train`: transactions → model artifact under the models directory.
 
+use super::input::{stage_message, ConfigArgs, InputArgs};
 use super::progress::Progress;
 use super::table::{thousands, Table};
-use crate::domain::config::{RuleName, TrainConfig, UnitName};
 use crate::domain::model::ModelArtifact;
 use crate::domain::period::PeriodUnit;
-use crate::domain::train::{train, SourceInfo, Stage};
-use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, OnBadRow, ReadOptions};
+use crate::domain::train::{train, Stage};
 use crate::store::ModelStore;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
@@ -14,68 +13,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Transactions file: CSV or other delimited text, or Parquet (.parquet).
-    pub input: PathBuf,
-    /// Training configuration (TOML); flags below override it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Period length: week, month, quarter, year or days.
-    #[arg(long, value_parser = parse_unit)]
-    pub period: Option<UnitName>,
-    /// Period length in days (with --period days).
-    #[arg(long)]
-    pub length_days: Option<u32>,
-    /// A day on which a period starts (with --period days).
-    #[arg(long)]
-    pub anchor: Option<NaiveDate>,
-    /// Train on complete periods ending on or before this date.
-    #[arg(long)]
-    pub as_of: Option<NaiveDate>,
-    /// Trailing window in periods for frequency and monetary value.
-    #[arg(long)]
-    pub window: Option<u32>,
-    /// Periods without a purchase after which a customer is lapsed.
-    #[arg(long)]
-    pub lapse_after: Option<u32>,
-    /// Split the inactive state by periods since the last purchase.
-    #[arg(long)]
-    pub split_inactive: bool,
-    /// Tier rule: top_share, value_share or fixed.
-    #[arg(long, value_parser = parse_rule)]
-    pub tier_rule: Option<RuleName>,
-    /// Tier cuts, comma-separated (e.g. 0.2,0.5).
-    #[arg(long, value_delimiter = ',')]
-    pub cuts: Option<Vec<f64>>,
-    /// Additive prior count on every allowed move.
-    #[arg(long)]
-    pub prior: Option<f64>,
-    /// Customer attributes file (CSV with customer_id and numeric columns) for the spend regression.
-    #[arg(long)]
-    pub customers: Option<PathBuf>,
-    /// Field delimiter: auto, whitespace, tab, comma, semicolon, pipe or one character.
-    #[arg(long, default_value = "auto")]
-    pub delimiter: Delimiter,
-    /// The first line is a header.
-    #[arg(long, conflicts_with = "no_header")]
-    pub header: bool,
-    /// The file has no header line.
-    #[arg(long)]
-    pub no_header: bool,
-    /// Customer id column: a header name or a 1-based position.
-    #[arg(long)]
-    pub customer_col: Option<ColumnRef>,
-    /// Date column: a header name or a 1-based position.
-    #[arg(long)]
-    pub date_col: Option<ColumnRef>,
-    /// Amount column: a header name or a 1-based position.
-    #[arg(long)]
-    pub amount_col: Option<ColumnRef>,
-    /// Margin column: a header name or a 1-based position.
-    #[arg(long)]
-    pub margin_col: Option<ColumnRef>,
-    /// What to do with a row that does not parse: fail or skip.
-    #[arg(long, default_value = "fail")]
-    pub on_bad_row: OnBadRow,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Models directory.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
@@ -85,64 +26,6 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_unit(s: &str) -> Result<UnitName, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown period {s:?}: expected week, month, quarter, year or days"))
-}
-
-fn parse_rule(s: &str) -> Result<RuleName, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown tier rule {s:?}: expected top_share, value_share or fixed"))
-}
-
-/// The configuration: the file (if any) with flags applied over it.
-fn config(a: &Args) -> anyhow::Result<TrainConfig> {
-    let mut c = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            TrainConfig::from_toml(&text).with_context(|| format!("{} is not a valid kam configuration", p.display()))?
-        }
-        None => TrainConfig::default(),
-    };
-    if let Some(u) = a.period {
-        c.period.unit = u;
-    }
-    if a.length_days.is_some() {
-        c.period.length_days = a.length_days;
-    }
-    if a.anchor.is_some() {
-        c.period.anchor = a.anchor;
-    }
-    if a.as_of.is_some() {
-        c.period.as_of = a.as_of;
-    }
-    if let Some(w) = a.window {
-        c.segments.window = w;
-    }
-    if let Some(l) = a.lapse_after {
-        c.segments.lapse_after = l;
-    }
-    if a.split_inactive {
-        c.segments.split_inactive = true;
-    }
-    if let Some(r) = a.tier_rule {
-        c.segments.rule = r;
-    }
-    if let Some(cuts) = &a.cuts {
-        c.segments.cuts = cuts.clone();
-    }
-    if let Some(p) = a.prior {
-        c.transitions.prior = p;
-    }
-    if let Err(e) = c.check() {
-        match &a.config {
-            Some(p) => anyhow::bail!("invalid configuration ({} and flags): {e}", p.display()),
-            None => anyhow::bail!("invalid configuration: {e}"),
-        }
-    }
-    Ok(c)
 }
 
 /// A short label of period `t`.
@@ -156,64 +39,13 @@ pub fn period_label(unit: PeriodUnit, start: NaiveDate) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let config = config(&a)?;
-    let options = ReadOptions {
-        delimiter: a.delimiter,
-        header: if a.header {
-            HeaderMode::Yes
-        } else if a.no_header {
-            HeaderMode::No
-        } else {
-            HeaderMode::Auto
-        },
-        customer: a.customer_col.clone(),
-        date: a.date_col.clone(),
-        amount: a.amount_col.clone(),
-        margin: a.margin_col.clone(),
-        on_bad_row: a.on_bad_row,
-    };
+    let config = a.config.resolve()?;
     let progress = Progress::new();
-    progress.step(format!("reading {}", a.input.display()));
-    let ingested = ingest::read_transactions(&a.input, &options)?;
-    if ingested.rows_skipped > 0 {
-        eprintln!(
-            "warning: skipped {} bad row(s) in {}; the first:",
-            thousands(ingested.rows_skipped),
-            a.input.display()
-        );
-        for e in &ingested.first_skipped {
-            eprintln!("  {e}");
-        }
-    }
-    let attributes = match &a.customers {
-        Some(p) => {
-            progress.step(format!("reading {}", p.display()));
-            let (attrs, report) = ingest::attributes::read(p, &ingested.transactions.customer_ids)?;
-            if !report.ignored_columns.is_empty() {
-                eprintln!("note: non-numeric attribute columns not used: {}", report.ignored_columns.join(", "));
-            }
-            if report.unknown_customers > 0 {
-                eprintln!("note: {} attribute row(s) name customers with no transactions", report.unknown_customers);
-            }
-            Some(attrs)
-        }
-        None => None,
-    };
-    let source = SourceInfo {
-        name: ingested.source_name.clone(),
-        content_hash: ingested.content_hash.clone(),
-        rows_skipped: ingested.rows_skipped,
-    };
-    let mut on_stage = |s: Stage| {
-        progress.step(match s {
-            Stage::Aggregating => "grouping transactions by customer and period",
-            Stage::LearningTiers => "learning value tiers",
-            Stage::Counting => "counting transitions and spend moments",
-            Stage::Fitting => "fitting",
-        })
-    };
+    let (ingested, attributes) = a.input.read(&progress)?;
+    let source = ingested.source();
+    let mut on_stage = |s: Stage| progress.step(stage_message(s));
     let mut artifact = train(&ingested.transactions, attributes.as_ref(), &config, source, &mut on_stage)
-        .with_context(|| format!("training on {} failed", a.input.display()))?;
+        .with_context(|| format!("training on {} failed", a.input.input.display()))?;
     drop(ingested);
     progress.step("writing the model");
     let store = ModelStore::new(&a.models);

@@ -71,6 +71,9 @@ pub struct SegmentConfig {
     pub lapse_after: u32,
     /// Split the inactive state by periods since the last purchase (dormant_1, dormant_2, …).
     pub split_inactive: bool,
+    /// Split every inactive state (lapsed too) by the tier of the trailing value, so a silent
+    /// former key account is told apart from a silent one-off buyer.
+    pub inactive_tiers: bool,
     /// Value tiers among customers who bought in a period, highest first.
     pub tiers: Vec<String>,
     /// How tiers are cut: top_share, value_share or fixed.
@@ -91,6 +94,7 @@ impl Default for SegmentConfig {
             window: 4,
             lapse_after: 2,
             split_inactive: false,
+            inactive_tiers: false,
             tiers: vec!["key".into(), "core".into(), "occasional".into()],
             rule: RuleName::TopShare,
             cuts: vec![0.2, 0.5],
@@ -190,6 +194,7 @@ impl TrainConfig {
             lapsed: s.lapsed.clone(),
             lapse_after: s.lapse_after,
             split_inactive: s.split_inactive,
+            inactive_tiers: s.inactive_tiers,
             window: s.window,
         };
         scheme.check().map_err(|e| match e {

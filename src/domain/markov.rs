@@ -1,5 +1,6 @@
 //! Transition counts between consecutive periods and the smoothed transition matrix.
 
+use super::segment::Borrow;
 use serde::{Deserialize, Serialize};
 
 /// Counts of moves between states, pooled and per period. Mergeable: counts from shards add.
@@ -70,9 +71,11 @@ pub struct TransitionModel {
     allowed: Vec<Vec<bool>>,
     counts: Vec<Vec<u64>>,
     matrix: Vec<Vec<f64>>,
-    /// States with no observed move out of them; their rows are the prior alone (uniform over
-    /// allowed moves), not evidence.
+    /// States with no observed move out of them; their rows are not evidence (see `fit`).
     unobserved_origins: Vec<String>,
+    /// For each unobserved inactive origin, the observed inactive state whose purchase
+    /// probabilities it borrowed.
+    borrowed_from: Vec<Option<String>>,
 }
 
 /// Errors in transition parameters.
@@ -93,9 +96,23 @@ impl TransitionParams {
 
 impl TransitionModel {
     /// Smoothed maximum likelihood: p_ij = (n_ij + α·a_ij) / (n_i + α·Σ_j a_ij), where a_ij = 1
-    /// for moves the scheme allows and α is the prior. A row with neither counts nor prior is
-    /// uniform over its allowed moves and reported as unobserved.
-    pub fn fit(states: Vec<String>, allowed: Vec<Vec<bool>>, counts: &[Vec<u64>], params: TransitionParams) -> Self {
+    /// for moves the scheme allows and α is the prior.
+    ///
+    /// A row never observed as an origin is reported as unobserved. If one of the states in
+    /// `borrow[i].from` (inactive states of shorter inactivity, nearest first) was observed, it
+    /// borrows the first such state's purchase probabilities (moves into states not marked
+    /// `inactive`) and puts the rest on its own no-purchase move(s) `borrow[i].rest_to`: a
+    /// customer silent for longer is assumed no likelier to return than one silent for less —
+    /// e.g. `lapsed` on a short history where nobody has lapsed yet. Otherwise its row is the
+    /// prior alone (uniform over allowed moves).
+    pub fn fit(
+        states: Vec<String>,
+        allowed: Vec<Vec<bool>>,
+        counts: &[Vec<u64>],
+        inactive: &[bool],
+        borrow: &[Borrow],
+        params: TransitionParams,
+    ) -> Self {
         let alpha = params.prior;
         let mut matrix = Vec::with_capacity(states.len());
         let mut unobserved = Vec::new();
@@ -114,7 +131,42 @@ impl TransitionModel {
             };
             matrix.push(p);
         }
-        Self { states, prior: alpha, allowed, counts: counts.to_vec(), matrix, unobserved_origins: unobserved }
+        let observed: Vec<bool> = counts.iter().map(|r| r.iter().sum::<u64>() > 0).collect();
+        let mut borrowed_from = vec![None; states.len()];
+        for i in 0..states.len() {
+            if observed[i] {
+                continue;
+            }
+            let Some(&b) = borrow[i].from.iter().find(|&&b| observed[b]) else { continue };
+            let stay = &borrow[i].rest_to;
+            if stay.is_empty() {
+                continue;
+            }
+            let buy: f64 = (0..states.len()).filter(|&j| !inactive[j] && allowed[i][j]).map(|j| matrix[b][j]).sum();
+            let mut row = vec![0.0; states.len()];
+            for j in (0..states.len()).filter(|&j| !inactive[j] && allowed[i][j]) {
+                row[j] = matrix[b][j];
+            }
+            for &j in stay {
+                row[j] = (1.0 - buy) / stay.len() as f64;
+            }
+            matrix[i] = row;
+            borrowed_from[i] = Some(states[b].clone());
+        }
+        Self {
+            states,
+            prior: alpha,
+            allowed,
+            counts: counts.to_vec(),
+            matrix,
+            unobserved_origins: unobserved,
+            borrowed_from,
+        }
+    }
+
+    /// For each state: the observed inactive state whose purchase probabilities it borrowed.
+    pub fn borrowed_from(&self) -> &[Option<String>] {
+        &self.borrowed_from
     }
 
     pub fn states(&self) -> &[String] {
@@ -159,7 +211,7 @@ mod tests {
     fn smoothing_adds_the_prior_only_to_allowed_moves() {
         let allowed = vec![vec![true, true, false], vec![true, true, true], vec![false, false, true]];
         let counts = vec![vec![3, 1, 0], vec![0, 0, 0], vec![0, 0, 5]];
-        let m = TransitionModel::fit(names(3), allowed, &counts, TransitionParams { prior: 1.0 });
+        let m = TransitionModel::fit(names(3), allowed, &counts, &[false; 3], &vec![Borrow::default(); 3], TransitionParams { prior: 1.0 });
         // Row 0: (3+1)/(4+2), (1+1)/(4+2), 0.
         assert_eq!(m.matrix()[0], vec![4.0 / 6.0, 2.0 / 6.0, 0.0]);
         // Row 1: no counts, prior only.
@@ -172,11 +224,27 @@ mod tests {
     fn every_row_sums_to_one_even_without_a_prior() {
         let allowed = vec![vec![true; 4]; 4];
         let counts = vec![vec![1, 2, 3, 4], vec![0; 4], vec![7, 0, 0, 0], vec![0, 0, 0, 9]];
-        let m = TransitionModel::fit(names(4), allowed, &counts, TransitionParams { prior: 0.0 });
+        let m = TransitionModel::fit(names(4), allowed, &counts, &[false; 4], &vec![Borrow::default(); 4], TransitionParams { prior: 0.0 });
         for row in m.matrix() {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
         assert_eq!(m.matrix()[0][3], 0.4);
+    }
+
+    #[test]
+    fn an_unobserved_lapsed_row_borrows_the_purchase_probabilities_of_dormant() {
+        // States: new, buyer, dormant, lapsed.
+        let allowed = vec![
+            vec![false, true, true, false],
+            vec![false, true, true, false],
+            vec![false, true, false, true],
+            vec![false, true, false, true],
+        ];
+        let counts = vec![vec![0, 5, 5, 0], vec![0, 6, 4, 0], vec![0, 1, 0, 3], vec![0, 0, 0, 0]];
+        let m = TransitionModel::fit(names(4), allowed, &counts, &[false, false, true, true], &[Borrow::default(), Borrow::default(), Borrow::default(), Borrow { from: vec![2], rest_to: vec![3] }], TransitionParams { prior: 0.0 });
+        assert_eq!(m.matrix()[3], vec![0.0, 0.25, 0.0, 0.75]);
+        assert_eq!(m.borrowed_from()[3].as_deref(), Some("s2"));
+        assert_eq!(m.unobserved_origins(), ["s3"]);
     }
 
     #[test]

@@ -7,10 +7,15 @@
 //! [`simulate`] (synthetic data with planted truth).
 
 pub mod config;
+pub mod evaluate;
+pub mod forecast;
+pub mod linalg;
 pub mod markov;
+pub mod metrics;
 pub mod model;
 pub mod panel;
 pub mod period;
+pub mod score;
 pub mod segment;
 pub mod simulate;
 pub mod spend;

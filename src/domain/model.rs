@@ -103,6 +103,8 @@ pub struct SpendInfo {
     pub model: SpendModel,
     /// Means used to fill in missing attribute values, in attribute order.
     pub attribute_means: Vec<f64>,
+    /// m: mean spend in a period spent in each state (the chain's value flows; returns count).
+    pub spend_by_state: Vec<f64>,
     /// Customers in the panel without a row in the attributes file.
     pub customers_without_attributes: u64,
 }
@@ -111,5 +113,45 @@ impl ModelArtifact {
     /// Index of a state by name.
     pub fn state_index(&self, name: &str) -> Option<usize> {
         self.segments.states.iter().position(|s| s == name)
+    }
+}
+
+impl ModelArtifact {
+    /// The segmenter with the cut-points learned at training.
+    pub fn segmenter(&self) -> super::segment::Segmenter {
+        self.segments
+            .scheme
+            .segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())
+    }
+
+    /// Index of the top tier (the key accounts).
+    pub fn key_index(&self) -> Option<usize> {
+        (!self.segments.scheme.tiers.is_empty()).then_some(1)
+    }
+
+    /// `lapsed[s]`: state s is a churn state.
+    pub fn lapsed_states(&self) -> Vec<bool> {
+        let r = self.segments.scheme.lapsed_states();
+        (0..self.segments.states.len()).map(|s| r.contains(&s)).collect()
+    }
+
+    /// `inactive[s]`: state s means no purchase in the period.
+    pub fn inactive_states(&self) -> Vec<bool> {
+        let first_inactive = self.segments.scheme.first_inactive();
+        (0..self.segments.states.len()).map(|s| s >= first_inactive).collect()
+    }
+
+    /// A forecaster from this model's chain and value flows.
+    pub fn forecaster(
+        &self,
+        params: super::forecast::ForecastParams,
+    ) -> Result<super::forecast::Forecaster, super::forecast::ForecastError> {
+        super::forecast::Forecaster::new(
+            self.transitions.model.matrix(),
+            &self.lapsed_states(),
+            self.key_index(),
+            &self.spend.spend_by_state,
+            params,
+        )
     }
 }

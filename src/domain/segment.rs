@@ -1,6 +1,9 @@
 //! Segments, the states of the chain: `new`, value tiers among customers who bought (by default
 //! `key`, `core`, `occasional`), inactive states by periods since the last purchase (`dormant`,
-//! optionally split into `dormant_1`, `dormant_2`, …), and `lapsed`, the churn state.
+//! optionally split into `dormant_1`, `dormant_2`, …), and `lapsed`, the churn state. With
+//! `inactive_tiers`, every inactive state is further split by the tier of the customer's
+//! trailing value (`dormant_1_key`, …, `lapsed_occasional`), so the chain remembers who a
+//! silent customer was.
 
 use super::panel::PanelRow;
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,9 @@ pub struct SegmentScheme {
     pub lapse_after: u32,
     /// Split the inactive state by periods since the last purchase (Pfeifer–Carraway recency states).
     pub split_inactive: bool,
+    /// Split every inactive state (lapsed included) by the tier of the trailing value.
+    #[serde(default)]
+    pub inactive_tiers: bool,
     /// Trailing window, in periods, for frequency and monetary value.
     pub window: u32,
 }
@@ -98,8 +104,8 @@ impl SegmentScheme {
         Ok(())
     }
 
-    /// Number of inactive (not yet lapsed) states.
-    fn inactive_states(&self) -> usize {
+    /// Number of inactive recency levels before lapse (dormant, or dormant_1..dormant_{L−1}).
+    fn dormant_levels(&self) -> usize {
         match (self.lapse_after, self.split_inactive) {
             (1, _) => 0,
             (l, true) => l as usize - 1,
@@ -107,22 +113,47 @@ impl SegmentScheme {
         }
     }
 
-    /// State names in chain order: new, tiers, inactive, lapsed.
+    /// Copies of each inactive level: one per tier with `inactive_tiers`, else one.
+    fn copies(&self) -> usize {
+        if self.inactive_tiers { self.tiers.len() } else { 1 }
+    }
+
+    /// Index of the first inactive state.
+    pub fn first_inactive(&self) -> usize {
+        self.tiers.len() + 1
+    }
+
+    /// State names in chain order: new, tiers, inactive levels (each × tiers with
+    /// `inactive_tiers`), lapsed (× tiers).
     pub fn states(&self) -> Vec<String> {
         let mut s = vec![self.new.clone()];
         s.extend(self.tiers.iter().cloned());
-        match self.inactive_states() {
-            0 => {}
-            n if self.split_inactive => s.extend((1..=n).map(|k| format!("{}_{k}", self.dormant))),
-            _ => s.push(self.dormant.clone()),
+        let mut bases: Vec<String> = match self.dormant_levels() {
+            0 => vec![],
+            n if self.split_inactive => (1..=n).map(|k| format!("{}_{k}", self.dormant)).collect(),
+            _ => vec![self.dormant.clone()],
+        };
+        bases.push(self.lapsed.clone());
+        for b in bases {
+            if self.inactive_tiers {
+                s.extend(self.tiers.iter().map(|t| format!("{b}_{t}")));
+            } else {
+                s.push(b);
+            }
         }
-        s.push(self.lapsed.clone());
         s
     }
 
-    /// Index of the lapsed (churn) state.
-    pub fn lapsed_index(&self) -> usize {
-        self.tiers.len() + self.inactive_states() + 1
+    /// The lapsed (churn) states.
+    pub fn lapsed_states(&self) -> std::ops::Range<usize> {
+        let first = self.first_inactive() + self.dormant_levels() * self.copies();
+        first..first + self.copies()
+    }
+
+    /// Index of the inactive state at recency level `level` (0-based; `dormant_levels()` is
+    /// lapsed) and tier copy `copy`.
+    fn inactive_index(&self, level: usize, copy: usize) -> usize {
+        self.first_inactive() + level * self.copies() + copy
     }
 
     /// `allowed[i][j]`: whether the scheme's definitions permit a move from state i to state j
@@ -130,30 +161,61 @@ impl SegmentScheme {
     /// straight to lapsed when `lapse_after > 1`).
     pub fn allowed(&self) -> Vec<Vec<bool>> {
         let n = self.states().len();
-        let tiers = 1..=self.tiers.len();
-        let first_inactive = self.tiers.len() + 1;
-        let lapsed = self.lapsed_index();
+        let levels = self.dormant_levels();
+        let copies = self.copies();
         let l = self.lapse_after as usize;
         let mut a = vec![vec![false; n]; n];
         for (i, row) in a.iter_mut().enumerate() {
-            for j in tiers.clone() {
+            for j in 1..=self.tiers.len() {
                 row[j] = true;
             }
-            if i <= self.tiers.len() {
-                row[first_inactive] = true; // = lapsed when lapse_after is 1
-            } else if i == lapsed {
-                row[lapsed] = true;
-            } else if self.split_inactive {
-                let k = i - first_inactive + 1; // periods since purchase
-                row[if k + 1 >= l { lapsed } else { i + 1 }] = true;
+            let next_level = if i < self.first_inactive() {
+                0 // the first inactive level (= lapsed when lapse_after is 1)
             } else {
-                row[lapsed] = true;
-                if l > 2 {
-                    row[i] = true;
+                let level = (i - self.first_inactive()) / copies;
+                if level == levels {
+                    levels // lapsed stays lapsed
+                } else if self.split_inactive {
+                    if level + 2 >= l { levels } else { level + 1 }
+                } else {
+                    // Unsplit dormant: may stay dormant while fewer than L periods silent.
+                    if l > 2 {
+                        for c in 0..copies {
+                            row[self.inactive_index(level, c)] = true;
+                        }
+                    }
+                    levels
                 }
+            };
+            for c in 0..copies {
+                row[self.inactive_index(next_level, c)] = true;
             }
         }
         a
+    }
+
+    /// For each state never observed as an origin: the states it may borrow purchase
+    /// probabilities from (the same tier copy at shorter inactivity, nearest first), and where
+    /// the rest of its mass goes (its own no-purchase move, keeping its tier copy).
+    pub fn borrow_plan(&self) -> Vec<Borrow> {
+        let n = self.states().len();
+        let copies = self.copies();
+        let levels = self.dormant_levels();
+        let allowed = self.allowed();
+        (0..n)
+            .map(|i| {
+                if i < self.first_inactive() {
+                    return Borrow::default();
+                }
+                let (level, copy) = ((i - self.first_inactive()) / copies, (i - self.first_inactive()) % copies);
+                let from = (0..level).rev().map(|l| self.inactive_index(l, copy)).collect();
+                let rest_to = (level..=levels)
+                    .map(|l| self.inactive_index(l, copy))
+                    .filter(|&j| allowed[i][j])
+                    .collect();
+                Borrow { from, rest_to }
+            })
+            .collect()
     }
 
     /// Learns tier thresholds from the trailing values of active, non-new customer-periods.
@@ -207,12 +269,22 @@ impl SegmentScheme {
     pub fn segmenter(&self, thresholds: Vec<f64>) -> Segmenter {
         Segmenter {
             thresholds,
-            first_inactive: self.tiers.len() + 1,
-            lapsed: self.lapsed_index(),
+            first_inactive: self.first_inactive(),
+            levels: self.dormant_levels(),
+            copies: self.copies(),
             lapse_after: self.lapse_after,
             split: self.split_inactive,
         }
     }
+}
+
+/// How a state never observed as an origin borrows its row (see `TransitionModel::fit`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Borrow {
+    /// Candidate states to borrow purchase probabilities from, nearest first.
+    pub from: Vec<usize>,
+    /// The no-purchase destinations that share the rest of the mass.
+    pub rest_to: Vec<usize>,
 }
 
 /// Places panel rows in states, with the thresholds learned at training time.
@@ -220,7 +292,8 @@ impl SegmentScheme {
 pub struct Segmenter {
     thresholds: Vec<f64>,
     first_inactive: usize,
-    lapsed: usize,
+    levels: usize,
+    copies: usize,
     lapse_after: u32,
     split: bool,
 }
@@ -238,13 +311,15 @@ impl Segmenter {
             1 + self.tier_of(row.monetary)
         } else {
             let k = row.periods_since_purchase;
-            if k >= self.lapse_after {
-                self.lapsed
+            let level = if k >= self.lapse_after {
+                self.levels
             } else if self.split {
-                self.first_inactive + k as usize - 1
+                k as usize - 1
             } else {
-                self.first_inactive
-            }
+                0
+            };
+            let copy = if self.copies > 1 { self.tier_of(row.monetary) } else { 0 };
+            self.first_inactive + level * self.copies + copy
         }
     }
 
@@ -267,6 +342,7 @@ mod tests {
             lapsed: "lapsed".into(),
             lapse_after,
             split_inactive: split,
+            inactive_tiers: false,
             window: 4,
         }
     }
@@ -340,6 +416,28 @@ mod tests {
         assert_eq!(b[5], [false, true, true, true, false, false, true]); // dormant_2 -> lapsed
         let c = scheme(3, false).allowed();
         assert_eq!(c[4], [false, true, true, true, true, true]);
+    }
+
+    #[test]
+    fn inactive_tiers_remember_the_trailing_value() {
+        let mut s = scheme(3, true);
+        s.inactive_tiers = true;
+        let names = s.states();
+        assert_eq!(names.len(), 1 + 3 + 3 * 2 + 3);
+        assert_eq!(&names[4..7], ["dormant_1_key", "dormant_1_core", "dormant_1_occasional"]);
+        assert_eq!(&names[10..], ["lapsed_key", "lapsed_core", "lapsed_occasional"]);
+        assert_eq!(s.lapsed_states(), 10..13);
+        let seg = s.segmenter(vec![90.0, 60.0]);
+        assert_eq!(seg.state_of(&row(2, 0, 70.0, 1)), 5); // dormant_1_core
+        assert_eq!(seg.state_of(&row(5, 0, 95.0, 3)), 10); // lapsed_key
+        let a = s.allowed();
+        // dormant_1_core → tiers, or any tier copy of dormant_2.
+        assert_eq!(a[5], [false, true, true, true, false, false, false, true, true, true, false, false, false]);
+        assert_eq!(a[8][10..], [true, true, true]); // dormant_2_core → lapsed_*
+        let plan = s.borrow_plan();
+        assert_eq!(plan[11].from, vec![8, 5]); // lapsed_core ← dormant_2_core, dormant_1_core
+        assert_eq!(plan[11].rest_to, vec![11]); // and stays lapsed_core
+        assert_eq!(plan[5].rest_to, vec![8]); // dormant_1_core → dormant_2_core
     }
 
     #[test]

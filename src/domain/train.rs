@@ -129,6 +129,7 @@ pub fn train(
     let mut x = vec![0.0; design.len()];
     let mut attrs = vec![0.0; k_attr];
     let mut row_states = Vec::with_capacity(calendar.len());
+    let mut spend_sum = vec![0.0; n_states];
     for c in 0..activity.customers() {
         customer_panel(activity.customer(c), &ends, window, &mut rows);
         if rows.is_empty() {
@@ -148,19 +149,35 @@ pub fn train(
         for (k, r) in rows.iter().enumerate() {
             let s = row_states[k];
             sizes[r.period as usize][s] += 1;
+            spend_sum[s] += r.spend;
             if k + 1 < rows.len() {
                 counts.record(r.period as usize, s, row_states[k + 1]);
                 design.features(s, r, &attrs, &mut x);
                 moments.add(&x, rows[k + 1].spend);
+
             }
         }
     }
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
-    let model = TransitionModel::fit(states.clone(), allowed, counts.pooled(), params.transitions);
+    let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
+    let model = TransitionModel::fit(
+        states.clone(),
+        allowed,
+        counts.pooled(),
+        &inactive,
+        &scheme.borrow_plan(),
+        params.transitions,
+    );
     let spend = SpendModel::fit(design, &moments)?;
     let moves = counts.total();
+    let spend_by_state: Vec<f64> = (0..n_states)
+        .map(|s| {
+            let n: u64 = sizes.iter().map(|p| p[s]).sum();
+            if n > 0 { spend_sum[s] / n as f64 } else { 0.0 }
+        })
+        .collect();
 
     Ok(ModelArtifact {
         schema_version: SCHEMA_VERSION,
@@ -202,6 +219,7 @@ pub fn train(
         spend: SpendInfo {
             model: spend,
             attribute_means: attr_means,
+            spend_by_state,
             customers_without_attributes: without_attributes,
         },
     })

@@ -1,0 +1,152 @@
+//! `kam evaluate`: backtest on a calibration / holdout split, beside naive baselines.
+
+use super::input::{stage_message, ConfigArgs, InputArgs};
+use super::progress::Progress;
+use super::table::{thousands, Table};
+use crate::domain::evaluate::{evaluate, Evaluation, HoldoutEnd};
+use crate::domain::period::{date_of, Calendar};
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Train on complete periods ending on or before this date.
+    #[arg(long, required_unless_present = "last", conflicts_with = "last")]
+    pub calibration_end: Option<NaiveDate>,
+    /// Hold out the last K complete periods of the data instead.
+    #[arg(long)]
+    pub last: Option<usize>,
+    /// End of the holdout (default: the end of the last complete period in the data).
+    #[arg(long, conflicts_with = "holdout_periods")]
+    pub holdout_end: Option<NaiveDate>,
+    /// Length of the holdout in periods.
+    #[arg(long)]
+    pub holdout_periods: Option<usize>,
+    /// Print the evaluation as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the evaluation as JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let config = a.config.resolve()?;
+    let progress = Progress::new();
+    let (ingested, attributes) = a.input.read(&progress)?;
+    let tx = &ingested.transactions;
+    let (first, last) = tx.day_range().context("no transactions")?;
+    let (calibration_end, holdout) = match (a.calibration_end, a.last) {
+        (Some(d), _) => (
+            d,
+            match (a.holdout_end, a.holdout_periods) {
+                (Some(e), _) => HoldoutEnd::Date(e),
+                (None, Some(k)) => HoldoutEnd::Periods(k),
+                (None, None) => HoldoutEnd::DataEnd,
+            },
+        ),
+        (None, Some(k)) => {
+            anyhow::ensure!(k >= 1, "--last must be at least 1 period");
+            let unit = config.check()?.period_unit(date_of(first));
+            let (cal, _) = Calendar::fit(unit, first, last, a.holdout_end)?;
+            anyhow::ensure!(cal.len() > k, "the data have {} complete periods; --last {k} leaves none to train on", cal.len());
+            (date_of(cal.end(cal.len() - 1 - k)), HoldoutEnd::Periods(k))
+        }
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let mut on_stage = |s| progress.step(stage_message(s));
+    let (_, ev) = evaluate(tx, attributes.as_ref(), &config, ingested.source(), calibration_end, holdout, &mut on_stage)
+        .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
+    drop(progress);
+    let json = serde_json::to_string_pretty(&ev)? + "\n";
+    if let Some(p) = &a.out {
+        std::fs::write(p, &json).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if a.json {
+        print!("{json}");
+    } else {
+        print!("{}", report(&ev));
+    }
+    Ok(())
+}
+
+fn f3(x: f64) -> String {
+    if x.is_nan() { "n/a".into() } else { format!("{x:.3}") }
+}
+
+fn money(x: f64) -> String {
+    format!("{x:.0}")
+}
+
+/// The readable backtest report.
+pub fn report(ev: &Evaluation) -> String {
+    let mut s = format!(
+        "backtest: trained through {}, holdout {}..{} ({} periods); {} customers evaluated ({} first bought in the holdout, not evaluated)\n\n",
+        ev.calibration_end,
+        ev.holdout_start,
+        ev.holdout_end,
+        ev.holdout_periods,
+        thousands(ev.customers as u64),
+        thousands(ev.customers_new_in_holdout as u64)
+    );
+    let head = |first: &str| vec![first.to_string(), "model".into(), "persistence".into(), "segment avg".into()];
+    let mut t = Table::new(head("next segment"));
+    let n = &ev.next_segment;
+    t.row(vec!["log-loss".into(), f3(n.model.log_loss), f3(n.persistence.log_loss), "—".into()]);
+    t.row(vec!["accuracy".into(), f3(n.model.accuracy), f3(n.persistence.accuracy), "—".into()]);
+    s.push_str(&t.render(2));
+    s.push('\n');
+
+    let c = &ev.no_purchase;
+    let seg = c.segment_average.as_ref().expect("churn has a segment baseline");
+    let mut t = Table::new(head(&format!("no purchase in holdout (rate {:.3})", ev.no_purchase_rate)));
+    t.row(vec!["AUC".into(), f3(c.model.auc), f3(c.persistence.auc), f3(seg.auc)]);
+    t.row(vec!["Brier".into(), f3(c.model.brier), f3(c.persistence.brier), f3(seg.brier)]);
+    t.row(vec!["log-loss".into(), f3(c.model.log_loss), f3(c.persistence.log_loss), f3(seg.log_loss)]);
+    s.push_str(&t.render(2));
+    s.push('\n');
+
+    let sp = &ev.holdout_spend;
+    let sseg = sp.segment_average.as_ref().expect("spend has a segment baseline");
+    let mut t = Table::new(head("holdout spend per customer"));
+    let rows: [(&str, fn(&crate::domain::metrics::SpendErrors) -> String); 7] = [
+        ("MAE", |e| format!("{:.2}", e.mae)),
+        ("RMSE", |e| format!("{:.2}", e.rmse)),
+        ("Spearman", |e| f3(e.spearman)),
+        ("predicted total", |e| money(e.predicted_total)),
+        ("actual total", |e| money(e.actual_total)),
+        ("total error %", |e| format!("{:+.1}", e.total_error_pct)),
+        ("top-20% capture", |e| f3(e.top20_capture)),
+    ];
+    for (name, f) in rows {
+        t.row(vec![name.into(), f(&sp.model), f(&sp.persistence), f(sseg)]);
+    }
+    s.push_str(&t.render(2));
+    s.push('\n');
+
+    let mut t = Table::new(vec!["calibration (model)".into(), "customers".into(), "predicted".into(), "observed".into()]);
+    for b in &c.model.calibration {
+        t.row(vec![format!("decile {}", b.decile), thousands(b.customers as u64), f3(b.mean_predicted), f3(b.observed_rate)]);
+    }
+    s.push_str(&t.render(2));
+    s.push('\n');
+
+    s.push_str("segment sizes, predicted / actual (customers evaluated)\n");
+    let mut header = vec!["period".to_string()];
+    header.extend(ev.states.iter().cloned());
+    header.push("misplaced".into());
+    let mut t = Table::new(header);
+    for z in &ev.segment_sizes {
+        let mut row = vec![z.period_start.to_string()];
+        row.extend(z.predicted.iter().zip(&z.actual).map(|(p, a)| format!("{p:.0} / {a}")));
+        row.push(format!("{:.1}%", 100.0 * z.misplaced_share));
+        t.row(row);
+    }
+    s.push_str(&t.render(2));
+    s
+}

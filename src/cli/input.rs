@@ -1,0 +1,221 @@
+//! Flags shared by the subcommands that read transactions (`train`, `score`, `evaluate`).
+
+use super::progress::Progress;
+use super::table::thousands;
+use crate::domain::config::{RuleName, TrainConfig, UnitName};
+use crate::domain::train::{CustomerAttributes, SourceInfo, Stage};
+use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::path::PathBuf;
+
+/// The transactions file, how to read it, and the optional customer attributes.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
+    /// Transactions file: CSV or other delimited text, or Parquet (.parquet).
+    pub input: PathBuf,
+    /// Customer attributes file (CSV with customer_id and numeric columns) for the spend regression.
+    #[arg(long)]
+    pub customers: Option<PathBuf>,
+    /// Field delimiter: auto, whitespace, tab, comma, semicolon, pipe or one character.
+    #[arg(long, default_value = "auto")]
+    pub delimiter: Delimiter,
+    /// The first line is a header.
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The file has no header line.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Customer id column: a header name or a 1-based position.
+    #[arg(long)]
+    pub customer_col: Option<ColumnRef>,
+    /// Date column: a header name or a 1-based position.
+    #[arg(long)]
+    pub date_col: Option<ColumnRef>,
+    /// Amount column: a header name or a 1-based position.
+    #[arg(long)]
+    pub amount_col: Option<ColumnRef>,
+    /// Margin column: a header name or a 1-based position.
+    #[arg(long)]
+    pub margin_col: Option<ColumnRef>,
+    /// What to do with a row that does not parse: fail or skip.
+    #[arg(long, default_value = "fail")]
+    pub on_bad_row: OnBadRow,
+}
+
+impl Ingested {
+    /// The fingerprint fields the domain needs.
+    pub fn source(&self) -> SourceInfo {
+        SourceInfo {
+            name: self.source_name.clone(),
+            content_hash: self.content_hash.clone(),
+            rows_skipped: self.rows_skipped,
+        }
+    }
+}
+
+impl InputArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            delimiter: self.delimiter,
+            header: if self.header {
+                HeaderMode::Yes
+            } else if self.no_header {
+                HeaderMode::No
+            } else {
+                HeaderMode::Auto
+            },
+            customer: self.customer_col.clone(),
+            date: self.date_col.clone(),
+            amount: self.amount_col.clone(),
+            margin: self.margin_col.clone(),
+            on_bad_row: self.on_bad_row,
+        }
+    }
+
+    /// Reads the transactions (reporting skipped rows on stderr) and the attributes.
+    pub fn read(&self, progress: &Progress) -> anyhow::Result<(Ingested, Option<CustomerAttributes>)> {
+        progress.step(format!("reading {}", self.input.display()));
+        let ingested = ingest::read_transactions(&self.input, &self.options())?;
+        if ingested.rows_skipped > 0 {
+            eprintln!(
+                "warning: skipped {} bad row(s) in {}; the first:",
+                thousands(ingested.rows_skipped),
+                self.input.display()
+            );
+            for e in &ingested.first_skipped {
+                eprintln!("  {e}");
+            }
+        }
+        let attributes = match &self.customers {
+            Some(p) => {
+                progress.step(format!("reading {}", p.display()));
+                let (attrs, report) = ingest::attributes::read(p, &ingested.transactions.customer_ids)?;
+                if !report.ignored_columns.is_empty() {
+                    eprintln!("note: non-numeric attribute columns not used: {}", report.ignored_columns.join(", "));
+                }
+                if report.unknown_customers > 0 {
+                    eprintln!("note: {} attribute row(s) name customers with no transactions", report.unknown_customers);
+                }
+                Some(attrs)
+            }
+            None => None,
+        };
+        Ok((ingested, attributes))
+    }
+}
+
+/// The training configuration: a TOML file and flags over it.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Training configuration (TOML); flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Period length: week, month, quarter, year or days.
+    #[arg(long, value_parser = parse_unit)]
+    pub period: Option<UnitName>,
+    /// Period length in days (with --period days).
+    #[arg(long)]
+    pub length_days: Option<u32>,
+    /// A day on which a period starts (with --period days).
+    #[arg(long)]
+    pub anchor: Option<NaiveDate>,
+    /// Train on complete periods ending on or before this date.
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Trailing window in periods for frequency and monetary value.
+    #[arg(long)]
+    pub window: Option<u32>,
+    /// Periods without a purchase after which a customer is lapsed.
+    #[arg(long)]
+    pub lapse_after: Option<u32>,
+    /// Split the inactive state by periods since the last purchase.
+    #[arg(long)]
+    pub split_inactive: bool,
+    /// Split inactive states by the tier of the trailing value.
+    #[arg(long)]
+    pub inactive_tiers: bool,
+    /// Tier rule: top_share, value_share or fixed.
+    #[arg(long, value_parser = parse_rule)]
+    pub tier_rule: Option<RuleName>,
+    /// Tier cuts, comma-separated (e.g. 0.2,0.5).
+    #[arg(long, value_delimiter = ',')]
+    pub cuts: Option<Vec<f64>>,
+    /// Additive prior count on every allowed move.
+    #[arg(long)]
+    pub prior: Option<f64>,
+}
+
+fn parse_unit(s: &str) -> Result<UnitName, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown period {s:?}: expected week, month, quarter, year or days"))
+}
+
+fn parse_rule(s: &str) -> Result<RuleName, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown tier rule {s:?}: expected top_share, value_share or fixed"))
+}
+
+impl ConfigArgs {
+    /// The configuration file (if any) with the flags applied over it, checked.
+    pub fn resolve(&self) -> anyhow::Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                TrainConfig::from_toml(&text)
+                    .with_context(|| format!("{} is not a valid kam configuration", p.display()))?
+            }
+            None => TrainConfig::default(),
+        };
+        if let Some(u) = self.period {
+            c.period.unit = u;
+        }
+        if self.length_days.is_some() {
+            c.period.length_days = self.length_days;
+        }
+        if self.anchor.is_some() {
+            c.period.anchor = self.anchor;
+        }
+        if self.as_of.is_some() {
+            c.period.as_of = self.as_of;
+        }
+        if let Some(w) = self.window {
+            c.segments.window = w;
+        }
+        if let Some(l) = self.lapse_after {
+            c.segments.lapse_after = l;
+        }
+        if self.split_inactive {
+            c.segments.split_inactive = true;
+        }
+        if self.inactive_tiers {
+            c.segments.inactive_tiers = true;
+        }
+        if let Some(r) = self.tier_rule {
+            c.segments.rule = r;
+        }
+        if let Some(cuts) = &self.cuts {
+            c.segments.cuts = cuts.clone();
+        }
+        if let Some(p) = self.prior {
+            c.transitions.prior = p;
+        }
+        if let Err(e) = c.check() {
+            match &self.config {
+                Some(p) => anyhow::bail!("invalid configuration ({} and flags): {e}", p.display()),
+                None => anyhow::bail!("invalid configuration: {e}"),
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// What a training stage is doing, for the progress line.
+pub fn stage_message(s: Stage) -> &'static str {
+    match s {
+        Stage::Aggregating => "grouping transactions by customer and period",
+        Stage::LearningTiers => "learning value tiers",
+        Stage::Counting => "counting transitions and spend moments",
+        Stage::Fitting => "fitting",
+    }
+}

@@ -1,0 +1,274 @@
+//! Backtest: train on the history up to a calibration end, forecast the following k periods, and
+//! compare with what happened — always beside naive baselines.
+
+use super::config::TrainConfig;
+use super::forecast::{population, ForecastParams, Forecaster};
+use super::metrics::{
+    auc, binary_log_loss, brier, calibration_deciles, spend_errors, CalibrationBin, SpendErrors,
+};
+use super::model::ModelArtifact;
+use super::period::{date_of, Calendar};
+use super::score::{aligned_attributes, for_each_customer};
+use super::train::{train, CustomerAttributes, SourceInfo, Stage, TrainError};
+use super::transaction::Transactions;
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// Where the holdout ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HoldoutEnd {
+    /// The end of the last complete period in the data.
+    DataEnd,
+    /// The last period ending on or before this date.
+    Date(NaiveDate),
+    /// This many periods after the calibration end.
+    Periods(usize),
+}
+
+/// Why a backtest could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Calendar(#[from] super::period::CalendarError),
+    #[error(transparent)]
+    Forecast(#[from] super::forecast::ForecastError),
+    #[error("the holdout has no complete period after the calibration end {0}")]
+    EmptyHoldout(NaiveDate),
+    #[error("no customer with a purchase by the calibration end")]
+    NoCustomers,
+}
+
+/// Log-loss and accuracy of next-segment predictions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SegmentScores {
+    pub log_loss: f64,
+    pub accuracy: f64,
+}
+
+/// Scores of a probability of "no purchase in the holdout".
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChurnScores {
+    pub auc: f64,
+    pub brier: f64,
+    pub log_loss: f64,
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// Predicted and actual segment sizes in one holdout period.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SizesAt {
+    pub period_start: NaiveDate,
+    pub predicted: Vec<f64>,
+    pub actual: Vec<u64>,
+    /// Σ|predicted − actual| / 2 / customers: the share of customers placed in the wrong segment.
+    pub misplaced_share: f64,
+}
+
+/// The whole backtest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub calibration_end: NaiveDate,
+    pub holdout_start: NaiveDate,
+    pub holdout_end: NaiveDate,
+    pub holdout_periods: usize,
+    pub states: Vec<String>,
+    /// Customers with a purchase by the calibration end (the ones evaluated).
+    pub customers: usize,
+    /// Customers whose first purchase falls in the holdout (not evaluated).
+    pub customers_new_in_holdout: usize,
+    pub next_segment: Baselined<SegmentScores>,
+    /// Share of evaluated customers with no purchase in the holdout.
+    pub no_purchase_rate: f64,
+    pub no_purchase: Baselined<ChurnScores>,
+    pub holdout_spend: Baselined<SpendErrors>,
+    pub segment_sizes: Vec<SizesAt>,
+}
+
+/// A metric for the model and for the naive baselines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Baselined<T> {
+    pub model: T,
+    /// Last state persists (next segment = current; no purchase iff currently inactive; holdout
+    /// spend = this period's spend in every holdout period).
+    pub persistence: T,
+    /// Segment averages (next segment = the segment's pooled next-state mix — the chain's own
+    /// first step, so omitted for segments; no purchase = the segment's next-period no-purchase
+    /// rate; holdout spend = the segment's expected next-period spend, one step of the chain times
+/// the states' mean spend, in every holdout period).
+    pub segment_average: Option<T>,
+}
+
+struct Observed {
+    state: usize,
+    next_state: usize,
+    later_states: Vec<usize>,
+    bought_in_holdout: bool,
+    holdout_spend: f64,
+    current_spend: f64,
+    next_spend: f64,
+}
+
+/// Trains on `tx` up to `calibration_end`, forecasts the holdout and scores the forecasts.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    tx: &Transactions,
+    attributes: Option<&CustomerAttributes>,
+    config: &TrainConfig,
+    source: SourceInfo,
+    calibration_end: NaiveDate,
+    holdout_end: HoldoutEnd,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<(ModelArtifact, Evaluation), EvaluateError> {
+    let mut head_config = config.clone();
+    head_config.period.as_of = Some(calibration_end);
+    let model = train(tx, attributes, &head_config, source, progress)?;
+    let (first, last) = tx.day_range().expect("training succeeded, so there are rows");
+    let t = model.periods.spans.len() - 1;
+    let unit = model.periods.unit;
+    let holdout_as_of = match holdout_end {
+        HoldoutEnd::DataEnd => None,
+        HoldoutEnd::Date(d) => Some(d),
+        HoldoutEnd::Periods(k) => Some(date_of(unit.end(unit.ordinal(super::period::day_of(model.periods.as_of)) + k as i64))),
+    };
+    let (calendar, _) = Calendar::fit(unit, first, last, holdout_as_of)?;
+    if calendar.len() <= t + 1 {
+        return Err(EvaluateError::EmptyHoldout(model.periods.as_of));
+    }
+    let k = calendar.len() - 1 - t;
+    let n_states = model.segments.states.len();
+    let inactive = model.inactive_states();
+
+    // What happened, with the model's cut-points.
+    let attrs = aligned_attributes(&model, attributes, tx.customers());
+    let na = model.spend.model.design().attributes.len();
+    let design = model.spend.model.design().clone();
+    let mut x = vec![0.0; design.len()];
+    let mut observed = Vec::new();
+    let mut new_in_holdout = 0usize;
+    let t32 = t as u32;
+    for_each_customer(tx, &model, &calendar, |c, rows, states| {
+        let Some(pos) = rows.iter().position(|r| r.period == t32) else {
+            new_in_holdout += 1;
+            return;
+        };
+        let r = &rows[pos];
+        design.features(states[pos], r, &attrs[c as usize * na..(c as usize + 1) * na], &mut x);
+        let holdout = &rows[pos + 1..];
+        observed.push(Observed {
+            state: states[pos],
+            next_state: states[pos + 1],
+            later_states: states[pos + 1..].to_vec(),
+            bought_in_holdout: holdout.iter().any(|r| r.purchases > 0),
+            holdout_spend: holdout.iter().map(|r| r.spend).sum(),
+            current_spend: r.spend,
+            next_spend: model.spend.model.predict(&x),
+        });
+    });
+    if observed.is_empty() {
+        return Err(EvaluateError::NoCustomers);
+    }
+
+    let p = model.transitions.model.matrix();
+    let forecaster: Forecaster = model.forecaster(ForecastParams { horizon: k, discount_rate: 0.0 })?;
+    let counts = model.transitions.model.counts();
+
+    // Next segment.
+    let clip = |q: f64| q.clamp(1e-15, 1.0);
+    let total_moves: u64 = counts.iter().flatten().sum();
+    let stay = (0..n_states).map(|i| counts[i][i]).sum::<u64>() as f64 / total_moves.max(1) as f64;
+    let (mut ll_m, mut acc_m, mut ll_p, mut acc_p) = (0.0, 0.0, 0.0, 0.0);
+    // Churn and spend.
+    let mut no_purchase = Vec::with_capacity(observed.len());
+    let mut p_model = Vec::with_capacity(observed.len());
+    let mut p_persist = Vec::with_capacity(observed.len());
+    let mut p_segment = Vec::with_capacity(observed.len());
+    let mut spend_actual = Vec::with_capacity(observed.len());
+    let mut spend_model = Vec::with_capacity(observed.len());
+    let mut spend_persist = Vec::with_capacity(observed.len());
+    let mut spend_segment = Vec::with_capacity(observed.len());
+    let mut sizes_actual = vec![vec![0u64; n_states]; k];
+    let mut mix = vec![0.0; n_states];
+    let segment_no_purchase: Vec<f64> = (0..n_states)
+        .map(|i| {
+            let n: u64 = counts[i].iter().sum();
+            let q: u64 = (0..n_states).filter(|&j| inactive[j]).map(|j| counts[i][j]).sum();
+            if n > 0 { q as f64 / n as f64 } else { 0.5 }
+        })
+        .collect();
+    let m = &model.spend.spend_by_state;
+    let r: Vec<f64> = p.iter().map(|row| row.iter().zip(m).map(|(a, b)| a * b).sum()).collect();
+    for o in &observed {
+        let f = forecaster.customer(o.state, o.next_spend);
+        let dist = &f.horizons[0].distribution;
+        ll_m -= clip(dist[o.next_state]).ln();
+        acc_m += f64::from(u8::from(f.horizons[0].most_likely == o.next_state));
+        let persist_p = if o.next_state == o.state { stay } else { (1.0 - stay) / (n_states - 1) as f64 };
+        ll_p -= clip(persist_p).ln();
+        acc_p += f64::from(u8::from(o.next_state == o.state));
+
+        no_purchase.push(!o.bought_in_holdout);
+        p_model.push(Forecaster::no_purchase_probability(p, &inactive, o.state, k));
+        p_persist.push(if inactive[o.state] { 0.99 } else { 0.01 });
+        p_segment.push(segment_no_purchase[o.state]);
+
+        spend_actual.push(o.holdout_spend);
+        spend_model.push(f.horizons.iter().map(|h| h.expected_spend).sum());
+        spend_persist.push(o.current_spend.max(0.0) * k as f64);
+        spend_segment.push(r[o.state] * k as f64);
+
+        mix[o.state] += 1.0;
+        for (h, &s) in o.later_states.iter().enumerate() {
+            sizes_actual[h][s] += 1;
+        }
+    }
+    let n = observed.len() as f64;
+    let churn = |p: &[f64]| ChurnScores {
+        auc: auc(p, &no_purchase),
+        brier: brier(p, &no_purchase),
+        log_loss: binary_log_loss(p, &no_purchase),
+        calibration: calibration_deciles(p, &no_purchase),
+    };
+    let predicted_sizes = population(p, &mix, k, 0.0, 0);
+    let segment_sizes = (0..k)
+        .map(|h| {
+            let miss: f64 =
+                predicted_sizes[h].iter().zip(&sizes_actual[h]).map(|(a, &b)| (a - b as f64).abs()).sum();
+            SizesAt {
+                period_start: date_of(calendar.start(t + 1 + h)),
+                predicted: predicted_sizes[h].clone(),
+                actual: sizes_actual[h].clone(),
+                misplaced_share: miss / 2.0 / n,
+            }
+        })
+        .collect();
+
+    let evaluation = Evaluation {
+        calibration_end: model.periods.as_of,
+        holdout_start: date_of(calendar.start(t + 1)),
+        holdout_end: date_of(calendar.as_of()),
+        holdout_periods: k,
+        states: model.segments.states.clone(),
+        customers: observed.len(),
+        customers_new_in_holdout: new_in_holdout,
+        next_segment: Baselined {
+            model: SegmentScores { log_loss: ll_m / n, accuracy: acc_m / n },
+            persistence: SegmentScores { log_loss: ll_p / n, accuracy: acc_p / n },
+            segment_average: None,
+        },
+        no_purchase_rate: no_purchase.iter().filter(|x| **x).count() as f64 / n,
+        no_purchase: Baselined {
+            model: churn(&p_model),
+            persistence: churn(&p_persist),
+            segment_average: Some(churn(&p_segment)),
+        },
+        holdout_spend: Baselined {
+            model: spend_errors(&spend_model, &spend_actual),
+            persistence: spend_errors(&spend_persist, &spend_actual),
+            segment_average: Some(spend_errors(&spend_segment, &spend_actual)),
+        },
+        segment_sizes,
+    };
+    Ok((model, evaluation))
+}

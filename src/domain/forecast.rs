@@ -1,0 +1,334 @@
+//! Forecasts from the chain: per customer for horizons 1..H (segment distribution, churn,
+//! re-activation, expected spend, discounted value) and per population (segment sizes).
+//!
+//! Spend flows follow Pfeifer & Carraway (2000): with `m_j` the mean spend in a period spent in
+//! state j, expected spend at horizon h ≥ 2 is π_h·m, and the infinite-horizon value of a state
+//! vector is V = [I − P/(1+d)]⁻¹ m. The first period uses the customer's own spend regression
+//! prediction.
+
+use super::linalg::{mat_vec, solve, vec_mat};
+use serde::{Deserialize, Serialize};
+
+/// Forecast settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastParams {
+    /// Horizons 1..=horizon periods.
+    pub horizon: usize,
+    /// Discount rate per period (0.1 = 10%).
+    pub discount_rate: f64,
+}
+
+impl Default for ForecastParams {
+    fn default() -> Self {
+        Self { horizon: 4, discount_rate: 0.0 }
+    }
+}
+
+/// Invalid forecast settings.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ForecastError {
+    #[error("horizon: must be between 1 and 120 periods, got {0}")]
+    Horizon(usize),
+    #[error("discount_rate: must be a finite number ≥ 0, got {0}")]
+    Discount(f64),
+}
+
+impl ForecastParams {
+    pub fn check(&self) -> Result<(), ForecastError> {
+        if !(1..=120).contains(&self.horizon) {
+            return Err(ForecastError::Horizon(self.horizon));
+        }
+        if !self.discount_rate.is_finite() || self.discount_rate < 0.0 {
+            return Err(ForecastError::Discount(self.discount_rate));
+        }
+        Ok(())
+    }
+}
+
+/// Infinite-horizon value per starting state, V = [I − P/(1+d)]⁻¹ R (Pfeifer & Carraway 2000):
+/// the value flow R of the current period plus the discounted flows of all later ones. `None`
+/// when the system is singular (d = 0 with a chain that never stops spending).
+pub fn pc_value(p: &[Vec<f64>], r: &[f64], d: f64) -> Option<Vec<f64>> {
+    let n = r.len();
+    let a: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j)) - p[i][j] / (1.0 + d)).collect())
+        .collect();
+    solve(a, r.to_vec())
+}
+
+/// Chain-only quantities from one starting state.
+#[derive(Clone, Debug, PartialEq)]
+struct StateForecast {
+    /// `distribution[h - 1][j]`: P(state j at horizon h).
+    distribution: Vec<Vec<f64>>,
+    /// `churn[h - 1]`: P(first reach a lapsed state by h).
+    churn: Vec<f64>,
+    /// `reactivation[h - 1]`: for a lapsed state, P(left the lapsed states by h).
+    reactivation: Option<Vec<f64>>,
+    /// Expected periods until lapse (0 when lapsed; `None` when lapse is never reached).
+    periods_to_lapse: Option<f64>,
+    /// `chain_spend[h - 1]`: π_h·m, the chain's expected spend at h.
+    chain_spend: Vec<f64>,
+    /// Σ_{h ≥ 2} π_h·m / (1+d)^h, or `None` when d = 0.
+    tail_value: Option<f64>,
+}
+
+/// One horizon of a customer forecast.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HorizonForecast {
+    pub h: usize,
+    pub distribution: Vec<f64>,
+    pub most_likely: usize,
+    pub p_key: f64,
+    pub churn: f64,
+    pub reactivation: Option<f64>,
+    pub expected_spend: f64,
+}
+
+/// A customer's forecast.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomerForecast {
+    pub horizons: Vec<HorizonForecast>,
+    pub expected_periods_to_lapse: Option<f64>,
+    /// Σ_{h=1..H} expected spend_h / (1+d)^h.
+    pub value_horizon: f64,
+    /// The same over all future periods (`None` with d = 0).
+    pub value_infinite: Option<f64>,
+}
+
+/// Forecasts from a fitted chain, precomputed per starting state.
+#[derive(Clone, Debug)]
+pub struct Forecaster {
+    params: ForecastParams,
+    key: Option<usize>,
+    lapsed: Vec<bool>,
+    per_state: Vec<StateForecast>,
+}
+
+impl Forecaster {
+    /// `p`: transition matrix; `lapsed`: which states are churn states; `key`: index of the top tier;
+    /// `spend`: m, mean spend in a period spent in each state.
+    pub fn new(
+        p: &[Vec<f64>],
+        lapsed: &[bool],
+        key: Option<usize>,
+        spend: &[f64],
+        params: ForecastParams,
+    ) -> Result<Self, ForecastError> {
+        params.check()?;
+        let n = p.len();
+        let h_max = params.horizon;
+        let d = params.discount_rate;
+        // Lapsed states absorbing, for first passage.
+        let mut absorbing = p.to_vec();
+        for (i, row) in absorbing.iter_mut().enumerate() {
+            if lapsed[i] {
+                *row = (0..n).map(|j| f64::from(u8::from(j == i))).collect();
+            }
+        }
+        let in_lapsed = |v: &[f64]| v.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum::<f64>();
+        // Expected steps to lapse from each non-lapsed state: (I − Q) t = 1.
+        let others: Vec<usize> = (0..n).filter(|&i| !lapsed[i]).collect();
+        let q: Vec<Vec<f64>> = others
+            .iter()
+            .map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect())
+            .collect();
+        let steps = solve(q, vec![1.0; others.len()]);
+        // Tail value: Σ_{h≥2} e_s P^h m / (1+d)^h = e_s P² V / (1+d)² with V = [I − P/(1+d)]⁻¹ m.
+        let v = if d > 0.0 { pc_value(p, spend, d) } else { None };
+        let ppv = v.as_ref().map(|v| mat_vec(p, &mat_vec(p, v)));
+        let mut per_state = Vec::with_capacity(n);
+        for s in 0..n {
+            let mut dist = vec![0.0; n];
+            dist[s] = 1.0;
+            let mut abs = dist.clone();
+            let mut chain_spend = Vec::with_capacity(h_max);
+            let mut distribution = Vec::with_capacity(h_max);
+            let mut churn = Vec::with_capacity(h_max);
+            for _ in 0..h_max {
+                dist = vec_mat(&dist, p);
+                chain_spend.push(dist.iter().zip(spend).map(|(a, b)| a * b).sum());
+                abs = vec_mat(&abs, &absorbing);
+                distribution.push(dist.clone());
+                churn.push(in_lapsed(&abs));
+            }
+            let reactivation = lapsed[s].then(|| {
+                // Mass that has stayed within the lapsed states throughout.
+                let mut stay = vec![0.0; n];
+                stay[s] = 1.0;
+                (0..h_max)
+                    .map(|_| {
+                        stay = vec_mat(&stay, p);
+                        for (j, x) in stay.iter_mut().enumerate() {
+                            if !lapsed[j] {
+                                *x = 0.0;
+                            }
+                        }
+                        1.0 - stay.iter().sum::<f64>()
+                    })
+                    .collect()
+            });
+            let periods_to_lapse = if lapsed[s] {
+                Some(0.0)
+            } else {
+                steps
+                    .as_ref()
+                    .map(|t| t[others.iter().position(|&i| i == s).unwrap()])
+                    .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
+            };
+            let tail_value = ppv.as_ref().map(|v| v[s] / ((1.0 + d) * (1.0 + d)));
+            per_state.push(StateForecast { distribution, churn, reactivation, periods_to_lapse, chain_spend, tail_value });
+        }
+        Ok(Self { params, key, lapsed: lapsed.to_vec(), per_state })
+    }
+
+    pub fn params(&self) -> ForecastParams {
+        self.params
+    }
+
+    /// Forecast for a customer now in `state`, whose own predicted next-period spend is
+    /// `first_spend` (from the spend regression).
+    pub fn customer(&self, state: usize, first_spend: f64) -> CustomerForecast {
+        let f = &self.per_state[state];
+        let d = self.params.discount_rate;
+        let mut horizons = Vec::with_capacity(self.params.horizon);
+        let mut value = 0.0;
+        for h in 1..=self.params.horizon {
+            let dist = &f.distribution[h - 1];
+            let spend = if h == 1 { first_spend } else { f.chain_spend[h - 1] };
+            value += spend / (1.0 + d).powi(h as i32);
+            let most_likely = (0..dist.len()).max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a))).unwrap_or(0);
+            horizons.push(HorizonForecast {
+                h,
+                distribution: dist.clone(),
+                most_likely,
+                p_key: self.key.map_or(0.0, |k| dist[k]),
+                churn: if self.lapsed[state] { 1.0 } else { f.churn[h - 1] },
+                reactivation: f.reactivation.as_ref().map(|r| r[h - 1]),
+                expected_spend: spend,
+            });
+        }
+        CustomerForecast {
+            horizons,
+            expected_periods_to_lapse: f.periods_to_lapse,
+            value_horizon: value,
+            value_infinite: f.tail_value.map(|t| first_spend / (1.0 + d) + t),
+        }
+    }
+
+    /// Probability of no purchase in any of the next `k` periods from `state`, where `inactive`
+    /// marks the states without a purchase: Σ over paths that stay inactive for k steps.
+    pub fn no_purchase_probability(p: &[Vec<f64>], inactive: &[bool], state: usize, k: usize) -> f64 {
+        let n = p.len();
+        let mut mass = vec![0.0; n];
+        mass[state] = 1.0;
+        for _ in 0..k {
+            let next = vec_mat(&mass, p);
+            mass = (0..n).map(|j| if inactive[j] { next[j] } else { 0.0 }).collect();
+        }
+        mass.iter().sum()
+    }
+}
+
+/// Segment sizes for horizons 1..=h from today's `mix`, with `inflow` new customers per period
+/// entering state `new_state`.
+pub fn population(p: &[Vec<f64>], mix: &[f64], horizon: usize, inflow: f64, new_state: usize) -> Vec<Vec<f64>> {
+    let mut m = mix.to_vec();
+    let mut out = Vec::with_capacity(horizon);
+    for _ in 0..horizon {
+        m = vec_mat(&m, p);
+        m[new_state] += inflow;
+        out.push(m.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAPSED: [bool; 4] = [false, false, false, true];
+
+    /// Pfeifer & Carraway (2000): recency states 1–4 with purchase probabilities .5, .2, .1, 0;
+    /// a purchase returns the customer to state 1, otherwise it moves on; state 4 absorbs.
+    fn pc_chain() -> Vec<Vec<f64>> {
+        vec![
+            vec![0.5, 0.5, 0.0, 0.0],
+            vec![0.2, 0.0, 0.8, 0.0],
+            vec![0.1, 0.0, 0.0, 0.9],
+            vec![0.0, 0.0, 0.0, 1.0],
+        ]
+    }
+
+    #[test]
+    fn pfeifer_carraway_example_values() {
+        let v = pc_value(&pc_chain(), &[100.0, 0.0, 0.0, 0.0], 0.1).unwrap();
+        let want = [231.08, 57.29, 21.01, 0.0];
+        for (a, b) in v.iter().zip(want) {
+            assert!((a - b).abs() < 0.005, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn distributions_sum_to_one_and_churn_is_first_passage() {
+        let p = pc_chain();
+        let f = Forecaster::new(&p, &LAPSED, Some(0), &[100.0, 0.0, 0.0, 0.0], ForecastParams { horizon: 3, discount_rate: 0.1 })
+            .unwrap();
+        let c = f.customer(1, 20.0);
+        for h in &c.horizons {
+            assert!((h.distribution.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+        // From state 2: lapse (state 4) first reachable at h = 2 via 3: 0.8 × 0.9.
+        assert_eq!(c.horizons[0].churn, 0.0);
+        assert!((c.horizons[1].churn - 0.72).abs() < 1e-12);
+        // h = 3: 0.72 + paths 2→1→2→3? no: 2→1→… cannot lapse by 3; only 2→3→4 (0.72) so far.
+        assert!((c.horizons[2].churn - 0.72).abs() < 1e-12);
+        // Spend: own prediction at h = 1, then π_h·m: from state 2, π_1 = (0.2, 0, 0.8, 0) and
+        // π_2 = 0.2·(0.5, 0.5, 0, 0) + 0.8·(0.1, 0, 0, 0.9) = (0.18, 0.1, 0, 0.72), so 18.
+        assert_eq!(c.horizons[0].expected_spend, 20.0);
+        assert!((c.horizons[1].expected_spend - 18.0).abs() < 1e-12);
+        // Value over 3 periods, discounted.
+        let want = 20.0 / 1.1 + 18.0 / 1.21 + c.horizons[2].expected_spend / 1.331;
+        assert!((c.value_horizon - want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn infinite_value_equals_a_long_horizon_sum() {
+        let p = pc_chain();
+        let r = [100.0, 0.0, 0.0, 0.0];
+        let long = Forecaster::new(&p, &LAPSED, None, &r, ForecastParams { horizon: 120, discount_rate: 0.1 }).unwrap();
+        let c = long.customer(0, 100.0);
+        assert!((c.value_infinite.unwrap() - c.value_horizon).abs() < 1e-3, "{c:?}");
+        // With the chain's own first-period spend π_1·m = 50, the future value is (V − m)/(1+d)·…:
+        // Σ_{h≥1} e_0 P^h m/(1+d)^h = V_0 − m_0.
+        let v = pc_value(&p, &r, 0.1).unwrap();
+        let c = long.customer(0, 50.0 / 1.0);
+        assert!((c.value_infinite.unwrap() - (v[0] - 100.0)).abs() < 1e-9, "{} vs {}", c.value_infinite.unwrap(), v[0] - 100.0);
+    }
+
+    #[test]
+    fn expected_periods_to_lapse_solve_the_first_passage_equations() {
+        // From 3: 1 + 0.1·t1; from 2: 1 + 0.2·t1 + 0.8·t3; from 1: 1 + 0.5·t1 + 0.5·t2.
+        let f = Forecaster::new(&pc_chain(), &LAPSED, None, &[0.0; 4], ForecastParams::default()).unwrap();
+        let t1 = f.customer(0, 0.0).expected_periods_to_lapse.unwrap();
+        let t2 = f.customer(1, 0.0).expected_periods_to_lapse.unwrap();
+        let t3 = f.customer(2, 0.0).expected_periods_to_lapse.unwrap();
+        assert!((t3 - (1.0 + 0.1 * t1)).abs() < 1e-9);
+        assert!((t2 - (1.0 + 0.2 * t1 + 0.8 * t3)).abs() < 1e-9);
+        assert!((t1 - (1.0 + 0.5 * t1 + 0.5 * t2)).abs() < 1e-9);
+        assert_eq!(f.customer(3, 0.0).expected_periods_to_lapse, Some(0.0));
+    }
+
+    #[test]
+    fn no_purchase_probability_follows_inactive_paths() {
+        let inactive = [false, true, true, true];
+        // From state 1 over 2 periods: 1→2 (0.5) then 2→3 (0.8) = 0.4.
+        assert!((Forecaster::no_purchase_probability(&pc_chain(), &inactive, 0, 2) - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn population_sizes_keep_their_total_plus_inflow() {
+        let m = population(&pc_chain(), &[10.0, 0.0, 0.0, 0.0], 2, 5.0, 0);
+        assert!((m[1].iter().sum::<f64>() - 20.0).abs() < 1e-12);
+    }
+}

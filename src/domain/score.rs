@@ -1,0 +1,150 @@
+//! Where each customer stands at an as-of date under a trained model: its panel rows and states
+//! (with the model's own cut-points), and its predicted next-period spend.
+
+use super::model::ModelArtifact;
+use super::panel::{customer_panel, PanelRow};
+use super::period::{date_of, Calendar, CalendarError};
+use super::train::CustomerAttributes;
+use super::transaction::{aggregate, Transactions};
+use chrono::NaiveDate;
+
+/// Why customers could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("no transactions to score")]
+    NoTransactions,
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+}
+
+/// A customer at the as-of date.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerNow {
+    pub customer: u32,
+    pub state: usize,
+    /// State in the period before (None for a customer new in the last period or unknown).
+    pub previous_state: Option<usize>,
+    /// The customer's panel row in the last period; `None` when it had no purchase by the as-of
+    /// date (it is scored as `new`).
+    pub last: Option<PanelRow>,
+    /// Spend regression prediction for the next period.
+    pub next_spend: f64,
+}
+
+/// All customers at an as-of date.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub as_of: NaiveDate,
+    pub calendar: Calendar,
+    pub customers: Vec<CustomerNow>,
+}
+
+/// Attribute values of the model's design for each customer: by name from `given`, the training
+/// mean where missing.
+pub fn aligned_attributes(model: &ModelArtifact, given: Option<&CustomerAttributes>, customers: usize) -> Vec<f64> {
+    let names = &model.spend.model.design().attributes;
+    let means = &model.spend.attribute_means;
+    let k = names.len();
+    let mut out = Vec::with_capacity(customers * k);
+    let index: Vec<Option<usize>> =
+        names.iter().map(|n| given.and_then(|g| g.names.iter().position(|m| m == n))).collect();
+    for c in 0..customers {
+        for (j, idx) in index.iter().enumerate() {
+            let v = match (idx, given) {
+                (Some(i), Some(g)) => g.values[c * g.names.len() + i],
+                _ => f64::NAN,
+            };
+            out.push(if v.is_nan() { means[j] } else { v });
+        }
+    }
+    out
+}
+
+/// Calls `f(customer, rows, states)` for every customer with a purchase within `calendar`,
+/// with the model's window and cut-points.
+pub fn for_each_customer(
+    tx: &Transactions,
+    model: &ModelArtifact,
+    calendar: &Calendar,
+    mut f: impl FnMut(u32, &[PanelRow], &[usize]),
+) -> Vec<bool> {
+    let (activity, _) = aggregate(tx, calendar);
+    let ends = calendar.ends();
+    let segmenter = model.segmenter();
+    let window = model.segments.scheme.window;
+    let mut rows = Vec::with_capacity(calendar.len());
+    let mut states = Vec::with_capacity(calendar.len());
+    let mut seen = vec![false; tx.customers()];
+    for c in 0..activity.customers() {
+        customer_panel(activity.customer(c), &ends, window, &mut rows);
+        if rows.is_empty() {
+            continue;
+        }
+        seen[c] = true;
+        states.clear();
+        states.extend(rows.iter().map(|r| segmenter.state_of(r)));
+        f(c as u32, &rows, &states);
+    }
+    seen
+}
+
+/// Places every customer of `tx` at `as_of` (default: the model's as-of date). Customers with no
+/// purchase by then are scored as `new` with empty RFM (recency, frequency, monetary 0).
+pub fn snapshot(
+    tx: &Transactions,
+    model: &ModelArtifact,
+    as_of: Option<NaiveDate>,
+    attributes: Option<&CustomerAttributes>,
+) -> Result<Snapshot, ScoreError> {
+    let (first, last) = tx.day_range().ok_or(ScoreError::NoTransactions)?;
+    let as_of = as_of.unwrap_or(model.periods.as_of);
+    let (calendar, _) = Calendar::fit(model.periods.unit, first, last.max(super::period::day_of(as_of)), Some(as_of))?;
+    let attrs = aligned_attributes(model, attributes, tx.customers());
+    let k = model.spend.model.design().attributes.len();
+    let design = model.spend.model.design().clone();
+    let mut x = vec![0.0; design.len()];
+    let spend = &model.spend.model;
+    let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
+    let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
+        let n = rows.len();
+        let last = rows[n - 1];
+        let state = states[n - 1];
+        design.features(state, &last, &attrs[c as usize * k..(c as usize + 1) * k], &mut x);
+        customers[c as usize] = Some(CustomerNow {
+            customer: c,
+            state,
+            previous_state: (n >= 2).then(|| states[n - 2]),
+            last: Some(last),
+            next_spend: spend.predict(&x),
+        });
+    });
+    let t = calendar.len() as u32 - 1;
+    for (c, slot) in customers.iter_mut().enumerate() {
+        if !seen[c] {
+            let row = PanelRow {
+                period: t,
+                purchases: 0,
+                spend: 0.0,
+                margin: 0.0,
+                recency_days: 0,
+                periods_since_purchase: 0,
+                frequency: 0,
+                monetary: 0.0,
+                tenure: 0,
+            };
+            design.features(0, &row, &attrs[c * k..(c + 1) * k], &mut x);
+            *slot = Some(CustomerNow {
+                customer: c as u32,
+                state: 0,
+                previous_state: None,
+                last: None,
+                next_spend: spend.predict(&x),
+            });
+        }
+    }
+    Ok(Snapshot {
+        as_of: date_of(calendar.as_of()),
+        calendar,
+        customers: customers.into_iter().map(|c| c.expect("every customer placed")).collect(),
+    })
+}
