@@ -10,5 +10,9 @@ mod bad_input;
 // The models store through the CLI: list, show, activate, corruption.
 mod models;
 
+// Forecasts: kam score (CSV, JSON Lines, Parquet, summary) and kam evaluate, on CDNOW and on
+// generated data with a planted chain.
+mod forecast;
+
 // Training end to end: recovery of a planted chain, determinism, formats.
 mod pipeline;

@@ -88,3 +88,19 @@ d,2024-03-03,70
 d,2024-06-03,80
 d,2024-09-03,5
 ";
+
+/// The CDNOW master file, fetched once (from the lifetimes package on PyPI) if absent.
+pub fn cdnow() -> PathBuf {
+    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FETCHED
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let path = root.join("data/cdnow/CDNOW_master.txt");
+            if !path.exists() {
+                let status = Command::new("bash").arg(root.join("scripts/fetch_cdnow.sh")).status().expect("run fetch_cdnow.sh");
+                assert!(status.success(), "scripts/fetch_cdnow.sh failed: CDNOW is needed for this test");
+            }
+            path
+        })
+        .clone()
+}

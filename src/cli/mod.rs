@@ -5,6 +5,7 @@ pub mod generate;
 pub mod input;
 pub mod score;
 pub mod models;
+pub mod output;
 pub mod progress;
 pub mod table;
 pub mod train;
@@ -25,6 +26,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Train a model from transactions and store it under the models directory.
     Train(train::Args),
+    /// Score customers: segment, RFM values and forecasts per customer (CSV, JSON Lines, Parquet).
+    Score(score::Args),
     /// Backtest: train up to a calibration end, forecast the holdout, compare with baselines.
     Evaluate(evaluate::Args),
     /// List, show or activate stored models.
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Score(a) => score::run(a),
         Command::Models(c) => models::run(c),
     }
 }

@@ -1,0 +1,361 @@
+//! `kam score`: one row per customer with its segment, RFM values and forecasts.
+
+use super::input::InputArgs;
+use super::output::{Cell, ColType, Column, CsvSink, ParquetSink, RowSink};
+use super::progress::Progress;
+use super::table::{thousands, Table};
+use crate::domain::forecast::{population, CustomerForecast, ForecastParams};
+use crate::domain::model::ModelArtifact;
+use crate::domain::score::{snapshot, CustomerNow, Snapshot};
+use crate::store::ModelStore;
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Model id (default: the active one, models/CURRENT).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Models directory.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Place customers at the end of the last complete period on or before this date (default:
+    /// the model's as-of date).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Forecast horizons 1..=H periods.
+    #[arg(long, default_value_t = 4)]
+    pub horizon: usize,
+    /// Discount rate per period for expected value.
+    #[arg(long, default_value_t = 0.025)]
+    pub discount_rate: f64,
+    /// Output file: .csv, .jsonl or .parquet (default: CSV on stdout, unless --summary).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the key-account movement report.
+    #[arg(long)]
+    pub summary: bool,
+    /// In the report's population forecast, add new customers at the recent average rate.
+    #[arg(long)]
+    pub inflow: bool,
+    /// Accounts listed in each part of the report.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+fn column_name(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+fn columns(model: &ModelArtifact, horizon: usize) -> Vec<Column> {
+    let mut c: Vec<Column> = [
+        ("customer_id", ColType::Str),
+        ("segment", ColType::Str),
+        ("previous_segment", ColType::Str),
+        ("purchases", ColType::F64),
+        ("spend", ColType::F64),
+        ("recency_days", ColType::F64),
+        ("frequency", ColType::F64),
+        ("monetary", ColType::F64),
+        ("tenure_periods", ColType::F64),
+        ("next_spend", ColType::F64),
+        ("expected_periods_to_lapse", ColType::F64),
+        ("value_horizon", ColType::F64),
+        ("value_infinite", ColType::F64),
+    ]
+    .iter()
+    .map(|(n, t)| Column { name: n.to_string(), ty: *t })
+    .collect();
+    for h in 1..=horizon {
+        for (n, t) in [
+            ("most_likely", ColType::Str),
+            ("churn", ColType::F64),
+            ("reactivation", ColType::F64),
+            ("spend", ColType::F64),
+        ] {
+            c.push(Column { name: format!("h{h}_{n}"), ty: t });
+        }
+        for s in &model.segments.states {
+            c.push(Column { name: format!("h{h}_p_{}", column_name(s)), ty: ColType::F64 });
+        }
+    }
+    c
+}
+
+fn cells<'a>(
+    ids: &'a [String],
+    states: &'a [String],
+    now: &CustomerNow,
+    f: &CustomerForecast,
+    out: &mut Vec<Cell<'a>>,
+) {
+    out.clear();
+    out.push(Cell::Str(&ids[now.customer as usize]));
+    out.push(Cell::Str(&states[now.state]));
+    out.push(now.previous_state.map_or(Cell::Null, |s| Cell::Str(&states[s])));
+    match &now.last {
+        Some(r) => out.extend([
+            Cell::F64(f64::from(r.purchases)),
+            Cell::F64(r.spend),
+            Cell::F64(f64::from(r.recency_days)),
+            Cell::F64(f64::from(r.frequency)),
+            Cell::F64(r.monetary),
+            Cell::F64(f64::from(r.tenure)),
+        ]),
+        None => out.extend([Cell::Null; 6]),
+    }
+    out.push(Cell::F64(now.next_spend));
+    out.push(f.expected_periods_to_lapse.map_or(Cell::Null, Cell::F64));
+    out.push(Cell::F64(f.value_horizon));
+    out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
+    for h in &f.horizons {
+        out.push(Cell::Str(&states[h.most_likely]));
+        out.push(Cell::F64(h.churn));
+        out.push(h.reactivation.map_or(Cell::Null, Cell::F64));
+        out.push(Cell::F64(h.expected_spend));
+        out.extend(h.distribution.iter().map(|p| Cell::F64(*p)));
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonHorizon<'a> {
+    h: usize,
+    distribution: serde_json::Map<String, serde_json::Value>,
+    most_likely: &'a str,
+    p_key: f64,
+    churn: f64,
+    reactivation: Option<f64>,
+    expected_spend: f64,
+}
+
+fn json_line(ids: &[String], states: &[String], now: &CustomerNow, f: &CustomerForecast) -> serde_json::Value {
+    let horizons: Vec<JsonHorizon> = f
+        .horizons
+        .iter()
+        .map(|h| JsonHorizon {
+            h: h.h,
+            distribution: states.iter().cloned().zip(h.distribution.iter().map(|p| serde_json::json!(p))).collect(),
+            most_likely: &states[h.most_likely],
+            p_key: h.p_key,
+            churn: h.churn,
+            reactivation: h.reactivation,
+            expected_spend: h.expected_spend,
+        })
+        .collect();
+    serde_json::json!({
+        "customer_id": ids[now.customer as usize],
+        "segment": states[now.state],
+        "previous_segment": now.previous_state.map(|s| states[s].clone()),
+        "rfm": now.last.map(|r| serde_json::json!({
+            "purchases": r.purchases, "spend": r.spend, "recency_days": r.recency_days,
+            "frequency": r.frequency, "monetary": r.monetary, "tenure_periods": r.tenure,
+        })),
+        "next_spend": now.next_spend,
+        "expected_periods_to_lapse": f.expected_periods_to_lapse,
+        "value_horizon": f.value_horizon,
+        "value_infinite": f.value_infinite,
+        "horizons": horizons,
+    })
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let params = ForecastParams { horizon: a.horizon, discount_rate: a.discount_rate };
+    params.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
+    let store = ModelStore::new(&a.models);
+    let id = match &a.model {
+        Some(id) => id.clone(),
+        None => store.current()?.with_context(|| {
+            format!("no active model in {}; train one or pass --model", store.dir().display())
+        })?,
+    };
+    let model = store.load(&id)?;
+    let progress = Progress::new();
+    let (ingested, attributes) = a.input.read(&progress)?;
+    progress.step("placing customers");
+    let snap = snapshot(&ingested.transactions, &model, a.as_of, attributes.as_ref())
+        .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
+    let forecaster = model.forecaster(params)?;
+    let ids = &ingested.transactions.customer_ids;
+    let states = &model.segments.states;
+    progress.step("forecasting");
+    let forecasts: Vec<CustomerForecast> =
+        snap.customers.iter().map(|c| forecaster.customer(c.state, c.next_spend)).collect();
+
+    let write_rows = a.out.is_some() || !a.summary;
+    if write_rows {
+        progress.step("writing scores");
+        let ext = a.out.as_ref().and_then(|p| p.extension()).map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("jsonl") | Some("ndjson") => {
+                let path = a.out.as_ref().unwrap();
+                let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                for (c, f) in snap.customers.iter().zip(&forecasts) {
+                    serde_json::to_writer(&mut w, &json_line(ids, states, c, f))?;
+                    w.write_all(b"\n")?;
+                }
+                w.flush()?;
+            }
+            ext => {
+                let cols = columns(&model, a.horizon);
+                let mut sink: Box<dyn RowSink> = match (ext, &a.out) {
+                    (Some("parquet") | Some("pq"), Some(p)) => Box::new(ParquetSink::create(p, &cols)?),
+                    (Some("csv") | Some("txt") | None, Some(p)) => {
+                        let file = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+                        Box::new(CsvSink::new(std::io::BufWriter::with_capacity(1 << 20, file), &cols)?)
+                    }
+                    (None, None) => Box::new(CsvSink::new(std::io::BufWriter::new(std::io::stdout().lock()), &cols)?),
+                    (Some(other), _) => anyhow::bail!("--out: unknown extension .{other}; use .csv, .jsonl or .parquet"),
+                };
+                let mut row = Vec::with_capacity(cols.len());
+                for (c, f) in snap.customers.iter().zip(&forecasts) {
+                    cells(ids, states, c, f, &mut row);
+                    sink.write_row(&row)?;
+                }
+                sink.finish()?;
+            }
+        }
+    }
+    drop(progress);
+    if a.summary {
+        print!("{}", summary(&model, &snap, &forecasts, ids, &a));
+    }
+    Ok(())
+}
+
+/// Share of the total held by the top `share` of values.
+fn concentration(values: &mut [f64], share: f64) -> f64 {
+    values.sort_unstable_by(|a, b| b.total_cmp(a));
+    let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
+    let k = ((values.len() as f64 * share).ceil() as usize).min(values.len());
+    if total <= 0.0 { f64::NAN } else { values[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total }
+}
+
+fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast], ids: &[String], a: &Args) -> String {
+    let states = &model.segments.states;
+    let n_states = states.len();
+    let h = a.horizon;
+    let mut s = format!(
+        "\nkey-account report: {} customers as of {} under model {}; horizon {} periods, discount {} per period\n\n",
+        thousands(snap.customers.len() as u64),
+        snap.as_of,
+        model.id,
+        h,
+        a.discount_rate
+    );
+    let mut mix = vec![0.0; n_states];
+    for c in &snap.customers {
+        if c.last.is_some() {
+            mix[c.state] += 1.0;
+        }
+    }
+    let total: f64 = mix.iter().sum();
+    let mut t = Table::new(vec!["segment now".into(), "customers".into(), "share".into()]);
+    for (i, name) in states.iter().enumerate() {
+        t.row(vec![name.clone(), thousands(mix[i] as u64), format!("{:.1}%", 100.0 * mix[i] / total.max(1.0))]);
+    }
+    let unknown = snap.customers.iter().filter(|c| c.last.is_none()).count();
+    s.push_str(&t.render(2));
+    if unknown > 0 {
+        s.push_str(&format!("  ({} customers with no purchase by the as-of date are scored as new)\n", thousands(unknown as u64)));
+    }
+
+    let mut trailing: Vec<f64> = snap.customers.iter().filter_map(|c| c.last.map(|r| r.monetary)).collect();
+    let mut expected: Vec<f64> = forecasts.iter().map(|f| f.value_horizon).collect();
+    let mut t = Table::new(vec![
+        "value concentration".into(),
+        format!("trailing {}-period value", model.segments.scheme.window),
+        format!("expected value over {h}"),
+    ]);
+    for share in [0.01, 0.05, 0.10, 0.20] {
+        t.row(vec![
+            format!("top {:.0}% of customers hold", share * 100.0),
+            format!("{:.1}%", 100.0 * concentration(&mut trailing, share)),
+            format!("{:.1}%", 100.0 * concentration(&mut expected, share)),
+        ]);
+    }
+    s.push('\n');
+    s.push_str(&t.render(2));
+
+    if let Some(key) = model.key_index() {
+        let entered: Vec<&CustomerNow> =
+            snap.customers.iter().filter(|c| c.state == key && c.previous_state.is_some_and(|p| p != key)).collect();
+        let left: Vec<&CustomerNow> =
+            snap.customers.iter().filter(|c| c.previous_state == Some(key) && c.state != key).collect();
+        s.push_str(&format!(
+            "\n{} accounts entered {} in the last period; {} left it\n",
+            thousands(entered.len() as u64),
+            states[key],
+            thousands(left.len() as u64)
+        ));
+        let mut to = vec![0u64; n_states];
+        for c in &left {
+            to[c.state] += 1;
+        }
+        let moves: Vec<String> = (0..n_states).filter(|&j| to[j] > 0).map(|j| format!("{} to {}", thousands(to[j]), states[j])).collect();
+        if !moves.is_empty() {
+            s.push_str(&format!("  left for: {}\n", moves.join(", ")));
+        }
+        let list = |v: &[&CustomerNow]| v.iter().take(a.top).map(|c| ids[c.customer as usize].clone()).collect::<Vec<_>>().join(", ");
+        if !entered.is_empty() {
+            s.push_str(&format!("  entered: {}{}\n", list(&entered), if entered.len() > a.top { ", …" } else { "" }));
+        }
+        if !left.is_empty() {
+            s.push_str(&format!("  left: {}{}\n", list(&left), if left.len() > a.top { ", …" } else { "" }));
+        }
+
+        let mut at_risk: Vec<(usize, f64)> = snap
+            .customers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.state == key)
+            .map(|(i, _)| (i, forecasts[i].value_horizon * forecasts[i].horizons[h - 1].churn))
+            .collect();
+        at_risk.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        let mut t = Table::new(vec![
+            format!("{} accounts most at risk", states[key]),
+            format!("value over {h}"),
+            format!("churn by {h}"),
+            "value at risk".into(),
+            format!("p({}) at 1", states[key]),
+        ]);
+        for &(i, risk) in at_risk.iter().take(a.top) {
+            let f = &forecasts[i];
+            t.row(vec![
+                ids[snap.customers[i].customer as usize].clone(),
+                format!("{:.2}", f.value_horizon),
+                format!("{:.3}", f.horizons[h - 1].churn),
+                format!("{risk:.2}"),
+                format!("{:.3}", f.horizons[0].p_key),
+            ]);
+        }
+        s.push('\n');
+        s.push_str(&t.render(2));
+    }
+
+    let sizes = &model.segments.sizes_by_period;
+    let recent = &sizes[sizes.len().saturating_sub(4)..];
+    let inflow = if a.inflow { recent.iter().map(|p| p[0] as f64).sum::<f64>() / recent.len().max(1) as f64 } else { 0.0 };
+    let forecast = population(model.transitions.model.matrix(), &mix, h, inflow, 0);
+    let mut header = vec!["population forecast".to_string()];
+    header.extend(states.iter().cloned());
+    let mut t = Table::new(header);
+    let mut row = vec!["now".to_string()];
+    row.extend(mix.iter().map(|x| format!("{x:.0}")));
+    t.row(row);
+    for (k, m) in forecast.iter().enumerate() {
+        let mut row = vec![format!("+{}", k + 1)];
+        row.extend(m.iter().map(|x| format!("{x:.0}")));
+        t.row(row);
+    }
+    s.push('\n');
+    s.push_str(&t.render(2));
+    if a.inflow {
+        s.push_str(&format!("  with {inflow:.0} new customers per period (the average of the last {} training periods)\n", recent.len()));
+    }
+    s
+}

@@ -235,7 +235,8 @@ pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested,
 #[derive(Default)]
 pub(crate) struct Builder {
     ids: FxHashMap<Box<[u8]>, u32>,
-    last: Option<(Vec<u8>, u32)>,
+    /// The customer of the previous row (files are often grouped by customer).
+    last: Option<u32>,
     tx: Transactions,
     skipped: u64,
     first_skipped: Vec<String>,
@@ -252,15 +253,19 @@ impl Builder {
 
     #[inline]
     pub(crate) fn push(&mut self, id: &[u8], day: i32, amount: f64, margin: Option<f64>) {
-        let c = match &self.last {
-            Some((last, c)) if last.as_slice() == id => *c,
+        let c = match self.last {
+            Some(c) if self.tx.customer_ids[c as usize].as_bytes() == id => c,
             _ => {
-                let next = self.ids.len() as u32;
-                let c = *self.ids.entry(id.into()).or_insert_with(|| {
-                    self.tx.customer_ids.push(String::from_utf8_lossy(id).into_owned());
-                    next
-                });
-                self.last = Some((id.to_vec(), c));
+                let c = match self.ids.get(id) {
+                    Some(&c) => c,
+                    None => {
+                        let c = self.ids.len() as u32;
+                        self.ids.insert(id.into(), c);
+                        self.tx.customer_ids.push(String::from_utf8_lossy(id).into_owned());
+                        c
+                    }
+                };
+                self.last = Some(c);
                 c
             }
         };
@@ -270,6 +275,36 @@ impl Builder {
         if let (Some(m), Some(v)) = (&mut self.tx.margin, margin) {
             m.push(v);
         }
+    }
+
+    /// Appends the rows of a builder that read a later part of the same file, numbering its new
+    /// customers after this one's.
+    pub(crate) fn append(&mut self, other: Builder) {
+        let map: Vec<u32> = other
+            .tx
+            .customer_ids
+            .iter()
+            .map(|id| {
+                let next = self.ids.len() as u32;
+                *self.ids.entry(id.as_bytes().into()).or_insert_with(|| {
+                    self.tx.customer_ids.push(id.clone());
+                    next
+                })
+            })
+            .collect();
+        self.tx.customer.extend(other.tx.customer.iter().map(|&c| map[c as usize]));
+        self.tx.day.extend_from_slice(&other.tx.day);
+        self.tx.amount.extend_from_slice(&other.tx.amount);
+        if let (Some(a), Some(b)) = (&mut self.tx.margin, &other.tx.margin) {
+            a.extend_from_slice(b);
+        }
+        self.skipped += other.skipped;
+        for e in other.first_skipped {
+            if self.first_skipped.len() < SKIPPED_SHOWN {
+                self.first_skipped.push(e);
+            }
+        }
+        self.last = None;
     }
 
     /// Handles a row error: returns it under [`OnBadRow::Fail`], else counts it.

@@ -1,0 +1,242 @@
+//! Row writers for score files: CSV and Parquet with a fixed column list (JSON Lines is written
+//! directly by the caller, nested).
+
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
+/// A column's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColType {
+    Str,
+    F64,
+}
+
+/// A cell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell<'a> {
+    Str(&'a str),
+    F64(f64),
+    /// Missing (empty in CSV, null in Parquet).
+    Null,
+}
+
+/// A column: name and type; every column may hold nulls.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColType,
+}
+
+/// Something rows are written to.
+pub trait RowSink {
+    fn write_row(&mut self, cells: &[Cell]) -> anyhow::Result<()>;
+    fn finish(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// CSV with a header line; numbers to 6 decimals.
+pub struct CsvSink<W: Write> {
+    out: W,
+    line: Vec<u8>,
+    num: ryu::Buffer,
+}
+
+impl<W: Write> CsvSink<W> {
+    pub fn new(mut out: W, columns: &[Column]) -> anyhow::Result<Self> {
+        let header: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        writeln!(out, "{}", header.join(","))?;
+        Ok(Self { out, line: Vec::with_capacity(1024), num: ryu::Buffer::new() })
+    }
+}
+
+fn push_csv_str(line: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        line.push(b'"');
+        for b in s.bytes() {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
+        }
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Writes a number with at most 6 decimals (integers without any), trailing zeros trimmed;
+/// magnitudes beyond 1e15 in shortest round-trip form.
+fn push_number(line: &mut Vec<u8>, x: f64, num: &mut ryu::Buffer) {
+    if x.abs() >= 1e15 {
+        line.extend_from_slice(num.format_finite(x).as_bytes());
+        return;
+    }
+    let scaled = (x * 1e6).round() as i64;
+    if scaled == 0 {
+        line.push(b'0');
+        return;
+    }
+    if scaled < 0 {
+        line.push(b'-');
+    }
+    let abs = scaled.unsigned_abs();
+    let (int, mut frac) = (abs / 1_000_000, abs % 1_000_000);
+    line.extend_from_slice(itoa::Buffer::new().format(int).as_bytes());
+    if frac > 0 {
+        let mut digits = 6;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        line.push(b'.');
+        let s = itoa::Buffer::new().format(frac).len();
+        line.extend(std::iter::repeat_n(b'0', digits - s));
+        line.extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
+    }
+}
+
+impl<W: Write> RowSink for CsvSink<W> {
+    fn write_row(&mut self, cells: &[Cell]) -> anyhow::Result<()> {
+        self.line.clear();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                self.line.push(b',');
+            }
+            match c {
+                Cell::Str(s) => push_csv_str(&mut self.line, s),
+                Cell::F64(x) if x.is_finite() => push_number(&mut self.line, *x, &mut self.num),
+                Cell::F64(_) | Cell::Null => {}
+            }
+        }
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Parquet: OPTIONAL DOUBLE and OPTIONAL BYTE_ARRAY (UTF8) columns, a row group per 65,536 rows.
+pub struct ParquetSink {
+    writer: parquet::file::writer::SerializedFileWriter<std::fs::File>,
+    columns: Vec<Column>,
+    f64s: Vec<Vec<f64>>,
+    strs: Vec<Vec<parquet::data_type::ByteArray>>,
+    defs: Vec<Vec<i16>>,
+    rows: usize,
+}
+
+const GROUP_ROWS: usize = 65_536;
+
+impl ParquetSink {
+    pub fn create(path: &Path, columns: &[Column]) -> anyhow::Result<Self> {
+        use parquet::file::properties::WriterProperties;
+        use parquet::schema::parser::parse_message_type;
+        let fields: Vec<String> = columns
+            .iter()
+            .map(|c| match c.ty {
+                ColType::F64 => format!("OPTIONAL DOUBLE {};", c.name),
+                ColType::Str => format!("OPTIONAL BYTE_ARRAY {} (UTF8);", c.name),
+            })
+            .collect();
+        let schema = parse_message_type(&format!("message scores {{ {} }}", fields.join(" ")))
+            .context("building the Parquet schema")?;
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let writer = parquet::file::writer::SerializedFileWriter::new(
+            file,
+            std::sync::Arc::new(schema),
+            std::sync::Arc::new(WriterProperties::builder().set_dictionary_enabled(false).build()),
+        )?;
+        let n = columns.len();
+        Ok(Self {
+            writer,
+            columns: columns.to_vec(),
+            f64s: vec![Vec::new(); n],
+            strs: vec![Vec::new(); n],
+            defs: vec![Vec::new(); n],
+            rows: 0,
+        })
+    }
+
+    fn flush_group(&mut self) -> anyhow::Result<()> {
+        use parquet::data_type::{ByteArrayType, DoubleType};
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut group = self.writer.next_row_group()?;
+        for i in 0..self.columns.len() {
+            let mut col = group.next_column()?.context("a column per schema field")?;
+            match self.columns[i].ty {
+                ColType::F64 => {
+                    col.typed::<DoubleType>().write_batch(&self.f64s[i], Some(&self.defs[i]), None)?;
+                }
+                ColType::Str => {
+                    col.typed::<ByteArrayType>().write_batch(&self.strs[i], Some(&self.defs[i]), None)?;
+                }
+            }
+            col.close()?;
+            self.f64s[i].clear();
+            self.strs[i].clear();
+            self.defs[i].clear();
+        }
+        group.close()?;
+        self.rows = 0;
+        Ok(())
+    }
+}
+
+impl RowSink for ParquetSink {
+    fn write_row(&mut self, cells: &[Cell]) -> anyhow::Result<()> {
+        for (i, c) in cells.iter().enumerate() {
+            match (c, self.columns[i].ty) {
+                (Cell::F64(x), ColType::F64) if x.is_finite() => {
+                    self.f64s[i].push(*x);
+                    self.defs[i].push(1);
+                }
+                (Cell::Str(s), ColType::Str) => {
+                    self.strs[i].push(parquet::data_type::ByteArray::from(*s));
+                    self.defs[i].push(1);
+                }
+                _ => self.defs[i].push(0),
+            }
+        }
+        self.rows += 1;
+        if self.rows == GROUP_ROWS {
+            self.flush_group()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.flush_group()?;
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(x: f64) -> String {
+        let mut v = Vec::new();
+        push_number(&mut v, x, &mut ryu::Buffer::new());
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn numbers_keep_six_decimals_and_drop_trailing_zeros() {
+        assert_eq!(fmt(0.0), "0");
+        assert_eq!(fmt(12.0), "12");
+        assert_eq!(fmt(0.5), "0.5");
+        assert_eq!(fmt(-3.25), "-3.25");
+        assert_eq!(fmt(0.0000004), "0");
+        assert_eq!(fmt(0.000012), "0.000012");
+        assert_eq!(fmt(1.0 / 3.0), "0.333333");
+        assert_eq!(fmt(-0.0000004), "0");
+        assert_eq!(fmt(2e16), "2e16");
+    }
+}

@@ -1,0 +1,159 @@
+use crate::util::{cdnow, Sandbox, SMALL};
+
+fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect()
+}
+
+/// Reads a CSV into a header and rows of strings.
+fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r.records().map(|x| x.unwrap().iter().map(String::from).collect()).collect();
+    (header, rows)
+}
+
+#[test]
+fn cdnow_scores_have_a_row_per_customer_with_valid_probabilities() {
+    let data = cdnow();
+    let s = Sandbox::new();
+    s.ok(&["train", data.to_str().unwrap(), "--amount-col", "4", "--period", "quarter"]);
+    s.ok(&["score", data.to_str().unwrap(), "--amount-col", "4", "--out", "scores.csv"]);
+    let (header, rows) = read_csv(&std::fs::read_to_string(s.path().join("scores.csv")).unwrap());
+    assert_eq!(rows.len(), 23_570);
+    for col in ["customer_id", "segment", "recency_days", "frequency", "monetary", "next_spend", "value_horizon", "value_infinite", "expected_periods_to_lapse"] {
+        assert!(header.contains(&col.to_string()), "missing column {col}");
+    }
+    let states = ["new", "key", "core", "occasional", "dormant", "lapsed"];
+    for h in 1..=4 {
+        for c in ["most_likely", "churn", "reactivation", "spend"] {
+            assert!(header.contains(&format!("h{h}_{c}")), "missing h{h}_{c}");
+        }
+    }
+    let col = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for row in &rows {
+        ids.insert(row[0].clone());
+        for h in 1..=4 {
+            let total: f64 = states.iter().map(|st| row[col(&format!("h{h}_p_{st}"))].parse::<f64>().unwrap()).sum();
+            assert!((total - 1.0).abs() < 1e-5, "distribution sums to {total}");
+            for st in states {
+                let p: f64 = row[col(&format!("h{h}_p_{st}"))].parse().unwrap();
+                assert!((0.0..=1.0).contains(&p));
+            }
+            let churn: f64 = row[col(&format!("h{h}_churn"))].parse().unwrap();
+            assert!((0.0..=1.0).contains(&churn));
+            let re = &row[col(&format!("h{h}_reactivation"))];
+            assert_eq!(re.is_empty(), row[col("segment")] != "lapsed");
+            if !re.is_empty() {
+                assert!((0.0..=1.0).contains(&re.parse::<f64>().unwrap()));
+            }
+        }
+    }
+    assert_eq!(ids.len(), 23_570);
+}
+
+#[test]
+fn scores_come_as_csv_jsonl_and_parquet_and_unknown_customers_are_new() {
+    let s = Sandbox::new();
+    s.file("t.csv", SMALL);
+    s.ok(&["train", "t.csv"]);
+    // A customer whose first purchase falls after the model's as-of date.
+    let mut later = SMALL.to_string();
+    later.push_str("zz,2025-02-01,99\n");
+    s.file("later.csv", &later);
+    s.ok(&["score", "later.csv", "--out", "s.csv", "--horizon", "3"]);
+    let (header, rows) = read_csv(&std::fs::read_to_string(s.path().join("s.csv")).unwrap());
+    assert_eq!(rows.len(), 5);
+    let zz = rows.iter().find(|r| r[0] == "zz").unwrap();
+    assert_eq!(zz[1], "new");
+    assert!(header.contains(&"h3_churn".to_string()) && !header.contains(&"h4_churn".to_string()));
+
+    s.ok(&["score", "later.csv", "--out", "s.jsonl"]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(s.path().join("s.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["horizons"].as_array().unwrap().len(), 4);
+    let d = lines[0]["horizons"][0]["distribution"].as_object().unwrap();
+    assert!((d.values().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-9);
+
+    s.ok(&["score", "later.csv", "--out", "s.parquet"]);
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(s.path().join("s.parquet")).unwrap()).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 5);
+    let r = s.kam(&["score", "later.csv", "--out", "s.xlsx"]);
+    assert!(r.stderr.contains("unknown extension .xlsx"), "{}", r.stderr);
+}
+
+#[test]
+fn the_summary_reports_concentration_key_moves_risk_and_population() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "3000", "--seed", "5", "--out", "g.csv"]);
+    s.ok(&["train", "g.csv", "--config", "g.kam.toml"]);
+    let out = s.ok(&["score", "g.csv", "--summary", "--inflow"]).stdout;
+    for needle in ["top 20% of customers hold", "accounts entered key in the last period", "key accounts most at risk", "population forecast", "new customers per period"] {
+        assert!(out.contains(needle), "summary lacks {needle:?}:\n{out}");
+    }
+}
+
+#[test]
+fn forecast_segment_sizes_follow_the_planted_chain_within_two_percent() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "50000", "--seed", "7", "--out", "g.csv"]);
+    // Train on 8 quarters, forecast 4.
+    let out = s.ok(&[
+        "evaluate", "g.csv", "--config", "g.kam.toml", "--calibration-end", "2023-12-31", "--holdout-end", "2024-12-31", "--json",
+    ]);
+    let ev: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let truth = s.json("g.truth.json");
+    let p = matrix(&truth["matrix"]);
+    let mut mix: Vec<f64> = truth["realized_sizes"][7].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let total: f64 = mix.iter().sum();
+    assert_eq!(ev["customers"].as_f64().unwrap(), total);
+    for h in 0..4 {
+        mix = (0..6).map(|j| (0..6).map(|i| mix[i] * p[i][j]).sum()).collect();
+        let predicted: Vec<f64> =
+            ev["segment_sizes"][h]["predicted"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        for j in 0..6 {
+            assert!(
+                (predicted[j] - mix[j]).abs() <= 0.02 * mix[j].max(0.05 * total),
+                "h={} state {j}: forecast {} vs planted chain {}",
+                h + 1,
+                predicted[j],
+                mix[j]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_backtest_reports_every_metric_beside_baselines() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "5000", "--seed", "9", "--out", "g.csv"]);
+    let out = s.ok(&["evaluate", "g.csv", "--config", "g.kam.toml", "--last", "2", "--json", "--out", "ev.json"]);
+    let ev: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(ev, s.json("ev.json"));
+    assert_eq!(ev["holdout_periods"], 2);
+    assert_eq!(ev["holdout_end"], "2024-12-31");
+    for part in ["model", "persistence"] {
+        for m in ["log_loss", "accuracy"] {
+            assert!(ev["next_segment"][part][m].is_f64());
+        }
+        for m in ["auc", "brier", "log_loss"] {
+            assert!(ev["no_purchase"][part][m].is_f64());
+        }
+        for m in ["mae", "rmse", "spearman", "predicted_total", "actual_total", "total_error_pct", "top20_capture"] {
+            assert!(ev["holdout_spend"][part][m].is_f64());
+        }
+    }
+    assert_eq!(ev["no_purchase"]["model"]["calibration"].as_array().unwrap().len(), 10);
+    // On data that follow a Markov chain, the chain beats the naive baselines.
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!(f(&ev["next_segment"]["model"]["log_loss"]) < f(&ev["next_segment"]["persistence"]["log_loss"]));
+    assert!(f(&ev["no_purchase"]["model"]["brier"]) < f(&ev["no_purchase"]["persistence"]["brier"]));
+    assert!(f(&ev["holdout_spend"]["model"]["rmse"]) < f(&ev["holdout_spend"]["persistence"]["rmse"]));
+    let text = s.ok(&["evaluate", "g.csv", "--config", "g.kam.toml", "--last", "2"]).stdout;
+    assert!(text.contains("no purchase in holdout") && text.contains("top-20% capture"), "{text}");
+}
