@@ -16,14 +16,18 @@ fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
 fn cdnow_scores_have_a_row_per_customer_with_valid_probabilities() {
     let data = cdnow();
     let s = Sandbox::new();
-    s.ok(&["train", data.to_str().unwrap(), "--amount-col", "4", "--period", "quarter"]);
+    s.ok(&["train", data.to_str().unwrap(), "--amount-col", "4", "--period", "quarter", "--lapse-after", "3", "--window", "4"]);
     s.ok(&["score", data.to_str().unwrap(), "--amount-col", "4", "--out", "scores.csv"]);
     let (header, rows) = read_csv(&std::fs::read_to_string(s.path().join("scores.csv")).unwrap());
     assert_eq!(rows.len(), 23_570);
     for col in ["customer_id", "segment", "recency_days", "frequency", "monetary", "next_spend", "value_horizon", "value_infinite", "expected_periods_to_lapse"] {
         assert!(header.contains(&col.to_string()), "missing column {col}");
     }
-    let states = ["new", "key", "core", "occasional", "dormant", "lapsed"];
+    let model: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
+    let states: Vec<String> =
+        model["segments"]["states"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    // new, 3 tiers, 3 tiers × dormant_1..2, and (window 4 > lapse 3) 3 tiers × lapsed.
+    assert_eq!(states.len(), 13, "{states:?}");
     for h in 1..=4 {
         for c in ["most_likely", "churn", "reactivation", "spend"] {
             assert!(header.contains(&format!("h{h}_{c}")), "missing h{h}_{c}");
@@ -36,14 +40,14 @@ fn cdnow_scores_have_a_row_per_customer_with_valid_probabilities() {
         for h in 1..=4 {
             let total: f64 = states.iter().map(|st| row[col(&format!("h{h}_p_{st}"))].parse::<f64>().unwrap()).sum();
             assert!((total - 1.0).abs() < 1e-5, "distribution sums to {total}");
-            for st in states {
+            for st in &states {
                 let p: f64 = row[col(&format!("h{h}_p_{st}"))].parse().unwrap();
                 assert!((0.0..=1.0).contains(&p));
             }
             let churn: f64 = row[col(&format!("h{h}_churn"))].parse().unwrap();
             assert!((0.0..=1.0).contains(&churn));
             let re = &row[col(&format!("h{h}_reactivation"))];
-            assert_eq!(re.is_empty(), row[col("segment")] != "lapsed");
+            assert_eq!(re.is_empty(), !row[col("segment")].starts_with("lapsed"));
             if !re.is_empty() {
                 assert!((0.0..=1.0).contains(&re.parse::<f64>().unwrap()));
             }

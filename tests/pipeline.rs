@@ -97,7 +97,7 @@ fn a_trailing_partial_period_is_left_out_and_said_so() {
     let mut text = SMALL.to_string();
     text.push_str("a,2025-01-15,10\n");
     s.file("t.csv", &text);
-    let r = s.ok(&["train", "t.csv"]);
+    let r = s.ok(&["train", "t.csv", "--period", "quarter"]);
     assert!(r.stdout.contains("the trailing partial period 2025-01-01..2025-03-31 (data end 2025-01-15) was left out"), "{}", r.stdout);
     assert!(r.stdout.contains("as of 2024-12-31; 1 rows after it left out"), "{}", r.stdout);
 }

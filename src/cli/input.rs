@@ -129,12 +129,12 @@ pub struct ConfigArgs {
     /// Periods without a purchase after which a customer is lapsed.
     #[arg(long)]
     pub lapse_after: Option<u32>,
-    /// Split the inactive state by periods since the last purchase.
+    /// Split the inactive state by periods since the last purchase (true or false).
     #[arg(long)]
-    pub split_inactive: bool,
-    /// Split inactive states by the tier of the trailing value.
+    pub split_inactive: Option<bool>,
+    /// Split inactive states by the tier of the trailing value (true or false).
     #[arg(long)]
-    pub inactive_tiers: bool,
+    pub inactive_tiers: Option<bool>,
     /// Tier rule: top_share, value_share or fixed.
     #[arg(long, value_parser = parse_rule)]
     pub tier_rule: Option<RuleName>,
@@ -185,11 +185,11 @@ impl ConfigArgs {
         if let Some(l) = self.lapse_after {
             c.segments.lapse_after = l;
         }
-        if self.split_inactive {
-            c.segments.split_inactive = true;
+        if let Some(v) = self.split_inactive {
+            c.segments.split_inactive = v;
         }
-        if self.inactive_tiers {
-            c.segments.inactive_tiers = true;
+        if let Some(v) = self.inactive_tiers {
+            c.segments.inactive_tiers = v;
         }
         if let Some(r) = self.tier_rule {
             c.segments.rule = r;

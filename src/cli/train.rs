@@ -76,6 +76,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Above this many states the summary groups them.
+const COMPACT_ABOVE: usize = 10;
+
+/// Display groups: `new`, each tier, all dormant states, all lapsed states.
+fn state_groups(m: &ModelArtifact) -> Vec<(String, Vec<usize>)> {
+    let scheme = &m.segments.scheme;
+    let n = m.segments.states.len();
+    let lapsed = scheme.lapsed_states();
+    let mut g: Vec<(String, Vec<usize>)> = vec![(scheme.new.clone(), vec![0])];
+    g.extend(scheme.tiers.iter().enumerate().map(|(k, t)| (t.clone(), vec![k + 1])));
+    let dormant: Vec<usize> = (scheme.first_inactive()..lapsed.start).collect();
+    if !dormant.is_empty() {
+        g.push((scheme.dormant.clone(), dormant));
+    }
+    g.push((scheme.lapsed.clone(), lapsed.collect()));
+    debug_assert_eq!(g.iter().map(|x| x.1.len()).sum::<usize>(), n);
+    g
+}
+
 fn pct(x: f64) -> String {
     format!("{:.3}", x)
 }
@@ -123,40 +142,72 @@ pub fn summary(m: &ModelArtifact) -> String {
         if cuts.is_empty() { "none".into() } else { cuts.join(", ") }
     ));
 
-    s.push_str("segment sizes per period (customers)\n");
-    let mut t = Table::new(std::iter::once("period".to_string()).chain(seg.states.iter().cloned()).collect());
+    // Wide schemes (recency levels × tiers) are shown grouped; --json has every state.
+    let groups = state_groups(m);
+    let compact = seg.states.len() > COMPACT_ABOVE;
+    s.push_str(if compact {
+        "segment sizes per period (customers; inactive states summed over recency levels and tiers)\n"
+    } else {
+        "segment sizes per period (customers)\n"
+    });
+    let names: Vec<String> =
+        if compact { groups.iter().map(|g| g.0.clone()).collect() } else { seg.states.clone() };
+    let mut t = Table::new(std::iter::once("period".to_string()).chain(names.iter().cloned()).collect());
     for (k, sizes) in seg.sizes_by_period.iter().enumerate() {
-        t.row(
-            std::iter::once(period_label(p.unit, p.spans[k].0))
-                .chain(sizes.iter().map(|n| thousands(*n)))
-                .collect(),
-        );
+        let cells: Vec<String> = if compact {
+            groups.iter().map(|g| thousands(g.1.iter().map(|&i| sizes[i]).sum())).collect()
+        } else {
+            sizes.iter().map(|n| thousands(*n)).collect()
+        };
+        t.row(std::iter::once(period_label(p.unit, p.spans[k].0)).chain(cells).collect());
     }
     s.push_str(&t.render(2));
 
     let tm = &m.transitions.model;
-    s.push_str(&format!(
-        "\ntransition matrix (row: from, column: to; prior {} on allowed moves; {} moves)\n",
-        tm.prior(),
-        thousands(m.transitions.moves)
-    ));
-    let mut t = Table::new(
-        std::iter::once("from \\ to".to_string()).chain(tm.states().iter().cloned()).chain(["moves".to_string()]).collect(),
-    );
-    for (i, row) in tm.matrix().iter().enumerate() {
-        t.row(
-            std::iter::once(tm.states()[i].clone())
-                .chain(row.iter().zip(&tm.allowed()[i]).map(|(p, ok)| if *ok { pct(*p) } else { "·".into() }))
-                .chain([thousands(tm.row_totals()[i])])
-                .collect(),
-        );
-    }
-    s.push_str(&t.render(2));
-    if !tm.unobserved_origins().is_empty() {
+    if compact {
         s.push_str(&format!(
-            "  no move observed out of: {} (their rows are the prior alone)\n",
-            tm.unobserved_origins().join(", ")
+            "\ntransitions (the likeliest next states of each state; prior {} on allowed moves; {} moves)\n",
+            tm.prior(),
+            thousands(m.transitions.moves)
         ));
+        let mut t = Table::new(vec!["from".into(), "moves".into(), "likeliest next states".into()]);
+        for (i, row) in tm.matrix().iter().enumerate() {
+            let mut order: Vec<usize> = (0..row.len()).filter(|&j| row[j] > 0.0).collect();
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            let top: Vec<String> = order.iter().take(4).map(|&j| format!("{} {}", tm.states()[j], pct(row[j]))).collect();
+            t.row(vec![tm.states()[i].clone(), thousands(tm.row_totals()[i]), top.join(", ")]);
+        }
+        s.push_str(&t.render(2));
+    } else {
+        s.push_str(&format!(
+            "\ntransition matrix (row: from, column: to; prior {} on allowed moves; {} moves)\n",
+            tm.prior(),
+            thousands(m.transitions.moves)
+        ));
+        let mut t = Table::new(
+            std::iter::once("from \\ to".to_string()).chain(tm.states().iter().cloned()).chain(["moves".to_string()]).collect(),
+        );
+        for (i, row) in tm.matrix().iter().enumerate() {
+            t.row(
+                std::iter::once(tm.states()[i].clone())
+                    .chain(row.iter().zip(&tm.allowed()[i]).map(|(p, ok)| if *ok { pct(*p) } else { "·".into() }))
+                    .chain([thousands(tm.row_totals()[i])])
+                    .collect(),
+            );
+        }
+        s.push_str(&t.render(2));
+    }
+    let borrowed: Vec<String> = tm
+        .borrowed_from()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.as_ref().map(|b| format!("{} from {b}", tm.states()[i])))
+        .collect();
+    if !tm.unobserved_origins().is_empty() {
+        s.push_str(&format!("  no move observed out of: {}\n", tm.unobserved_origins().join(", ")));
+        if !borrowed.is_empty() {
+            s.push_str(&format!("  purchase probabilities borrowed (a longer silence is no likelier to end): {}\n", borrowed.join(", ")));
+        }
     }
 
     let sp = &m.spend.model;

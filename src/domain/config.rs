@@ -45,7 +45,7 @@ pub struct PeriodConfig {
 
 impl Default for PeriodConfig {
     fn default() -> Self {
-        Self { unit: UnitName::Quarter, length_days: None, anchor: None, as_of: None }
+        Self { unit: UnitName::Month, length_days: None, anchor: None, as_of: None }
     }
 }
 
@@ -91,10 +91,10 @@ pub struct SegmentConfig {
 impl Default for SegmentConfig {
     fn default() -> Self {
         Self {
-            window: 4,
-            lapse_after: 2,
-            split_inactive: false,
-            inactive_tiers: false,
+            window: 12,
+            lapse_after: 12,
+            split_inactive: true,
+            inactive_tiers: true,
             tiers: vec!["key".into(), "core".into(), "occasional".into()],
             rule: RuleName::TopShare,
             cuts: vec![0.2, 0.5],

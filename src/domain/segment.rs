@@ -113,9 +113,27 @@ impl SegmentScheme {
         }
     }
 
-    /// Copies of each inactive level: one per tier with `inactive_tiers`, else one.
+    /// Copies of each dormant level: one per tier with `inactive_tiers`, else one.
     fn copies(&self) -> usize {
         if self.inactive_tiers { self.tiers.len() } else { 1 }
+    }
+
+    /// Copies of the lapsed level: split by tier only when the trailing window outlasts the
+    /// lapse (otherwise every lapsed customer's trailing value is nil and one state suffices).
+    fn lapsed_copies(&self) -> usize {
+        if self.inactive_tiers && self.window > self.lapse_after { self.tiers.len() } else { 1 }
+    }
+
+    /// Copies at recency level `level` (`dormant_levels()` is lapsed).
+    fn copies_at(&self, level: usize) -> usize {
+        if level == self.dormant_levels() { self.lapsed_copies() } else { self.copies() }
+    }
+
+    /// Recency level and tier copy of an inactive state.
+    fn level_copy(&self, i: usize) -> (usize, usize) {
+        let k = i - self.first_inactive();
+        let (level, copy) = (k / self.copies(), k % self.copies());
+        (level.min(self.dormant_levels()), if level >= self.dormant_levels() { k - self.dormant_levels() * self.copies() } else { copy })
     }
 
     /// Index of the first inactive state.
@@ -124,16 +142,15 @@ impl SegmentScheme {
     }
 
     /// State names in chain order: new, tiers, inactive levels (each × tiers with
-    /// `inactive_tiers`), lapsed (× tiers).
+    /// `inactive_tiers`), lapsed (× tiers when the window outlasts the lapse).
     pub fn states(&self) -> Vec<String> {
         let mut s = vec![self.new.clone()];
         s.extend(self.tiers.iter().cloned());
-        let mut bases: Vec<String> = match self.dormant_levels() {
+        let bases: Vec<String> = match self.dormant_levels() {
             0 => vec![],
             n if self.split_inactive => (1..=n).map(|k| format!("{}_{k}", self.dormant)).collect(),
             _ => vec![self.dormant.clone()],
         };
-        bases.push(self.lapsed.clone());
         for b in bases {
             if self.inactive_tiers {
                 s.extend(self.tiers.iter().map(|t| format!("{b}_{t}")));
@@ -141,19 +158,24 @@ impl SegmentScheme {
                 s.push(b);
             }
         }
+        if self.lapsed_copies() > 1 {
+            s.extend(self.tiers.iter().map(|t| format!("{}_{t}", self.lapsed)));
+        } else {
+            s.push(self.lapsed.clone());
+        }
         s
     }
 
     /// The lapsed (churn) states.
     pub fn lapsed_states(&self) -> std::ops::Range<usize> {
         let first = self.first_inactive() + self.dormant_levels() * self.copies();
-        first..first + self.copies()
+        first..first + self.lapsed_copies()
     }
 
     /// Index of the inactive state at recency level `level` (0-based; `dormant_levels()` is
     /// lapsed) and tier copy `copy`.
     fn inactive_index(&self, level: usize, copy: usize) -> usize {
-        self.first_inactive() + level * self.copies() + copy
+        self.first_inactive() + level * self.copies() + copy.min(self.copies_at(level) - 1)
     }
 
     /// `allowed[i][j]`: whether the scheme's definitions permit a move from state i to state j
@@ -162,7 +184,6 @@ impl SegmentScheme {
     pub fn allowed(&self) -> Vec<Vec<bool>> {
         let n = self.states().len();
         let levels = self.dormant_levels();
-        let copies = self.copies();
         let l = self.lapse_after as usize;
         let mut a = vec![vec![false; n]; n];
         for (i, row) in a.iter_mut().enumerate() {
@@ -172,7 +193,7 @@ impl SegmentScheme {
             let next_level = if i < self.first_inactive() {
                 0 // the first inactive level (= lapsed when lapse_after is 1)
             } else {
-                let level = (i - self.first_inactive()) / copies;
+                let (level, _) = self.level_copy(i);
                 if level == levels {
                     levels // lapsed stays lapsed
                 } else if self.split_inactive {
@@ -180,14 +201,14 @@ impl SegmentScheme {
                 } else {
                     // Unsplit dormant: may stay dormant while fewer than L periods silent.
                     if l > 2 {
-                        for c in 0..copies {
+                        for c in 0..self.copies_at(level) {
                             row[self.inactive_index(level, c)] = true;
                         }
                     }
                     levels
                 }
             };
-            for c in 0..copies {
+            for c in 0..self.copies_at(next_level) {
                 row[self.inactive_index(next_level, c)] = true;
             }
         }
@@ -195,11 +216,11 @@ impl SegmentScheme {
     }
 
     /// For each state never observed as an origin: the states it may borrow purchase
-    /// probabilities from (the same tier copy at shorter inactivity, nearest first), and where
-    /// the rest of its mass goes (its own no-purchase move, keeping its tier copy).
+    /// probabilities from (the same tier copy at shorter inactivity, nearest first; a single
+    /// lapsed state borrows from the lowest tier's copies), and where the rest of its mass goes
+    /// (its own no-purchase move, keeping its tier copy).
     pub fn borrow_plan(&self) -> Vec<Borrow> {
         let n = self.states().len();
-        let copies = self.copies();
         let levels = self.dormant_levels();
         let allowed = self.allowed();
         (0..n)
@@ -207,8 +228,9 @@ impl SegmentScheme {
                 if i < self.first_inactive() {
                     return Borrow::default();
                 }
-                let (level, copy) = ((i - self.first_inactive()) / copies, (i - self.first_inactive()) % copies);
-                let from = (0..level).rev().map(|l| self.inactive_index(l, copy)).collect();
+                let (level, copy) = self.level_copy(i);
+                let source_copy = if level == levels && self.lapsed_copies() == 1 { self.copies() - 1 } else { copy };
+                let from = (0..level).rev().map(|l| self.inactive_index(l, source_copy)).collect();
                 let rest_to = (level..=levels)
                     .map(|l| self.inactive_index(l, copy))
                     .filter(|&j| allowed[i][j])
@@ -272,6 +294,7 @@ impl SegmentScheme {
             first_inactive: self.first_inactive(),
             levels: self.dormant_levels(),
             copies: self.copies(),
+            lapsed_copies: self.lapsed_copies(),
             lapse_after: self.lapse_after,
             split: self.split_inactive,
         }
@@ -294,6 +317,7 @@ pub struct Segmenter {
     first_inactive: usize,
     levels: usize,
     copies: usize,
+    lapsed_copies: usize,
     lapse_after: u32,
     split: bool,
 }
@@ -318,7 +342,8 @@ impl Segmenter {
             } else {
                 0
             };
-            let copy = if self.copies > 1 { self.tier_of(row.monetary) } else { 0 };
+            let copies = if level == self.levels { self.lapsed_copies } else { self.copies };
+            let copy = if copies > 1 { self.tier_of(row.monetary) } else { 0 };
             self.first_inactive + level * self.copies + copy
         }
     }
@@ -438,6 +463,24 @@ mod tests {
         assert_eq!(plan[11].from, vec![8, 5]); // lapsed_core ← dormant_2_core, dormant_1_core
         assert_eq!(plan[11].rest_to, vec![11]); // and stays lapsed_core
         assert_eq!(plan[5].rest_to, vec![8]); // dormant_1_core → dormant_2_core
+    }
+
+    #[test]
+    fn lapsed_is_one_state_when_the_window_does_not_outlast_the_lapse() {
+        let mut s = scheme(3, true);
+        s.inactive_tiers = true;
+        s.window = 3;
+        let names = s.states();
+        assert_eq!(&names[10..], ["lapsed"]);
+        assert_eq!(s.lapsed_states(), 10..11);
+        let seg = s.segmenter(vec![90.0, 60.0]);
+        assert_eq!(seg.state_of(&row(5, 0, 95.0, 3)), 10);
+        let a = s.allowed();
+        assert_eq!(a[8][10], true); // dormant_2_core → lapsed
+        assert_eq!(a[10], [false, true, true, true, false, false, false, false, false, false, true]);
+        let plan = s.borrow_plan();
+        assert_eq!(plan[10].from, vec![9, 6]); // from dormant_2_occasional, dormant_1_occasional
+        assert_eq!(plan[10].rest_to, vec![10]);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub fn planted_config(params: &SimulationParams) -> TrainConfig {
     c.period.as_of = Some(date_of(PeriodUnit::Quarter.end(last)));
     c.segments.window = 1;
     c.segments.lapse_after = 2;
+    c.segments.split_inactive = false;
+    c.segments.inactive_tiers = false;
     c.segments.rule = RuleName::Fixed;
     c.segments.cuts = vec![500.0, 100.0];
     c

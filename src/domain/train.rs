@@ -266,6 +266,10 @@ mod tests {
     #[test]
     fn a_hand_worked_fixture_gives_the_expected_states_and_counts() {
         let mut config = TrainConfig::default();
+        config.period.unit = crate::domain::config::UnitName::Quarter;
+        config.segments.lapse_after = 2;
+        config.segments.split_inactive = false;
+        config.segments.inactive_tiers = false;
         config.segments.window = 1;
         config.segments.tiers = vec!["key".into(), "rest".into()];
         config.segments.cuts = vec![0.5];
