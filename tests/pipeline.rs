@@ -122,7 +122,7 @@ fn the_bundled_default_model_is_what_training_on_the_bundled_sample_gives() {
     let s = Sandbox::new();
     let data = root.join("data/sample.csv");
     let config = root.join("data/sample.kam.toml");
-    let out = s.ok(&["train", data.to_str().unwrap(), "--config", config.to_str().unwrap(), "--json"]);
+    let out = s.ok(&["train", data.to_str().unwrap(), "--config", config.to_str().unwrap(), "--backtest-last", "4", "--json"]);
     let id = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
     let current = std::fs::read_to_string(root.join("models/CURRENT")).unwrap();
     assert_eq!(current.trim(), id, "models/ is stale: retrain with the README's first command");
@@ -131,4 +131,18 @@ fn the_bundled_default_model_is_what_training_on_the_bundled_sample_gives() {
         std::fs::read(s.path().join("models").join(&name)).unwrap(),
         std::fs::read(root.join("models").join(&name)).unwrap()
     );
+}
+
+#[test]
+fn a_backtest_run_with_training_is_stored_in_the_artifact() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "3000", "--seed", "4", "--out", "g.csv"]);
+    let out = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--backtest-last", "3"]);
+    assert!(out.stdout.contains("backtest: trained through 2024-03-31, holdout 2024-04-01..2024-12-31 (3 periods)"), "{}", out.stdout);
+    let shown: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
+    let bt = &shown["backtest"];
+    assert_eq!(bt["holdout_periods"], 3);
+    assert!(bt["no_purchase"]["model"]["auc"].as_f64().unwrap() > 0.5);
+    let r = s.kam(&["train", "g.csv", "--backtest-last", "12", "--period", "quarter"]);
+    assert!(r.stderr.contains("--backtest-last 12: the model has 12 periods"), "{}", r.stderr);
 }

@@ -5,6 +5,7 @@ use super::progress::Progress;
 use super::table::{thousands, Table};
 use crate::domain::model::ModelArtifact;
 use crate::domain::period::PeriodUnit;
+use crate::domain::evaluate::{evaluate, HoldoutEnd};
 use crate::domain::train::{train, Stage};
 use crate::store::ModelStore;
 use anyhow::Context;
@@ -20,6 +21,10 @@ pub struct Args {
     /// Models directory.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
+    /// Also backtest the configuration: train on all but the last K periods, forecast them,
+    /// and store the metrics in the artifact.
+    #[arg(long, value_name = "K")]
+    pub backtest_last: Option<usize>,
     /// Store the model without making it the active one.
     #[arg(long)]
     pub no_activate: bool,
@@ -44,8 +49,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (ingested, attributes) = a.input.read(&progress)?;
     let source = ingested.source();
     let mut on_stage = |s: Stage| progress.step(stage_message(s));
-    let mut artifact = train(&ingested.transactions, attributes.as_ref(), &config, source, &mut on_stage)
+    let mut artifact = train(&ingested.transactions, attributes.as_ref(), &config, source.clone(), &mut on_stage)
         .with_context(|| format!("training on {} failed", a.input.input.display()))?;
+    if let Some(k) = a.backtest_last {
+        let spans = &artifact.periods.spans;
+        anyhow::ensure!(
+            k >= 1 && k < spans.len(),
+            "--backtest-last {k}: the model has {} periods; K must be between 1 and {}",
+            spans.len(),
+            spans.len().saturating_sub(1)
+        );
+        progress.step(format!("backtesting on the last {k} periods"));
+        let calibration_end = spans[spans.len() - 1 - k].1;
+        let (_, ev) = evaluate(
+            &ingested.transactions,
+            attributes.as_ref(),
+            &config,
+            source,
+            calibration_end,
+            HoldoutEnd::Date(artifact.periods.as_of),
+            &mut |_| {},
+        )
+        .context("the backtest failed")?;
+        artifact.backtest = Some(ev);
+    }
     drop(ingested);
     progress.step("writing the model");
     let store = ModelStore::new(&a.models);
@@ -65,6 +92,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", summary(&artifact));
+        if let Some(ev) = &artifact.backtest {
+            print!("{}\n", super::evaluate::report(ev));
+        }
         println!(
             "model {} {} {}{}",
             saved.id,

@@ -12,7 +12,7 @@ use super::score::{aligned_attributes, for_each_customer};
 use super::train::{train, CustomerAttributes, SourceInfo, Stage, TrainError};
 use super::transaction::Transactions;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where the holdout ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,15 +41,17 @@ pub enum EvaluateError {
 }
 
 /// Log-loss and accuracy of next-segment predictions.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SegmentScores {
     pub log_loss: f64,
     pub accuracy: f64,
 }
 
 /// Scores of a probability of "no purchase in the holdout".
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChurnScores {
+    /// Undefined (null) when every customer bought, or none did.
+    #[serde(with = "super::metrics::nullable")]
     pub auc: f64,
     pub brier: f64,
     pub log_loss: f64,
@@ -57,7 +59,7 @@ pub struct ChurnScores {
 }
 
 /// Predicted and actual segment sizes in one holdout period.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SizesAt {
     pub period_start: NaiveDate,
     pub predicted: Vec<f64>,
@@ -67,7 +69,7 @@ pub struct SizesAt {
 }
 
 /// The whole backtest.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub calibration_end: NaiveDate,
     pub holdout_start: NaiveDate,
@@ -87,7 +89,7 @@ pub struct Evaluation {
 }
 
 /// A metric for the model and for the naive baselines.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Baselined<T> {
     pub model: T,
     /// Last state persists (next segment = current; no purchase iff currently inactive; holdout

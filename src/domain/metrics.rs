@@ -1,6 +1,20 @@
 //! Forecast accuracy metrics.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Serde for metrics that may be undefined (NaN, e.g. an AUC with one class only): written as
+/// `null`, read back as NaN, so artifacts holding them round-trip.
+pub mod nullable {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() { s.serialize_f64(*x) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
 
 /// Ranks (1-based) with ties sharing their average rank.
 pub fn average_ranks(x: &[f64]) -> Vec<f64> {
@@ -69,7 +83,7 @@ pub fn binary_log_loss(p: &[f64], label: &[bool]) -> f64 {
 }
 
 /// One decile of a calibration table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationBin {
     pub decile: usize,
     pub customers: usize,
@@ -113,16 +127,18 @@ pub fn top_share_capture(predicted: &[f64], actual: &[f64], share: f64) -> f64 {
 }
 
 /// Point-forecast errors.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpendErrors {
     pub mae: f64,
     pub rmse: f64,
     pub spearman: f64,
     pub predicted_total: f64,
     pub actual_total: f64,
-    /// (predicted − actual) / actual total, in percent.
+    /// (predicted − actual) / actual total, in percent (undefined when nothing was spent).
+    #[serde(with = "nullable")]
     pub total_error_pct: f64,
     /// Share of actual spend held by the top 20% predicted.
+    #[serde(with = "nullable")]
     pub top20_capture: f64,
 }
 
@@ -137,7 +153,7 @@ pub fn spend_errors(predicted: &[f64], actual: &[f64]) -> SpendErrors {
         spearman: spearman(predicted, actual),
         predicted_total: pt,
         actual_total: at,
-        total_error_pct: 100.0 * (pt - at) / at,
+        total_error_pct: if at != 0.0 { 100.0 * (pt - at) / at } else { f64::NAN },
         top20_capture: top_share_capture(predicted, actual, 0.2),
     }
 }
@@ -145,6 +161,16 @@ pub fn spend_errors(predicted: &[f64], actual: &[f64]) -> SpendErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undefined_metrics_round_trip_through_json_as_null() {
+        let e = spend_errors(&[1.0, 2.0], &[0.0, 0.0]);
+        assert!(e.total_error_pct.is_nan() && e.top20_capture.is_nan());
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"top20_capture\":null"), "{json}");
+        let back: SpendErrors = serde_json::from_str(&json).unwrap();
+        assert!(back.top20_capture.is_nan() && back.mae == e.mae);
+    }
 
     #[test]
     fn ties_share_their_average_rank() {

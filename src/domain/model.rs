@@ -26,6 +26,10 @@ pub struct ModelArtifact {
     pub segments: SegmentsInfo,
     pub transitions: TransitionsInfo,
     pub spend: SpendInfo,
+    /// Backtest of the same configuration on the head of the same data (`kam train
+    /// --backtest-last K`), if run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<super::evaluate::Evaluation>,
 }
 
 /// The training calendar.

@@ -216,6 +216,7 @@ pub fn train(
             panel_rows,
         },
         transitions: TransitionsInfo { model, counts_by_period: counts.by_period().to_vec(), moves },
+        backtest: None,
         spend: SpendInfo {
             model: spend,
             attribute_means: attr_means,
