@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the hot paths of training: the (customer, period) group-by and the
-//! panel + segment + count pass, on 100,000 generated customers (~1M rows).
+//! Criterion benchmarks of the hot paths, on 100,000 generated customers (~960k rows): the
+//! (customer, period) group-by, the panel, the whole in-memory training, and scoring (placing
+//! every customer with the model's cut-points and forecasting 4 periods).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kam::domain::config::TrainConfig;
@@ -41,6 +42,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let source = SourceInfo { name: "bench".into(), content_hash: String::new(), rows_skipped: 0 };
             black_box(train(&tx, None, &config, source, &mut |_| {}).unwrap())
+        })
+    });
+    let source = SourceInfo { name: "bench".into(), content_hash: String::new(), rows_skipped: 0 };
+    let model = train(&tx, None, &config, source, &mut |_| {}).unwrap();
+    g.bench_function("score 100k customers (place + forecast 4 periods)", |b| {
+        b.iter(|| {
+            let snap = kam::domain::score::snapshot(&tx, &model, None, None).unwrap();
+            let f = model.forecaster(kam::domain::forecast::ForecastParams { horizon: 4, discount_rate: 0.025 }).unwrap();
+            let per_state: Vec<_> = (0..model.segments.states.len()).map(|s| f.customer(s, 0.0)).collect();
+            let total: f64 = snap.customers.iter().map(|c| per_state[c.state].value_horizon + c.next_spend / 1.025).sum();
+            black_box(total)
         })
     });
     g.finish();

@@ -1,7 +1,7 @@
 //! `kam score`: one row per customer with its segment, RFM values and forecasts.
 
 use super::input::InputArgs;
-use super::output::{Cell, ColType, Column, CsvSink, ParquetSink, RowSink};
+use super::output::{write_csv_parallel, Cell, ColType, Column, ParquetSink, RowSink};
 use super::progress::Progress;
 use super::table::{thousands, Table};
 use crate::domain::forecast::{population, CustomerForecast, ForecastParams};
@@ -86,11 +86,35 @@ fn columns(model: &ModelArtifact, horizon: usize) -> Vec<Column> {
     c
 }
 
+/// A customer's forecast: the chain forecast of its state, and its own first-period spend.
+/// Only the first period's spend and the values depend on the customer beyond its state, so the
+/// chain part is computed once per state.
+#[derive(Clone, Copy)]
+struct Scored<'a> {
+    base: &'a CustomerForecast,
+    next_spend: f64,
+    value_horizon: f64,
+    value_infinite: Option<f64>,
+}
+
+impl<'a> Scored<'a> {
+    /// `base` is the state's forecast with a first-period spend of 0.
+    fn new(base: &'a CustomerForecast, next_spend: f64, discount_rate: f64) -> Self {
+        let first = next_spend / (1.0 + discount_rate);
+        Self {
+            base,
+            next_spend,
+            value_horizon: base.value_horizon + first,
+            value_infinite: base.value_infinite.map(|v| v + first),
+        }
+    }
+}
+
 fn cells<'a>(
     ids: &'a [String],
     states: &'a [String],
     now: &CustomerNow,
-    f: &CustomerForecast,
+    f: &Scored<'a>,
     out: &mut Vec<Cell<'a>>,
 ) {
     out.clear();
@@ -109,14 +133,14 @@ fn cells<'a>(
         None => out.extend([Cell::Null; 6]),
     }
     out.push(Cell::F64(now.next_spend));
-    out.push(f.expected_periods_to_lapse.map_or(Cell::Null, Cell::F64));
+    out.push(f.base.expected_periods_to_lapse.map_or(Cell::Null, Cell::F64));
     out.push(Cell::F64(f.value_horizon));
     out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
-    for h in &f.horizons {
+    for h in &f.base.horizons {
         out.push(Cell::Str(&states[h.most_likely]));
         out.push(Cell::F64(h.churn));
         out.push(h.reactivation.map_or(Cell::Null, Cell::F64));
-        out.push(Cell::F64(h.expected_spend));
+        out.push(Cell::F64(if h.h == 1 { f.next_spend } else { h.expected_spend }));
         out.extend(h.distribution.iter().map(|p| Cell::F64(*p)));
     }
 }
@@ -182,8 +206,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let ids = &ingested.transactions.customer_ids;
     let states = &model.segments.states;
     progress.step("forecasting");
-    let forecasts: Vec<CustomerForecast> =
-        snap.customers.iter().map(|c| forecaster.customer(c.state, c.next_spend)).collect();
+    let per_state: Vec<CustomerForecast> = (0..states.len()).map(|s| forecaster.customer(s, 0.0)).collect();
+    let forecasts: Vec<Scored> =
+        snap.customers.iter().map(|c| Scored::new(&per_state[c.state], c.next_spend, a.discount_rate)).collect();
 
     let write_rows = a.out.is_some() || !a.summary;
     if write_rows {
@@ -194,29 +219,40 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let path = a.out.as_ref().unwrap();
                 let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                for (c, f) in snap.customers.iter().zip(&forecasts) {
-                    serde_json::to_writer(&mut w, &json_line(ids, states, c, f))?;
+                for c in &snap.customers {
+                    let f = forecaster.customer(c.state, c.next_spend);
+                    serde_json::to_writer(&mut w, &json_line(ids, states, c, &f))?;
                     w.write_all(b"\n")?;
                 }
                 w.flush()?;
             }
             ext => {
                 let cols = columns(&model, a.horizon);
-                let mut sink: Box<dyn RowSink> = match (ext, &a.out) {
-                    (Some("parquet") | Some("pq"), Some(p)) => Box::new(ParquetSink::create(p, &cols)?),
+                let n = snap.customers.len();
+                let (customers, forecasts) = (&snap.customers, &forecasts);
+                match (ext, &a.out) {
+                    (Some("parquet") | Some("pq"), Some(p)) => {
+                        let mut sink: Box<dyn RowSink> = Box::new(ParquetSink::create(p, &cols)?);
+                        let mut row = Vec::with_capacity(cols.len());
+                        for i in 0..n {
+                            cells(ids, states, &customers[i], &forecasts[i], &mut row);
+                            sink.write_row(&row)?;
+                        }
+                        sink.finish()?;
+                    }
                     (Some("csv") | Some("txt") | None, Some(p)) => {
                         let file = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
-                        Box::new(CsvSink::new(std::io::BufWriter::with_capacity(1 << 20, file), &cols)?)
+                        write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
+                            cells(ids, states, &customers[i], &forecasts[i], row)
+                        })?;
                     }
-                    (None, None) => Box::new(CsvSink::new(std::io::BufWriter::new(std::io::stdout().lock()), &cols)?),
+                    (None, None) => {
+                        write_csv_parallel(std::io::BufWriter::new(std::io::stdout().lock()), &cols, n, |i, row| {
+                            cells(ids, states, &customers[i], &forecasts[i], row)
+                        })?
+                    }
                     (Some(other), _) => anyhow::bail!("--out: unknown extension .{other}; use .csv, .jsonl or .parquet"),
-                };
-                let mut row = Vec::with_capacity(cols.len());
-                for (c, f) in snap.customers.iter().zip(&forecasts) {
-                    cells(ids, states, c, f, &mut row);
-                    sink.write_row(&row)?;
                 }
-                sink.finish()?;
             }
         }
     }
@@ -227,15 +263,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Share of the total held by the top `share` of values.
-fn concentration(values: &mut [f64], share: f64) -> f64 {
-    values.sort_unstable_by(|a, b| b.total_cmp(a));
+/// Share of the total held by the top `share` of values (`values` sorted descending).
+fn concentration(values: &[f64], share: f64) -> f64 {
     let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
     let k = ((values.len() as f64 * share).ceil() as usize).min(values.len());
     if total <= 0.0 { f64::NAN } else { values[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total }
 }
 
-fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast], ids: &[String], a: &Args) -> String {
+fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[String], a: &Args) -> String {
     let states = &model.segments.states;
     let n_states = states.len();
     let h = a.horizon;
@@ -266,6 +301,8 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast
 
     let mut trailing: Vec<f64> = snap.customers.iter().filter_map(|c| c.last.map(|r| r.monetary)).collect();
     let mut expected: Vec<f64> = forecasts.iter().map(|f| f.value_horizon).collect();
+    trailing.sort_unstable_by(|a, b| b.total_cmp(a));
+    expected.sort_unstable_by(|a, b| b.total_cmp(a));
     let mut t = Table::new(vec![
         "value concentration".into(),
         format!("trailing {}-period value", model.segments.scheme.window),
@@ -274,8 +311,8 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast
     for share in [0.01, 0.05, 0.10, 0.20] {
         t.row(vec![
             format!("top {:.0}% of customers hold", share * 100.0),
-            format!("{:.1}%", 100.0 * concentration(&mut trailing, share)),
-            format!("{:.1}%", 100.0 * concentration(&mut expected, share)),
+            format!("{:.1}%", 100.0 * concentration(&trailing, share)),
+            format!("{:.1}%", 100.0 * concentration(&expected, share)),
         ]);
     }
     s.push('\n');
@@ -313,7 +350,7 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast
             .iter()
             .enumerate()
             .filter(|(_, c)| c.state == key)
-            .map(|(i, _)| (i, forecasts[i].value_horizon * forecasts[i].horizons[h - 1].churn))
+            .map(|(i, _)| (i, forecasts[i].value_horizon * forecasts[i].base.horizons[h - 1].churn))
             .collect();
         at_risk.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
         let mut t = Table::new(vec![
@@ -328,9 +365,9 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[CustomerForecast
             t.row(vec![
                 ids[snap.customers[i].customer as usize].clone(),
                 format!("{:.2}", f.value_horizon),
-                format!("{:.3}", f.horizons[h - 1].churn),
+                format!("{:.3}", f.base.horizons[h - 1].churn),
                 format!("{risk:.2}"),
-                format!("{:.3}", f.horizons[0].p_key),
+                format!("{:.3}", f.base.horizons[0].p_key),
             ]);
         }
         s.push('\n');

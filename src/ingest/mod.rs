@@ -14,7 +14,7 @@ pub mod fields;
 pub mod parquet;
 
 use crate::domain::transaction::Transactions;
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -234,7 +234,8 @@ pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested,
 /// Collects parsed rows into columns, numbering customers in order of first appearance.
 #[derive(Default)]
 pub(crate) struct Builder {
-    ids: FxHashMap<Box<[u8]>, u32>,
+    /// Customer numbers, hashed by their id (kept once, in `tx.customer_ids`).
+    ids: hashbrown::HashTable<u32>,
     /// The customer of the previous row (files are often grouped by customer).
     last: Option<u32>,
     tx: Transactions,
@@ -251,20 +252,27 @@ impl Builder {
         b
     }
 
+    /// The number of customer `id`, numbering it if new.
+    #[inline]
+    fn intern(&mut self, id: &[u8]) -> u32 {
+        let hash_of = |b: &[u8]| rustc_hash::FxBuildHasher.hash_one(b);
+        let Builder { ids, tx, .. } = self;
+        let h = hash_of(id);
+        if let Some(&c) = ids.find(h, |&c| tx.customer_ids[c as usize].as_bytes() == id) {
+            return c;
+        }
+        let c = tx.customer_ids.len() as u32;
+        tx.customer_ids.push(String::from_utf8_lossy(id).into_owned());
+        ids.insert_unique(h, c, |&c| hash_of(tx.customer_ids[c as usize].as_bytes()));
+        c
+    }
+
     #[inline]
     pub(crate) fn push(&mut self, id: &[u8], day: i32, amount: f64, margin: Option<f64>) {
         let c = match self.last {
             Some(c) if self.tx.customer_ids[c as usize].as_bytes() == id => c,
             _ => {
-                let c = match self.ids.get(id) {
-                    Some(&c) => c,
-                    None => {
-                        let c = self.ids.len() as u32;
-                        self.ids.insert(id.into(), c);
-                        self.tx.customer_ids.push(String::from_utf8_lossy(id).into_owned());
-                        c
-                    }
-                };
+                let c = self.intern(id);
                 self.last = Some(c);
                 c
             }
@@ -280,18 +288,7 @@ impl Builder {
     /// Appends the rows of a builder that read a later part of the same file, numbering its new
     /// customers after this one's.
     pub(crate) fn append(&mut self, other: Builder) {
-        let map: Vec<u32> = other
-            .tx
-            .customer_ids
-            .iter()
-            .map(|id| {
-                let next = self.ids.len() as u32;
-                *self.ids.entry(id.as_bytes().into()).or_insert_with(|| {
-                    self.tx.customer_ids.push(id.clone());
-                    next
-                })
-            })
-            .collect();
+        let map: Vec<u32> = other.tx.customer_ids.iter().map(|id| self.intern(id.as_bytes())).collect();
         self.tx.customer.extend(other.tx.customer.iter().map(|&c| map[c as usize]));
         self.tx.day.extend_from_slice(&other.tx.day);
         self.tx.amount.extend_from_slice(&other.tx.amount);
