@@ -1,6 +1,6 @@
 //! `kam generate`: synthetic transactions from a planted segment chain.
 
-use crate::domain::period::civil_from_days;
+use crate::domain::period::{civil_from_days, day_of, PeriodUnit};
 use crate::domain::simulate::{simulate, SimulationParams};
 use crate::domain::transaction::Transactions;
 use anyhow::Context;
@@ -37,9 +37,9 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 pub fn run(a: Args) -> anyhow::Result<()> {
     anyhow::ensure!(a.customers > 0, "--customers must be at least 1");
     anyhow::ensure!(a.periods >= 2, "--periods must be at least 2 (a move needs two periods)");
+    let start = day_of(a.start);
     anyhow::ensure!(
-        crate::domain::period::PeriodUnit::Quarter.start(crate::domain::period::PeriodUnit::Quarter.ordinal(crate::domain::period::day_of(a.start)))
-            == crate::domain::period::day_of(a.start),
+        PeriodUnit::Quarter.start(PeriodUnit::Quarter.ordinal(start)) == start,
         "--start must be the first day of a quarter (e.g. 2022-01-01), got {}",
         a.start
     );

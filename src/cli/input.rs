@@ -3,7 +3,7 @@
 use super::progress::Progress;
 use super::table::thousands;
 use crate::domain::config::{RuleName, TrainConfig, UnitName};
-use crate::domain::train::{CustomerAttributes, SourceInfo, Stage};
+use crate::domain::train::{CustomerAttributes, Stage};
 use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -41,17 +41,6 @@ pub struct InputArgs {
     /// What to do with a row that does not parse: fail or skip.
     #[arg(long, default_value = "fail")]
     pub on_bad_row: OnBadRow,
-}
-
-impl Ingested {
-    /// The fingerprint fields the domain needs.
-    pub fn source(&self) -> SourceInfo {
-        SourceInfo {
-            name: self.source_name.clone(),
-            content_hash: self.content_hash.clone(),
-            rows_skipped: self.rows_skipped,
-        }
-    }
 }
 
 impl InputArgs {

@@ -48,6 +48,22 @@ impl ForecastParams {
 /// Infinite-horizon value per starting state, V = [I − P/(1+d)]⁻¹ R (Pfeifer & Carraway 2000):
 /// the value flow R of the current period plus the discounted flows of all later ones. `None`
 /// when the system is singular (d = 0 with a chain that never stops spending).
+///
+/// Pfeifer & Carraway's example: recency states 1–4, purchase probabilities .5, .2, .1, 0 (a
+/// purchase returns the customer to state 1), R = (100, 0, 0, 0), d = 0.1:
+///
+/// ```
+/// use kam::domain::forecast::pc_value;
+/// let p = vec![
+///     vec![0.5, 0.5, 0.0, 0.0],
+///     vec![0.2, 0.0, 0.8, 0.0],
+///     vec![0.1, 0.0, 0.0, 0.9],
+///     vec![0.0, 0.0, 0.0, 1.0],
+/// ];
+/// let v = pc_value(&p, &[100.0, 0.0, 0.0, 0.0], 0.1).unwrap();
+/// let rounded: Vec<f64> = v.iter().map(|x| (x * 100.0).round() / 100.0).collect();
+/// assert_eq!(rounded, [231.08, 57.29, 21.01, 0.0]);
+/// ```
 pub fn pc_value(p: &[Vec<f64>], r: &[f64], d: f64) -> Option<Vec<f64>> {
     let n = r.len();
     let a: Vec<Vec<f64>> = (0..n)

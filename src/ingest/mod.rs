@@ -217,6 +217,17 @@ pub struct Ingested {
     pub first_skipped: Vec<String>,
 }
 
+impl Ingested {
+    /// The fingerprint fields the domain needs.
+    pub fn source(&self) -> crate::domain::train::SourceInfo {
+        crate::domain::train::SourceInfo {
+            name: self.source_name.clone(),
+            content_hash: self.content_hash.clone(),
+            rows_skipped: self.rows_skipped,
+        }
+    }
+}
+
 /// How many skipped rows are reported one by one.
 pub const SKIPPED_SHOWN: usize = 5;
 

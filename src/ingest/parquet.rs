@@ -21,10 +21,19 @@ fn id_of(f: &Field) -> Option<String> {
 }
 
 fn day_of(f: &Field) -> Result<i32, &'static str> {
+    let day = raw_day_of(f)?;
+    if !(-400_000..=3_000_000).contains(&day) {
+        return Err("year out of range");
+    }
+    let year = crate::domain::period::civil_from_days(day).0;
+    if (1000..=9999).contains(&year) { Ok(day) } else { Err("year out of range") }
+}
+
+fn raw_day_of(f: &Field) -> Result<i32, &'static str> {
     match f {
         Field::Date(d) => Ok(*d),
-        Field::TimestampMillis(ms) => Ok(ms.div_euclid(MS_PER_DAY) as i32),
-        Field::TimestampMicros(us) => Ok(us.div_euclid(MS_PER_DAY * 1000) as i32),
+        Field::TimestampMillis(ms) => i32::try_from(ms.div_euclid(MS_PER_DAY)).map_err(|_| "year out of range"),
+        Field::TimestampMicros(us) => i32::try_from(us.div_euclid(MS_PER_DAY * 1000)).map_err(|_| "year out of range"),
         Field::Str(s) => parse_date(s.as_bytes()),
         Field::Int(_) | Field::Long(_) => parse_date(f.to_string().as_bytes()),
         Field::Null => Err("empty date"),
