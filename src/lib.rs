@@ -6,18 +6,23 @@
 //!
 //! # Layout
 //!
-//! Data flow one way: `cli` → `ingest` and `store` (I/O) → `domain` (pure) → `store` (I/O).
+//! Data flow one way: `cli` or `http` → `ingest` and `store` (I/O) → `domain` (pure) → `store`
+//! and `http` (I/O).
 //!
-//! - [`domain`]: the pure core — periods, aggregation, panel, segments, Markov chain, spend
-//!   regression, configuration, the model artifact, the training pipeline and the simulator.
+//! - [`domain`]: the pure core — periods, aggregation, panel, segments, Markov chain (with
+//!   credible intervals and a time-homogeneity test), spend regression, configuration, the model
+//!   artifact, the training pipeline, placing customers at an as-of date, forecasts, the
+//!   backtest and its metrics, and the simulator.
 //! - [`ingest`]: CSV and Parquet files → validated [`domain::transaction::Transactions`], with
 //!   column mapping and errors that name file, line, column and value.
 //! - [`store`]: model artifacts under `models/`: content-addressed, written atomically, and the
 //!   `CURRENT` pointer to the active one.
-//! - [`cli`]: one file per subcommand (`generate`, `train`, `models`); the only place that uses
-//!   `anyhow`.
+//! - [`http`]: the prediction API (`kam serve`): axum router, one error type, hot model swap.
+//! - [`cli`]: one file per subcommand (`generate`, `train`, `score`, `evaluate`, `serve`,
+//!   `models`); the only place that uses `anyhow`.
 
 pub mod cli;
 pub mod domain;
+pub mod http;
 pub mod ingest;
 pub mod store;

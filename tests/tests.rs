@@ -16,3 +16,7 @@ mod forecast;
 
 // Training end to end: recovery of a planted chain, determinism, formats.
 mod pipeline;
+
+// The prediction API (kam serve): every route through the router, the server on port 0 during a
+// model swap, and the real executable.
+mod api;

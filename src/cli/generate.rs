@@ -22,6 +22,10 @@ pub struct Args {
     /// Random seed; the same seed gives the same files.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// From this quarter (0-based) on, move by a second planted chain (key and core accounts
+    /// hold on less): data whose chain changes half-way.
+    #[arg(long)]
+    pub change_at: Option<u32>,
     /// Transactions file to write (.csv, or .parquet); the truth goes to <stem>.truth.json and
     /// the matching kam configuration to <stem>.kam.toml beside it.
     #[arg(long, default_value = "data/generated.csv")]
@@ -43,7 +47,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "--start must be the first day of a quarter (e.g. 2022-01-01), got {}",
         a.start
     );
-    let params = SimulationParams { customers: a.customers, periods: a.periods, start: a.start, seed: a.seed };
+    if let Some(c) = a.change_at {
+        anyhow::ensure!(c >= 1 && c < a.periods, "--change-at must be a quarter between 1 and {}", a.periods - 1);
+    }
+    let params =
+        SimulationParams { customers: a.customers, periods: a.periods, start: a.start, seed: a.seed, change_at: a.change_at };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, truth) = simulate(&params, threads);
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -4,6 +4,7 @@ pub mod evaluate;
 pub mod generate;
 pub mod input;
 pub mod score;
+pub mod serve;
 pub mod models;
 pub mod output;
 pub mod progress;
@@ -30,6 +31,8 @@ pub enum Command {
     Score(score::Args),
     /// Backtest: train up to a calibration end, forecast the holdout, compare with baselines.
     Evaluate(evaluate::Args),
+    /// Serve predictions over HTTP from the active model (hot-swappable).
+    Serve(serve::Args),
     /// List, show or activate stored models.
     #[command(subcommand)]
     Models(models::Command),
@@ -43,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(a) => evaluate::run(a),
         Command::Score(a) => score::run(a),
         Command::Models(c) => models::run(c),
+        Command::Serve(a) => serve::run(a),
     }
 }

@@ -240,6 +240,14 @@ pub fn summary(m: &ModelArtifact) -> String {
         }
     }
 
+    if let Some(t) = &m.transitions.time_homogeneity {
+        s.push_str(&format!("  time-homogeneity: {}\n", t.verdict));
+    }
+    s.push_str(&format!(
+        "  every probability has a {:.0}% credible interval (Dirichlet posterior): see --json or `kam models show`\n",
+        100.0 * tm.credible_level()
+    ));
+
     let sp = &m.spend.model;
     s.push_str(&format!(
         "\nspend regression: next-period spend, OLS on {} customer-periods; R² {:.3}, RMSE {:.2}, mean {:.2}\n",

@@ -76,6 +76,97 @@ pub struct TransitionModel {
     /// For each unobserved inactive origin, the observed inactive state whose purchase
     /// probabilities it borrowed.
     borrowed_from: Vec<Option<String>>,
+    /// Level of the credible intervals (0.9: from the 5% to the 95% posterior quantile).
+    credible_level: f64,
+    /// Lower and upper ends of each probability's equal-tailed credible interval: the Beta
+    /// marginals of the row's Dirichlet posterior (counts + prior on allowed moves).
+    interval_lo: Vec<Vec<f64>>,
+    interval_hi: Vec<Vec<f64>>,
+}
+
+/// A chi-square test on the panel: statistic, degrees of freedom, p-value and a plain sentence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChiSquareTest {
+    pub statistic: f64,
+    pub df: f64,
+    pub p_value: f64,
+    pub verdict: String,
+}
+
+/// Likelihood-ratio test of time-homogeneity (Anderson & Goodman 1957): do the per-period
+/// matrices differ from the pooled one? G² = 2 Σ_t Σ_i Σ_j n_tij ln(n_tij / (n_ti p̂_ij)) with
+/// p̂ the pooled maximum likelihood estimate; degrees of freedom Σ_i (T_i − 1)(k_i − 1), where
+/// T_i counts the periods with moves out of i and k_i the destinations ever reached from i.
+/// `None` when there is nothing to compare (df = 0).
+pub fn time_homogeneity(by_period: &[Vec<Vec<u64>>]) -> Option<ChiSquareTest> {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let n = by_period.first()?.len();
+    let mut pooled = vec![vec![0u64; n]; n];
+    for table in by_period {
+        for (i, row) in table.iter().enumerate() {
+            for (j, &x) in row.iter().enumerate() {
+                pooled[i][j] += x;
+            }
+        }
+    }
+    let mut g2 = 0.0;
+    let mut df = 0.0;
+    for i in 0..n {
+        let n_i: u64 = pooled[i].iter().sum();
+        if n_i == 0 {
+            continue;
+        }
+        let k_i = pooled[i].iter().filter(|&&x| x > 0).count() as f64;
+        let mut t_i = 0.0;
+        for table in by_period {
+            let n_ti: u64 = table[i].iter().sum();
+            if n_ti == 0 {
+                continue;
+            }
+            t_i += 1.0;
+            for j in 0..n {
+                let x = table[i][j] as f64;
+                if x > 0.0 {
+                    let expected = n_ti as f64 * pooled[i][j] as f64 / n_i as f64;
+                    g2 += 2.0 * x * (x / expected).ln();
+                }
+            }
+        }
+        df += (t_i - 1.0) * (k_i - 1.0);
+    }
+    if df <= 0.0 {
+        return None;
+    }
+    let p = 1.0 - ChiSquared::new(df).expect("df > 0").cdf(g2.max(0.0));
+    let verdict = if p < 0.01 {
+        format!(
+            "The moves between segments change over time (G² = {g2:.1}, df = {df}, p = {p:.2e}): \
+             the pooled matrix averages different periods (a cohort ageing, a market shifting), so \
+             check its forecasts with a backtest (kam evaluate) before trusting long horizons."
+        )
+    } else if p < 0.05 {
+        format!("Weak evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
+    } else {
+        format!("No evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
+    };
+    Some(ChiSquareTest { statistic: g2, df, p_value: p, verdict })
+}
+
+/// Level of the credible intervals reported on transition probabilities.
+pub const CREDIBLE_LEVEL: f64 = 0.9;
+
+/// Equal-tailed credible interval of a Beta(a, b) marginal; degenerate shapes give points.
+fn beta_interval(a: f64, b: f64, level: f64) -> (f64, f64) {
+    use statrs::distribution::{Beta, ContinuousCDF};
+    match (a > 0.0, b > 0.0) {
+        (false, _) => (0.0, 0.0),
+        (true, false) => (1.0, 1.0),
+        (true, true) => {
+            let d = Beta::new(a, b).expect("positive shapes");
+            let tail = (1.0 - level) / 2.0;
+            (d.inverse_cdf(tail), d.inverse_cdf(1.0 - tail))
+        }
+    }
 }
 
 /// Errors in transition parameters.
@@ -115,6 +206,8 @@ impl TransitionModel {
     ) -> Self {
         let alpha = params.prior;
         let mut matrix = Vec::with_capacity(states.len());
+        // Dirichlet posterior parameters of each row.
+        let mut post: Vec<Vec<f64>> = Vec::with_capacity(states.len());
         let mut unobserved = Vec::new();
         for (i, row) in counts.iter().enumerate() {
             let a = &allowed[i];
@@ -124,12 +217,15 @@ impl TransitionModel {
             }
             let n_allowed = a.iter().filter(|x| **x).count() as f64;
             let denom = n_i as f64 + alpha * n_allowed;
-            let p: Vec<f64> = if denom > 0.0 {
-                row.iter().zip(a).map(|(&n, &ok)| (n as f64 + if ok { alpha } else { 0.0 }) / denom).collect()
+            let dirichlet: Vec<f64> = if denom > 0.0 {
+                row.iter().zip(a).map(|(&n, &ok)| n as f64 + if ok { alpha } else { 0.0 }).collect()
             } else {
-                a.iter().map(|&ok| if ok { 1.0 / n_allowed } else { 0.0 }).collect()
+                // No data and no prior: a flat Dirichlet over the allowed moves.
+                a.iter().map(|&ok| f64::from(u8::from(ok))).collect()
             };
-            matrix.push(p);
+            let total: f64 = dirichlet.iter().sum();
+            matrix.push(dirichlet.iter().map(|x| x / total).collect());
+            post.push(dirichlet);
         }
         let observed: Vec<bool> = counts.iter().map(|r| r.iter().sum::<u64>() > 0).collect();
         let mut borrowed_from = vec![None; states.len()];
@@ -142,16 +238,32 @@ impl TransitionModel {
             if stay.is_empty() {
                 continue;
             }
-            let buy: f64 = (0..states.len()).filter(|&j| !inactive[j] && allowed[i][j]).map(|j| matrix[b][j]).sum();
-            let mut row = vec![0.0; states.len()];
-            for j in (0..states.len()).filter(|&j| !inactive[j] && allowed[i][j]) {
-                row[j] = matrix[b][j];
+            // The source row's posterior on purchase moves; its remaining mass on our own
+            // no-purchase move(s).
+            let buy_cells: Vec<usize> = (0..states.len()).filter(|&j| !inactive[j] && allowed[i][j]).collect();
+            let source_total: f64 = post[b].iter().sum();
+            let buy_mass: f64 = buy_cells.iter().map(|&j| post[b][j]).sum();
+            let mut dirichlet = vec![0.0; states.len()];
+            for &j in &buy_cells {
+                dirichlet[j] = post[b][j];
             }
             for &j in stay {
-                row[j] = (1.0 - buy) / stay.len() as f64;
+                dirichlet[j] = (source_total - buy_mass) / stay.len() as f64;
             }
-            matrix[i] = row;
+            let total: f64 = dirichlet.iter().sum();
+            matrix[i] = dirichlet.iter().map(|x| x / total).collect();
+            post[i] = dirichlet;
             borrowed_from[i] = Some(states[b].clone());
+        }
+        let mut interval_lo = vec![vec![0.0; states.len()]; states.len()];
+        let mut interval_hi = vec![vec![0.0; states.len()]; states.len()];
+        for (i, row) in post.iter().enumerate() {
+            let total: f64 = row.iter().sum();
+            for (j, &a) in row.iter().enumerate() {
+                let (lo, hi) = beta_interval(a, total - a, CREDIBLE_LEVEL);
+                interval_lo[i][j] = lo;
+                interval_hi[i][j] = hi;
+            }
         }
         Self {
             states,
@@ -161,7 +273,20 @@ impl TransitionModel {
             matrix,
             unobserved_origins: unobserved,
             borrowed_from,
+            credible_level: CREDIBLE_LEVEL,
+            interval_lo,
+            interval_hi,
         }
+    }
+
+    /// Level of [`Self::interval`].
+    pub fn credible_level(&self) -> f64 {
+        self.credible_level
+    }
+
+    /// The credible interval of p_ij.
+    pub fn interval(&self, i: usize, j: usize) -> (f64, f64) {
+        (self.interval_lo[i][j], self.interval_hi[i][j])
     }
 
     /// For each state: the observed inactive state whose purchase probabilities it borrowed.
@@ -245,6 +370,39 @@ mod tests {
         assert_eq!(m.matrix()[3], vec![0.0, 0.25, 0.0, 0.75]);
         assert_eq!(m.borrowed_from()[3].as_deref(), Some("s2"));
         assert_eq!(m.unobserved_origins(), ["s3"]);
+    }
+
+    #[test]
+    fn intervals_are_the_beta_marginals_of_the_dirichlet_posterior() {
+        let allowed = vec![vec![true, true], vec![true, true]];
+        let counts = vec![vec![30, 70], vec![0, 0]];
+        let m = TransitionModel::fit(names(2), allowed, &counts, &[false; 2], &vec![Borrow::default(); 2], TransitionParams { prior: 0.5 });
+        // Row 0: Beta(30.5, 70.5): mean 0.302, 90% interval by the normal approximation
+        // 0.302 ± 1.645·sqrt(0.302·0.698/102.0) = (0.227, 0.377).
+        let (lo, hi) = m.interval(0, 0);
+        assert!((lo - 0.229).abs() < 0.005 && (hi - 0.378).abs() < 0.005, "{lo} {hi}");
+        assert!(lo < m.matrix()[0][0] && m.matrix()[0][0] < hi);
+        // Complementary cells of a two-way row mirror each other.
+        let (lo1, hi1) = m.interval(0, 1);
+        assert!((lo1 - (1.0 - hi)).abs() < 1e-9 && (hi1 - (1.0 - lo)).abs() < 1e-9);
+        // An unobserved row: the prior Beta(0.5, 0.5) alone, nearly the whole unit interval.
+        let (lo, hi) = m.interval(1, 0);
+        assert!(lo < 0.01 && hi > 0.99);
+    }
+
+    #[test]
+    fn time_homogeneity_by_hand() {
+        // One origin, two destinations; 8/2 then 2/8 against a pooled 0.5/0.5:
+        // G² = 2·(16 ln 1.6 + 4 ln 0.4) = 7.7098, df 1, p = 0.0055.
+        let t = time_homogeneity(&[vec![vec![8, 2], vec![0, 0]], vec![vec![2, 8], vec![0, 0]]]).unwrap();
+        assert!((t.statistic - 7.7098).abs() < 1e-3, "{t:?}");
+        assert_eq!(t.df, 1.0);
+        assert!((t.p_value - 0.00549).abs() < 1e-4, "{t:?}");
+        assert!(t.verdict.starts_with("The moves between segments change over time"));
+        // Identical periods: G² = 0, p = 1.
+        let t = time_homogeneity(&[vec![vec![5, 5], vec![0, 0]], vec![vec![5, 5], vec![0, 0]]]).unwrap();
+        assert!(t.statistic.abs() < 1e-12 && (t.p_value - 1.0).abs() < 1e-12);
+        assert!(time_homogeneity(&[vec![vec![5, 5], vec![0, 0]]]).is_none());
     }
 
     #[test]

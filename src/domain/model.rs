@@ -98,6 +98,9 @@ pub struct TransitionsInfo {
     pub counts_by_period: Vec<Vec<Vec<u64>>>,
     /// Total observed moves.
     pub moves: u64,
+    /// Likelihood-ratio test of time-homogeneity over the periods (none with fewer than two).
+    #[serde(default)]
+    pub time_homogeneity: Option<super::markov::ChiSquareTest>,
 }
 
 /// The spend regression.

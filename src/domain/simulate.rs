@@ -22,6 +22,10 @@ pub struct SimulationParams {
     /// First day of the first quarter.
     pub start: NaiveDate,
     pub seed: u64,
+    /// From this quarter (0-based) on, customers move by [`MATRIX_LATER`] instead: a chain
+    /// that changes half-way, to test the homogeneity diagnostic.
+    #[serde(default)]
+    pub change_at: Option<u32>,
 }
 
 impl Default for SimulationParams {
@@ -31,6 +35,7 @@ impl Default for SimulationParams {
             periods: 12,
             start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
             seed: 7,
+            change_at: None,
         }
     }
 }
@@ -65,6 +70,16 @@ pub const MATRIX: [[f64; 6]; 6] = [
     [0.0, 0.10, 0.25, 0.30, 0.35, 0.0],
     [0.0, 0.70, 0.15, 0.05, 0.10, 0.0],
     [0.0, 0.12, 0.50, 0.18, 0.20, 0.0],
+    [0.0, 0.03, 0.15, 0.45, 0.37, 0.0],
+    [0.0, 0.03, 0.10, 0.22, 0.0, 0.65],
+    [0.0, 0.005, 0.015, 0.05, 0.0, 0.93],
+];
+
+/// The chain after `change_at`: key and core accounts hold on less.
+pub const MATRIX_LATER: [[f64; 6]; 6] = [
+    [0.0, 0.10, 0.25, 0.30, 0.35, 0.0],
+    [0.0, 0.50, 0.20, 0.10, 0.20, 0.0],
+    [0.0, 0.06, 0.40, 0.24, 0.30, 0.0],
     [0.0, 0.03, 0.15, 0.45, 0.37, 0.0],
     [0.0, 0.03, 0.10, 0.22, 0.0, 0.65],
     [0.0, 0.005, 0.015, 0.05, 0.0, 0.93],
@@ -138,7 +153,8 @@ fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &
         let mut state = 0usize;
         for t in arrival..p {
             if t > arrival {
-                let next = draw_state(&mut rng, &MATRIX[state]);
+                let matrix = if params.change_at.is_some_and(|c| t as u32 >= c) { &MATRIX_LATER } else { &MATRIX };
+                let next = draw_state(&mut rng, &matrix[state]);
                 out.counts[state][next] += 1;
                 state = next;
             }
@@ -239,6 +255,33 @@ pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Tru
     (tx, truth)
 }
 
+/// Trains on `sets` simulated data sets of `customers` customers (seeds 1..=sets) and counts how
+/// many 90% intervals of allowed, observed transition probabilities hold the planted value.
+pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
+    use super::train::{train, SourceInfo};
+    let (mut covered, mut total) = (0, 0);
+    for seed in 1..=sets {
+        let params = SimulationParams { customers, seed, ..Default::default() };
+        let (tx, truth) = simulate(&params, 1);
+        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let model = train(&tx, None, &truth.config, source, &mut |_| {}).expect("simulated data train");
+        let m = &model.transitions.model;
+        for i in 0..STATES.len() {
+            if m.row_totals()[i] == 0 {
+                continue;
+            }
+            for j in 0..STATES.len() {
+                if m.allowed()[i][j] {
+                    let (lo, hi) = m.interval(i, j);
+                    covered += u64::from(lo <= MATRIX[i][j] && MATRIX[i][j] <= hi);
+                    total += 1;
+                }
+            }
+        }
+    }
+    (covered, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +291,44 @@ mod tests {
         for row in MATRIX {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+    }
+
+    /// 90% intervals on transition probabilities cover the planted values 85–95% of the time
+    /// (20 data sets × 24 allowed moves).
+    #[test]
+    fn credible_intervals_cover_the_planted_chain_at_their_nominal_rate() {
+        let (covered, total) = coverage(20, 3000);
+        let rate = covered as f64 / total as f64;
+        assert!((0.85..=0.95).contains(&rate), "coverage {rate} ({covered}/{total})");
+    }
+
+    /// The full run: `cargo test --release --lib -- --ignored coverage_on_200 --nocapture`.
+    #[test]
+    #[ignore]
+    fn coverage_on_200_data_sets() {
+        let (covered, total) = coverage(200, 3000);
+        let rate = covered as f64 / total as f64;
+        println!("90% intervals on transition probabilities: {covered}/{total} = {rate:.4} cover the planted value");
+        assert!((0.85..=0.95).contains(&rate));
+    }
+
+    fn homogeneity_p(seed: u64, change_at: Option<u32>) -> f64 {
+        use crate::domain::train::{train, SourceInfo};
+        let params = SimulationParams { customers: 3000, seed, change_at, ..Default::default() };
+        let (tx, truth) = simulate(&params, 1);
+        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
+        m.transitions.time_homogeneity.unwrap().p_value
+    }
+
+    #[test]
+    fn the_homogeneity_test_rejects_a_chain_that_changes_half_way_and_not_a_stationary_one() {
+        for seed in 1..=5 {
+            let p = homogeneity_p(seed, Some(6));
+            assert!(p < 0.01, "seed {seed}: p = {p}");
+        }
+        let kept = (1..=20).filter(|&seed| homogeneity_p(seed, None) >= 0.05).count();
+        assert!(kept >= 18, "stationary chain rejected at 0.05 in {} of 20 seeds", 20 - kept);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
 use super::config::{ConfigError, TrainConfig};
-use super::markov::{TransitionCounts, TransitionModel};
+use super::markov::{time_homogeneity, TransitionCounts, TransitionModel};
 use super::model::{
     DataFingerprint, ModelArtifact, PeriodsInfo, SegmentsInfo, SpendInfo, TierThreshold, TransitionsInfo,
     SCHEMA_VERSION,
@@ -215,7 +215,12 @@ pub fn train(
             customers_without_purchase: tx.customers() as u64 - in_panel,
             panel_rows,
         },
-        transitions: TransitionsInfo { model, counts_by_period: counts.by_period().to_vec(), moves },
+        transitions: TransitionsInfo {
+            model,
+            counts_by_period: counts.by_period().to_vec(),
+            moves,
+            time_homogeneity: time_homogeneity(counts.by_period()),
+        },
         backtest: None,
         spend: SpendInfo {
             model: spend,

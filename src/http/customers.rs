@@ -1,0 +1,186 @@
+//! `GET /v1/customers/{id}`: a known customer's forecast from the per-customer snapshot stored
+//! beside the model, `models/<id>.customers.jsonl` — one JSON object per line with at least
+//! `customer_id`, `segment`, `previous_segment`, `rfm` and `next_spend` (the first columns of
+//! `kam score --out <file>.jsonl` at the model's as-of date, which is such a file). The
+//! forecast is recomputed for the `horizon` and `discount_rate` of the query (defaults 4 and
+//! 0.025), so it equals `kam score`'s line for the same settings.
+//!
+//! The snapshot is loaded with the model and swapped with it; a model without one answers 404.
+
+use super::AppState;
+use super::error::{ApiError, ErrorResponse};
+use super::predict::{Prediction, output};
+use crate::domain::forecast::ForecastParams;
+use crate::domain::model::ModelArtifact;
+use crate::domain::panel::PanelRow;
+use crate::domain::score::CustomerNow;
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::BufRead;
+
+/// One stored customer.
+#[derive(Clone, Debug)]
+struct Stored {
+    state: u32,
+    previous: Option<u32>,
+    last: Option<PanelRow>,
+    next_spend: f64,
+}
+
+/// Customers at the model's as-of date, by id.
+#[derive(Debug, Default)]
+pub struct CustomerSnapshot {
+    index: HashMap<String, Stored>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    customer_id: String,
+    segment: String,
+    previous_segment: Option<String>,
+    rfm: Option<LineRfm>,
+    next_spend: f64,
+}
+
+#[derive(Deserialize)]
+struct LineRfm {
+    purchases: u32,
+    spend: f64,
+    recency_days: u32,
+    frequency: u32,
+    monetary: f64,
+    tenure_periods: u32,
+}
+
+/// Where a model's snapshot lies.
+pub fn snapshot_path(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    dir.join(format!("{id}.customers.jsonl"))
+}
+
+impl CustomerSnapshot {
+    /// Reads a snapshot for `model`; `Ok(None)` when there is none. Errors name the line.
+    pub fn load(path: &std::path::Path, model: &ModelArtifact) -> Result<Option<Self>, String> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read its customer snapshot: {e}")),
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut index = HashMap::new();
+        let state = |s: &str, n: usize| {
+            model.state_index(s).map(|i| i as u32).ok_or_else(|| format!("{name}: line {n}: unknown segment {s:?}"))
+        };
+        for (k, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let n = k + 1;
+            let line = line.map_err(|e| format!("{name}: line {n}: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let l: Line = serde_json::from_str(&line).map_err(|e| format!("{name}: line {n}: {e}"))?;
+            let stored = Stored {
+                state: state(&l.segment, n)?,
+                previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
+                last: l.rfm.map(|r| PanelRow {
+                    period: 0,
+                    purchases: r.purchases,
+                    spend: r.spend,
+                    margin: 0.0,
+                    recency_days: r.recency_days,
+                    periods_since_purchase: 0,
+                    frequency: r.frequency,
+                    monetary: r.monetary,
+                    tenure: r.tenure_periods,
+                }),
+                next_spend: l.next_spend,
+            };
+            if index.insert(l.customer_id.clone(), stored).is_some() {
+                return Err(format!("{name}: line {n}: customer {:?} appears twice", l.customer_id));
+            }
+        }
+        Ok(Some(Self { index }))
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// Query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// Horizons 1..=horizon periods (1 to 120; default 4).
+    pub horizon: Option<usize>,
+    /// Discount rate per period (default 0.025).
+    pub discount_rate: Option<f64>,
+}
+
+/// The response body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerResponse {
+    pub model_id: String,
+    pub as_of: chrono::NaiveDate,
+    pub horizon: usize,
+    pub discount_rate: f64,
+    pub prediction: Prediction,
+}
+
+/// A known customer's segment, RFM and forecast at the model's as-of date.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "predict", security(("api_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "Customer id"), CustomerQuery), responses(
+        (status = 200, description = "The customer's prediction", body = CustomerResponse),
+        (status = 404, description = "Unknown customer, or the model has no customer snapshot", body = ErrorResponse),
+        (status = 422, description = "Invalid horizon or discount rate", body = ErrorResponse),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
+pub async fn customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<CustomerQuery>, QueryRejection>,
+) -> Result<Json<CustomerResponse>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let params = ForecastParams { horizon: q.horizon.unwrap_or(4), discount_rate: q.discount_rate.unwrap_or(0.025) };
+    params.check().map_err(|e| {
+        let path =
+            if matches!(e, crate::domain::forecast::ForecastError::Horizon(_)) { "horizon" } else { "discount_rate" };
+        ApiError::invalid(path, e.to_string())
+    })?;
+    let served = state.model()?;
+    let snapshot = served
+        .customers
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
+    let c = snapshot
+        .index
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} in model {}", served.id)))?;
+    let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = CustomerNow {
+        customer: 0,
+        state: c.state as usize,
+        previous_state: c.previous.map(|s| s as usize),
+        last: c.last,
+        next_spend: c.next_spend,
+    };
+    let f = forecaster.customer(now.state, now.next_spend);
+    Ok(Json(CustomerResponse {
+        model_id: served.id.clone(),
+        as_of: served.periods.as_of,
+        horizon: params.horizon,
+        discount_rate: params.discount_rate,
+        prediction: output(&served, id, &now, f, None),
+    }))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/customers/{id}", get(customer))
+}

@@ -1,0 +1,119 @@
+//! `POST /v1/forecast`: population segment sizes for horizons 1..=H from a given mix (customers
+//! per segment) or, by default, the training-time mix (the last period of the model's
+//! `sizes_by_period`), optionally with `inflow` new customers per period.
+
+use super::AppState;
+use super::error::{ApiError, Detail, ErrorResponse};
+use super::json::ApiJson;
+use crate::domain::forecast::population;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+fn default_horizon() -> usize {
+    4
+}
+
+/// The request body (`{}` is a valid request).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRequest {
+    /// Periods ahead (1 to 120; default 4).
+    #[serde(default = "default_horizon")]
+    pub horizon: usize,
+    /// Customers now in each segment, by name (segments left out are 0). Default: the mix at
+    /// the model's as-of date.
+    pub mix: Option<BTreeMap<String, f64>>,
+    /// New customers entering the first segment each period (default 0).
+    #[serde(default)]
+    pub inflow: f64,
+}
+
+/// Segment sizes at one horizon.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeriodSizes {
+    pub h: usize,
+    pub sizes: BTreeMap<String, f64>,
+    pub total: f64,
+}
+
+/// The response body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ForecastResponse {
+    pub model_id: String,
+    pub as_of: chrono::NaiveDate,
+    pub mix_source: &'static str,
+    pub now: BTreeMap<String, f64>,
+    pub inflow: f64,
+    pub horizons: Vec<PeriodSizes>,
+}
+
+/// Population segment sizes for horizons 1..=H.
+#[utoipa::path(post, path = "/v1/forecast", tag = "predict", security(("api_key" = []), ("bearer" = [])),
+    request_body = ForecastRequest, responses(
+        (status = 200, description = "Segment sizes per horizon", body = ForecastResponse),
+        (status = 422, description = "Invalid values, each named by its JSON path", body = ErrorResponse),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 403, description = "The key's role may not use this route", body = ErrorResponse),
+        (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
+pub async fn handler(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ForecastRequest>,
+) -> Result<Json<ForecastResponse>, ApiError> {
+    let model = state.model()?;
+    let states = &model.segments.states;
+    let mut problems = Vec::new();
+    if !(1..=120).contains(&req.horizon) {
+        problems.push(Detail::new("horizon", format!("must be between 1 and 120 periods, got {}", req.horizon)));
+    }
+    if !req.inflow.is_finite() || req.inflow < 0.0 {
+        problems.push(Detail::new("inflow", "must be a finite number ≥ 0"));
+    }
+    let (mix, source) = match &req.mix {
+        Some(given) => {
+            let mut mix = vec![0.0; states.len()];
+            for (name, v) in given {
+                match model.state_index(name) {
+                    Some(_) if !v.is_finite() || *v < 0.0 => {
+                        problems.push(Detail::new(format!("mix.{name}"), "must be a finite number ≥ 0"))
+                    }
+                    Some(s) => mix[s] = *v,
+                    None => problems.push(Detail::new(
+                        format!("mix.{name}"),
+                        format!("unknown segment {name:?}; the model's segments are {states:?}"),
+                    )),
+                }
+            }
+            (mix, "given")
+        }
+        None => {
+            let last = model.segments.sizes_by_period.last().cloned().unwrap_or_default();
+            let mut mix: Vec<f64> = last.iter().map(|&n| n as f64).collect();
+            mix.resize(states.len(), 0.0);
+            (mix, "training")
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
+    let sizes = population(model.transitions.model.matrix(), &mix, req.horizon, req.inflow, 0);
+    Ok(Json(ForecastResponse {
+        model_id: model.id.clone(),
+        as_of: model.periods.as_of,
+        mix_source: source,
+        now: named(&mix),
+        inflow: req.inflow,
+        horizons: sizes
+            .iter()
+            .enumerate()
+            .map(|(k, m)| PeriodSizes { h: k + 1, sizes: named(m), total: m.iter().sum() })
+            .collect(),
+    }))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/forecast", post(handler))
+}

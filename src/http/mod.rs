@@ -1,0 +1,218 @@
+//! The prediction API (`kam serve`): an axum router over a shared state of `Arc`s.
+//!
+//! - [`AppState`]: the model store, the active model behind an [`ArcSwapOption`] (hot swap: a
+//!   request holds the `Arc` it started with, so an activation never changes a response half way),
+//!   API keys, metrics and limits.
+//! - [`router`] builds the whole `Router` (tested without a socket through `oneshot`);
+//!   [`serve`] runs it on a bound listener until a shutdown future completes.
+//! - One file per resource: [`health`] (`/healthz`, `/readyz`), [`model`] (`/v1/model…`),
+//!   [`models`] (`/v1/models…`, activation), [`predict`] (`/v1/predict`), [`forecast`]
+//!   (`/v1/forecast`), [`metrics`] (`/metrics`), [`openapi`] (`/openapi.json`); infrastructure in
+//!   [`auth`], [`json`] and [`error`] (the one error type, mapped to status codes and a JSON body).
+
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod forecast;
+pub mod health;
+pub mod json;
+pub mod metrics;
+pub mod model;
+pub mod models;
+pub mod openapi;
+pub mod predict;
+
+use crate::domain::model::ModelArtifact;
+use crate::store::ModelStore;
+use arc_swap::ArcSwapOption;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use error::ApiError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+
+pub use auth::{ApiKeys, Role};
+
+/// Limits of the server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before it is answered with 503 `timeout`.
+    pub timeout: Duration,
+    /// Batches of at least this many customers are computed on the blocking thread pool.
+    pub blocking_from: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: 16 * 1024 * 1024, timeout: Duration::from_secs(30), blocking_from: 1000 }
+    }
+}
+
+/// A model being served, with its customer snapshot when one is stored beside it; derefs to the
+/// artifact.
+#[derive(Debug)]
+pub struct Served {
+    pub artifact: ModelArtifact,
+    pub customers: Option<customers::CustomerSnapshot>,
+}
+
+impl std::ops::Deref for Served {
+    type Target = ModelArtifact;
+
+    fn deref(&self) -> &ModelArtifact {
+        &self.artifact
+    }
+}
+
+/// Shared state: cheap to clone (every field is an `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<ModelStore>,
+    /// The model being served; `None` until one is loaded.
+    pub active: Arc<ArcSwapOption<Served>>,
+    pub keys: Arc<ApiKeys>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limits: Arc<Limits>,
+    /// Serializes activations, so `CURRENT` and the model in memory move together.
+    activation: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AppState {
+    /// A state with no model loaded yet (see [`AppState::load_current`]).
+    pub fn new(store: ModelStore, keys: ApiKeys, limits: Limits) -> Self {
+        Self {
+            store: Arc::new(store),
+            active: Arc::new(ArcSwapOption::empty()),
+            keys: Arc::new(keys),
+            metrics: Arc::new(metrics::Metrics::default()),
+            limits: Arc::new(limits),
+            activation: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Loads the model named by `CURRENT`, if any, checking that it can be served. Returns its id.
+    pub fn load_current(&self) -> Result<Option<String>, ApiError> {
+        let Some(id) = self.store.current().map_err(|e| ApiError::Internal(e.to_string()))? else {
+            return Ok(None);
+        };
+        let model = models::load_served(&self.store, &id)?;
+        self.active.store(Some(Arc::new(model)));
+        Ok(Some(id))
+    }
+
+    /// The model being served, or 503 `no_model`. The caller keeps this `Arc` for the whole
+    /// request, so a concurrent activation does not affect it.
+    pub fn model(&self) -> Result<Arc<Served>, ApiError> {
+        self.active.load_full().ok_or(ApiError::NoModel)
+    }
+}
+
+/// The whole API. `with_state` is called once, here.
+pub fn router(state: AppState) -> Router {
+    let read = Router::new()
+        .merge(model::router())
+        .merge(models::router())
+        .merge(predict::router())
+        .merge(forecast::router())
+        .merge(customers::router())
+        .merge(metrics::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_read));
+    let admin = models::admin_router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    Router::new()
+        .merge(health::router())
+        .merge(openapi::router())
+        .merge(read)
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!("no route {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.uri().path()))
+}
+
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.limits.timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Timeout(limit.as_millis()).into_response(),
+    }
+}
+
+/// Runs CPU-heavy work on the blocking pool when `big`, inline otherwise.
+pub(crate) async fn compute<T: Send + 'static>(
+    big: bool,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if big {
+        tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+    } else {
+        f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn body_json(r: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gives_a_500_in_the_error_format_without_the_panic_text() {
+        async fn boom() -> &'static str {
+            panic!("secret detail /etc/passwd")
+        }
+        let app: Router = Router::new().route("/boom", get(boom)).layer(CatchPanicLayer::custom(error::panic_response));
+        let r = app.oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let v = body_json(r).await;
+        assert_eq!(v["error"]["code"], "internal");
+        assert!(!v.to_string().contains("secret"), "{v}");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_leak_their_cause() {
+        let v = body_json(ApiError::Internal("/srv/models: permission denied".into()).into_response()).await;
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {"code": "internal", "message": "internal server error", "details": []}})
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! `GET /openapi.json`: the OpenAPI description, generated from the handlers' and types'
+//! annotations (utoipa), so it follows the code.
+
+use super::error::{Detail, ErrorObject, ErrorResponse};
+use super::{AppState, customers, forecast, health, metrics, model, models, predict};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kam prediction API",
+        description = "Segment, churn, re-activation and value forecasts for customers and key accounts \
+                       from a trained kam model. Errors share one body: {\"error\": {\"code\", \"message\", \"details\"}}."
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        metrics::metrics,
+        model::model,
+        model::transitions,
+        models::list,
+        models::show,
+        models::activate,
+        predict::handler,
+        forecast::handler,
+        customers::customer,
+    ),
+    components(schemas(
+        ErrorResponse,
+        ErrorObject,
+        Detail,
+        predict::PredictRequest,
+        predict::CustomerInput,
+        predict::TransactionInput,
+        predict::PredictResponse,
+        predict::Prediction,
+        predict::Rfm,
+        predict::HorizonOut,
+        forecast::ForecastRequest,
+        forecast::ForecastResponse,
+        forecast::PeriodSizes,
+        customers::CustomerResponse,
+    )),
+    modifiers(&Security),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "model", description = "The model being served"),
+        (name = "models", description = "Stored models and hot swap"),
+        (name = "predict", description = "Customer and population forecasts"),
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi))
+}

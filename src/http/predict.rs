@@ -1,0 +1,593 @@
+//! `POST /v1/predict`: forecasts for 1..=10,000 customers under the model being served.
+//!
+//! Each customer is given either by its raw transactions — placed exactly as `kam score` places
+//! it ([`crate::domain::score::snapshot`]), so the answer equals `kam score`'s row — or by its
+//! current features (segment and/or RFM). For features:
+//!
+//! - `segment` may be left out when `tenure_periods`, `purchases` and `monetary` are given (and
+//!   `periods_since_purchase` when `purchases` is 0): it is then derived with the model's own
+//!   cut-points. A given segment wins over the features.
+//! - Missing features take the smallest values consistent with the segment, and spend the
+//!   model's mean spend in a period spent in that segment: `purchases` 1 in `new` and the tiers,
+//!   0 when inactive; `frequency` = `purchases`; `spend` = the segment's mean period spend;
+//!   `monetary` = `spend`; `periods_since_purchase` 0 when active, else the least the segment
+//!   allows; `tenure_periods` 0 in `new`, else at least 1 and `periods_since_purchase`;
+//!   `recency_days` half a period when active, plus `periods_since_purchase` whole periods when
+//!   inactive; attributes the training mean. The response lists the defaulted fields.
+
+use super::AppState;
+use super::error::{ApiError, Detail, ErrorResponse};
+use super::json::{JsonBody, parse};
+use crate::domain::forecast::{CustomerForecast, ForecastParams, Forecaster};
+use crate::domain::model::ModelArtifact;
+use crate::domain::panel::PanelRow;
+use crate::domain::score::{CustomerNow, snapshot};
+use crate::domain::segment::Segmenter;
+use crate::domain::train::CustomerAttributes;
+use crate::domain::transaction::Transactions;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Most customers in one request.
+pub const MAX_CUSTOMERS: usize = 10_000;
+/// Most transactions in one request, over all customers.
+pub const MAX_TRANSACTIONS: usize = 2_000_000;
+/// Most problems reported for one request.
+const MAX_DETAILS: usize = 100;
+
+fn default_horizon() -> usize {
+    4
+}
+
+fn default_discount() -> f64 {
+    0.025
+}
+
+/// The request body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    pub customers: Vec<CustomerInput>,
+    /// Horizons 1..=horizon periods (1 to 120; default 4).
+    #[serde(default = "default_horizon")]
+    pub horizon: usize,
+    /// Discount rate per period (default 0.025, as `kam score`).
+    #[serde(default = "default_discount")]
+    pub discount_rate: f64,
+    /// For customers given by transactions: place them at the end of the last complete period
+    /// on or before this date (default: the model's as-of date).
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// One customer: by features or by transactions.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub id: String,
+    pub segment: Option<String>,
+    pub recency_days: Option<u32>,
+    pub frequency: Option<u32>,
+    pub monetary: Option<f64>,
+    pub tenure_periods: Option<u32>,
+    pub purchases: Option<u32>,
+    pub spend: Option<f64>,
+    pub periods_since_purchase: Option<u32>,
+    /// Numeric attributes of the model's spend design, by name.
+    pub attributes: Option<BTreeMap<String, f64>>,
+    pub transactions: Option<Vec<TransactionInput>>,
+}
+
+/// One transaction of a customer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionInput {
+    /// `YYYY-MM-DD`, `YYYYMMDD` or an RFC 3339 timestamp (its date as written).
+    pub date: String,
+    /// Amount; negative for a return.
+    pub amount: f64,
+    pub margin: Option<f64>,
+}
+
+/// RFM values of a prediction (as in `kam score`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Rfm {
+    pub purchases: u32,
+    pub spend: f64,
+    pub recency_days: u32,
+    pub frequency: u32,
+    pub monetary: f64,
+    pub tenure_periods: u32,
+}
+
+/// One horizon of a prediction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HorizonOut {
+    pub h: usize,
+    pub distribution: BTreeMap<String, f64>,
+    pub most_likely: String,
+    pub p_key: f64,
+    pub churn: f64,
+    pub reactivation: Option<f64>,
+    pub expected_spend: f64,
+}
+
+/// One customer's prediction: the fields of a `kam score --out x.jsonl` line, plus, for a
+/// customer given by features, where its segment came from and which features took defaults.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Prediction {
+    pub customer_id: String,
+    pub segment: String,
+    pub previous_segment: Option<String>,
+    pub rfm: Option<Rfm>,
+    pub next_spend: f64,
+    pub expected_periods_to_lapse: Option<f64>,
+    pub value_horizon: f64,
+    pub value_infinite: Option<f64>,
+    pub horizons: Vec<HorizonOut>,
+    /// `given` or `derived` (from the RFM features with the model's cut-points); features only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_from: Option<&'static str>,
+    /// Features that took a default; features only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defaulted: Option<Vec<&'static str>>,
+}
+
+/// The response body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PredictResponse {
+    pub model_id: String,
+    pub as_of: NaiveDate,
+    pub horizon: usize,
+    pub discount_rate: f64,
+    pub predictions: Vec<Prediction>,
+}
+
+/// A customer given by features, ready to forecast.
+struct FeatureCustomer {
+    state: usize,
+    row: PanelRow,
+    attributes: Vec<f64>,
+    defaulted: Vec<&'static str>,
+    segment_from: &'static str,
+}
+
+enum Placed {
+    Features(FeatureCustomer),
+    /// Index into the request's [`Transactions`].
+    Transactions(u32),
+}
+
+struct Problems(Vec<Detail>);
+
+impl Problems {
+    fn add(&mut self, path: String, problem: impl Into<String>) {
+        if self.0.len() < MAX_DETAILS {
+            self.0.push(Detail::new(path, problem));
+        }
+    }
+}
+
+/// Mean length of the model's periods, in days.
+fn period_days(model: &ModelArtifact) -> f64 {
+    let spans = &model.periods.spans;
+    if spans.is_empty() {
+        return 1.0;
+    }
+    spans.iter().map(|(a, b)| (*b - *a).num_days() as f64 + 1.0).sum::<f64>() / spans.len() as f64
+}
+
+/// What placing customers by features needs from the model, computed once per request.
+struct FeatureContext<'a> {
+    model: &'a ModelArtifact,
+    segmenter: Segmenter,
+    period_days: f64,
+}
+
+impl<'a> FeatureContext<'a> {
+    fn new(model: &'a ModelArtifact) -> Self {
+        Self { model, segmenter: model.segmenter(), period_days: period_days(model) }
+    }
+}
+
+/// Builds a feature customer's panel row and state, filling in documented defaults.
+fn place_features(c: &CustomerInput, i: usize, cx: &FeatureContext, p: &mut Problems) -> Option<FeatureCustomer> {
+    let at = |f: &str| format!("customers[{i}].{f}");
+    let model = cx.model;
+    let states = &model.segments.states;
+    let scheme = &model.segments.scheme;
+    let first_inactive = scheme.first_inactive();
+    let segmenter = &cx.segmenter;
+    let mut ok = true;
+    for (name, v) in [("monetary", c.monetary), ("spend", c.spend)] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            p.add(at(name), "must be a finite number");
+            ok = false;
+        }
+    }
+    // Attributes by name; the training mean where missing.
+    let names = &model.spend.model.design().attributes;
+    let mut attributes = model.spend.attribute_means.clone();
+    if let Some(given) = &c.attributes {
+        for (name, v) in given {
+            match names.iter().position(|n| n == name) {
+                Some(k) if v.is_finite() => attributes[k] = *v,
+                Some(_) => {
+                    p.add(at(&format!("attributes.{name}")), "must be a finite number");
+                    ok = false;
+                }
+                None => {
+                    p.add(
+                        at(&format!("attributes.{name}")),
+                        format!("the model has no attribute {name:?}; it uses {names:?}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let derived_state = match &c.segment {
+        Some(name) => match model.state_index(name) {
+            Some(s) => Some(s),
+            None => {
+                p.add(at("segment"), format!("unknown segment {name:?}; the model's segments are {states:?}"));
+                return None;
+            }
+        },
+        None => match (c.tenure_periods, c.purchases, c.monetary) {
+            (Some(tenure), Some(purchases), Some(monetary)) if purchases > 0 || c.periods_since_purchase.is_some() => {
+                let psp = if purchases > 0 { 0 } else { c.periods_since_purchase.unwrap_or(0) };
+                if purchases == 0 && (psp == 0 || psp > tenure) {
+                    p.add(
+                        at("periods_since_purchase"),
+                        "with purchases 0 it must be at least 1 and at most tenure_periods",
+                    );
+                    return None;
+                }
+                let row = PanelRow {
+                    period: 0,
+                    purchases,
+                    spend: 0.0,
+                    margin: 0.0,
+                    recency_days: 0,
+                    periods_since_purchase: psp,
+                    frequency: purchases,
+                    monetary,
+                    tenure,
+                };
+                Some(segmenter.state_of(&row))
+            }
+            _ => {
+                p.add(
+                    at("segment"),
+                    "required unless tenure_periods, purchases and monetary are given \
+                     (and periods_since_purchase when purchases is 0)",
+                );
+                return None;
+            }
+        },
+    };
+    let state = derived_state?;
+    if !ok {
+        return None;
+    }
+    let active = state < first_inactive;
+    let mut defaulted = Vec::new();
+    let mut take = |name: &'static str, v: Option<u32>, d: u32| {
+        v.unwrap_or_else(|| {
+            defaulted.push(name);
+            d
+        })
+    };
+    let purchases = take("purchases", c.purchases, u32::from(active));
+    let frequency = take("frequency", c.frequency, purchases);
+    // The least periods since purchase the segment allows.
+    let least_silence = if active {
+        0
+    } else {
+        // Trailing values to try: the given one, or one in each tier (for tier-split inactive states).
+        let mut values: Vec<f64> = segmenter.thresholds().to_vec();
+        values.push(f64::MIN);
+        if let Some(m) = c.monetary {
+            values = vec![m];
+        }
+        (1..=scheme.lapse_after)
+            .find(|&k| {
+                values.iter().any(|&monetary| {
+                    let row = PanelRow {
+                        period: 0,
+                        purchases: 0,
+                        spend: 0.0,
+                        margin: 0.0,
+                        recency_days: 0,
+                        periods_since_purchase: k,
+                        frequency: 0,
+                        monetary,
+                        tenure: k,
+                    };
+                    segmenter.state_of(&row) == state
+                })
+            })
+            .unwrap_or(1)
+    };
+    let psp = take("periods_since_purchase", c.periods_since_purchase, least_silence);
+    let tenure = take("tenure_periods", c.tenure_periods, if state == 0 { 0 } else { psp.max(1) });
+    let half = (cx.period_days / 2.0).round() as u32;
+    let recency = take("recency_days", c.recency_days, half + psp * cx.period_days.round() as u32);
+    let spend = c.spend.unwrap_or_else(|| {
+        defaulted.push("spend");
+        model.spend.spend_by_state[state]
+    });
+    let monetary = c.monetary.unwrap_or_else(|| {
+        defaulted.push("monetary");
+        spend
+    });
+    let row = PanelRow {
+        period: 0,
+        purchases,
+        spend,
+        margin: 0.0,
+        recency_days: recency,
+        periods_since_purchase: psp,
+        frequency,
+        monetary,
+        tenure,
+    };
+    let segment_from = if c.segment.is_some() { "given" } else { "derived" };
+    Some(FeatureCustomer { state, row, attributes, defaulted, segment_from })
+}
+
+/// Checks the request and places every customer; all problems at once, by path.
+fn place(
+    req: &PredictRequest,
+    model: &ModelArtifact,
+) -> Result<(Vec<Placed>, Transactions, Option<CustomerAttributes>), ApiError> {
+    let mut p = Problems(Vec::new());
+    if !(1..=120).contains(&req.horizon) {
+        p.add("horizon".into(), format!("must be between 1 and 120 periods, got {}", req.horizon));
+    }
+    if !req.discount_rate.is_finite() || req.discount_rate < 0.0 {
+        p.add("discount_rate".into(), "must be a finite number ≥ 0");
+    }
+    if req.customers.is_empty() {
+        p.add("customers".into(), "must hold at least one customer");
+    }
+    if req.customers.len() > MAX_CUSTOMERS {
+        p.add(
+            "customers".into(),
+            format!("at most {MAX_CUSTOMERS} customers per request, got {}", req.customers.len()),
+        );
+        return Err(ApiError::Invalid(p.0));
+    }
+    let total_tx: usize = req.customers.iter().filter_map(|c| c.transactions.as_ref()).map(Vec::len).sum();
+    if total_tx > MAX_TRANSACTIONS {
+        p.add("customers".into(), format!("at most {MAX_TRANSACTIONS} transactions per request, got {total_tx}"));
+        return Err(ApiError::Invalid(p.0));
+    }
+    let names = &model.spend.model.design().attributes;
+    let mut tx = Transactions::default();
+    let any_margin =
+        req.customers.iter().filter_map(|c| c.transactions.as_ref()).any(|t| t.iter().any(|t| t.margin.is_some()));
+    if any_margin {
+        tx.margin = Some(Vec::new());
+    }
+    let mut attrs = CustomerAttributes { names: names.clone(), values: Vec::new() };
+    let mut any_attrs = false;
+    let cx = FeatureContext::new(model);
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(req.customers.len());
+    let mut placed = Vec::with_capacity(req.customers.len());
+    for (i, c) in req.customers.iter().enumerate() {
+        if c.id.is_empty() {
+            p.add(format!("customers[{i}].id"), "must not be empty");
+        } else if let Some(j) = seen.insert(c.id.as_str(), i) {
+            p.add(format!("customers[{i}].id"), format!("duplicate id {:?} (also customers[{j}])", c.id));
+        }
+        let Some(rows) = &c.transactions else {
+            if let Some(f) = place_features(c, i, &cx, &mut p) {
+                placed.push(Placed::Features(f));
+            }
+            continue;
+        };
+        let features = [
+            ("segment", c.segment.is_some()),
+            ("recency_days", c.recency_days.is_some()),
+            ("frequency", c.frequency.is_some()),
+            ("monetary", c.monetary.is_some()),
+            ("tenure_periods", c.tenure_periods.is_some()),
+            ("purchases", c.purchases.is_some()),
+            ("spend", c.spend.is_some()),
+            ("periods_since_purchase", c.periods_since_purchase.is_some()),
+        ];
+        if let Some((name, _)) = features.iter().find(|(_, given)| *given) {
+            p.add(format!("customers[{i}].{name}"), "give either transactions or features, not both");
+            continue;
+        }
+        if rows.is_empty() {
+            p.add(format!("customers[{i}].transactions"), "must hold at least one transaction");
+            continue;
+        }
+        let k = tx.customer_ids.len() as u32;
+        let mut good = true;
+        for (r, t) in rows.iter().enumerate() {
+            match crate::ingest::fields::parse_date(t.date.as_bytes()) {
+                Ok(day) => {
+                    tx.customer.push(k);
+                    tx.day.push(day);
+                    tx.amount.push(t.amount);
+                    if let Some(m) = &mut tx.margin {
+                        m.push(t.margin.unwrap_or(0.0));
+                    }
+                }
+                Err(problem) => {
+                    p.add(format!("customers[{i}].transactions[{r}].date"), format!("{problem}: {:?}", t.date));
+                    good = false;
+                }
+            }
+            for (name, v) in [("amount", Some(t.amount)), ("margin", t.margin)] {
+                if v.is_some_and(|v| !v.is_finite()) {
+                    p.add(format!("customers[{i}].transactions[{r}].{name}"), "must be a finite number");
+                    good = false;
+                }
+            }
+        }
+        let start = attrs.values.len();
+        attrs.values.resize(start + names.len(), f64::NAN);
+        if let Some(given) = &c.attributes {
+            for (name, v) in given {
+                match names.iter().position(|n| n == name) {
+                    Some(j) => {
+                        attrs.values[start + j] = *v;
+                        any_attrs = true;
+                    }
+                    None => {
+                        p.add(
+                            format!("customers[{i}].attributes.{name}"),
+                            format!("the model has no attribute {name:?}; it uses {names:?}"),
+                        );
+                        good = false;
+                    }
+                }
+            }
+        }
+        tx.customer_ids.push(c.id.clone());
+        if good {
+            placed.push(Placed::Transactions(k));
+        }
+    }
+    if !p.0.is_empty() {
+        return Err(ApiError::Invalid(p.0));
+    }
+    Ok((placed, tx, any_attrs.then_some(attrs)))
+}
+
+pub(super) fn output(
+    model: &ModelArtifact,
+    id: String,
+    now: &CustomerNow,
+    f: CustomerForecast,
+    features: Option<(&'static str, Vec<&'static str>)>,
+) -> Prediction {
+    let states = &model.segments.states;
+    Prediction {
+        customer_id: id,
+        segment: states[now.state].clone(),
+        previous_segment: now.previous_state.map(|s| states[s].clone()),
+        rfm: now.last.map(|r| Rfm {
+            purchases: r.purchases,
+            spend: r.spend,
+            recency_days: r.recency_days,
+            frequency: r.frequency,
+            monetary: r.monetary,
+            tenure_periods: r.tenure,
+        }),
+        next_spend: now.next_spend,
+        expected_periods_to_lapse: f.expected_periods_to_lapse,
+        value_horizon: f.value_horizon,
+        value_infinite: f.value_infinite,
+        horizons: f
+            .horizons
+            .into_iter()
+            .map(|h| HorizonOut {
+                h: h.h,
+                distribution: states.iter().cloned().zip(h.distribution.iter().copied()).collect(),
+                most_likely: states[h.most_likely].clone(),
+                p_key: h.p_key,
+                churn: h.churn,
+                reactivation: h.reactivation,
+                expected_spend: h.expected_spend,
+            })
+            .collect(),
+        segment_from: features.as_ref().map(|f| f.0),
+        defaulted: features.map(|f| f.1),
+    }
+}
+
+/// Checks, places and forecasts every customer of a request (pure; may run on the blocking pool).
+pub fn predict(req: &PredictRequest, model: &ModelArtifact) -> Result<PredictResponse, ApiError> {
+    let (placed, tx, attrs) = place(req, model)?;
+    let params = ForecastParams { horizon: req.horizon, discount_rate: req.discount_rate };
+    let forecaster: Forecaster = model.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut as_of = model.periods.as_of;
+    let snap = if tx.customer_ids.is_empty() {
+        None
+    } else {
+        let s = snapshot(&tx, model, req.as_of, attrs.as_ref())
+            .map_err(|e| ApiError::invalid(if req.as_of.is_some() { "as_of" } else { "customers" }, e.to_string()))?;
+        as_of = s.as_of;
+        Some(s)
+    };
+    let design = model.spend.model.design();
+    let mut x = vec![0.0; design.len()];
+    let mut out = Vec::with_capacity(placed.len());
+    let mut ids = req.customers.iter().map(|c| &c.id);
+    for p in placed {
+        let id = ids.next().expect("one placement per customer").clone();
+        match p {
+            Placed::Features(c) => {
+                design.features(c.state, &c.row, &c.attributes, &mut x);
+                let now = CustomerNow {
+                    customer: 0,
+                    state: c.state,
+                    previous_state: None,
+                    last: Some(c.row),
+                    next_spend: model.spend.model.predict(&x),
+                };
+                let f = forecaster.customer(now.state, now.next_spend);
+                out.push(output(model, id, &now, f, Some((c.segment_from, c.defaulted))));
+            }
+            Placed::Transactions(k) => {
+                let now = &snap.as_ref().expect("a snapshot for transaction customers").customers[k as usize];
+                let f = forecaster.customer(now.state, now.next_spend);
+                out.push(output(model, id, now, f, None));
+            }
+        }
+    }
+    Ok(PredictResponse {
+        model_id: model.id.clone(),
+        as_of,
+        horizon: req.horizon,
+        discount_rate: req.discount_rate,
+        predictions: out,
+    })
+}
+
+/// Bodies from this size on are parsed, computed and serialized on the blocking pool.
+const BLOCKING_BODY_BYTES: usize = 256 * 1024;
+
+/// The response body of a request, serialized.
+fn respond(req: &PredictRequest, model: &ModelArtifact) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&predict(req, model)?).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Forecasts for 1..=10,000 customers, each by features or by transactions.
+#[utoipa::path(post, path = "/v1/predict", tag = "predict", security(("api_key" = []), ("bearer" = [])),
+    request_body = PredictRequest, responses(
+        (status = 200, description = "One prediction per customer, in request order", body = PredictResponse),
+        (status = 400, description = "Not JSON", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Invalid values, each named by its JSON path", body = ErrorResponse),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 403, description = "The key's role may not use this route", body = ErrorResponse),
+        (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
+pub async fn handler(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+    let model = state.model()?;
+    let bytes = if body.len() >= BLOCKING_BODY_BYTES {
+        super::compute(true, move || respond(&parse(&body)?, &model)).await?
+    } else {
+        let req: PredictRequest = parse(&body)?;
+        let many = req.customers.len() >= state.limits.blocking_from;
+        super::compute(many, move || respond(&req, &model)).await?
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/predict", post(handler))
+}

@@ -1,0 +1,770 @@
+//! The prediction API: the router through `oneshot` (no socket), the server on 127.0.0.1:0, and
+//! the real `kam serve` executable. Models are trained once, in a temporary directory, from 2,000
+//! generated customers.
+
+use crate::util::Sandbox;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use kam::http::{ApiKeys, AppState, Limits, router};
+use kam::store::ModelStore;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const READ_KEY: &str = "reader-key-0123456789";
+const ADMIN_KEY: &str = "admin-key-0123456789";
+
+/// Two trained models (A active, B not), two broken artifacts, and `kam score`'s output for A.
+struct Fixture {
+    sandbox: Sandbox,
+    a: String,
+    b: String,
+    /// A copy of A under another id: refused as corrupt.
+    mismatched: String,
+    /// Half a file: refused as corrupt.
+    truncated: String,
+    /// `kam score` JSON lines of model A, by customer id.
+    scores: HashMap<String, Value>,
+    /// The generated transactions, by customer id: (date, amount).
+    transactions: HashMap<String, Vec<(String, f64)>>,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let s = Sandbox::new();
+        s.ok(&["generate", "--customers", "2000", "--seed", "5", "--out", "data/g.csv"]);
+        let id = |r: crate::util::Run| {
+            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            v["model_id"].as_str().unwrap().to_string()
+        };
+        let a = id(s.ok(&["train", "data/g.csv", "--config", "data/g.kam.toml", "--models", "models", "--json"]));
+        let b = id(s.ok(&["train", "data/g.csv", "--models", "models", "--no-activate", "--window", "2", "--json"]));
+        assert_ne!(a, b);
+        let a_bytes = std::fs::read(s.path().join(format!("models/{a}.json"))).unwrap();
+        let mismatched = "2024-12-31-0000deadbeef".to_string();
+        std::fs::write(s.path().join(format!("models/{mismatched}.json")), &a_bytes).unwrap();
+        let truncated = "2024-12-31-00000000abcd".to_string();
+        std::fs::write(s.path().join(format!("models/{truncated}.json")), &a_bytes[..a_bytes.len() / 2]).unwrap();
+        s.ok(&["score", "data/g.csv", "--models", "models", "--model", &a, "--out", "scores.jsonl"]);
+        // A's per-customer snapshot beside it (B has none).
+        std::fs::copy(s.path().join("scores.jsonl"), s.path().join(format!("models/{a}.customers.jsonl"))).unwrap();
+        let scores = std::fs::read_to_string(s.path().join("scores.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["customer_id"].as_str().unwrap().to_string(), v)
+            })
+            .collect();
+        let mut transactions: HashMap<String, Vec<(String, f64)>> = HashMap::new();
+        let mut r = csv::Reader::from_path(s.path().join("data/g.csv")).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            transactions.entry(rec[0].to_string()).or_default().push((rec[1].to_string(), rec[2].parse().unwrap()));
+        }
+        Fixture { sandbox: s, a, b, mismatched, truncated, scores, transactions }
+    })
+}
+
+/// A fresh copy of the fixture's models directory (activation moves CURRENT).
+fn models_copy() -> Sandbox {
+    let f = fixture();
+    let s = Sandbox::new();
+    let dst = s.path().join("models");
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(f.sandbox.path().join("models")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    s
+}
+
+fn state(models: &Path, keys: ApiKeys, limits: Limits) -> AppState {
+    let st = AppState::new(ModelStore::new(models), keys, limits);
+    st.load_current().unwrap();
+    st
+}
+
+fn keys() -> ApiKeys {
+    ApiKeys::parse(&format!("{READ_KEY}:read,{ADMIN_KEY}:admin")).unwrap()
+}
+
+/// A router serving model A, without keys.
+fn app() -> (Sandbox, Router) {
+    let s = models_copy();
+    let r = router(state(&s.path().join("models"), ApiKeys::none(), Limits::default()));
+    (s, r)
+}
+
+/// Sends a request through the router: status and body (JSON, or a JSON string for text).
+async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(ct) = content_type {
+        b = b.header("content-type", ct);
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = res.status();
+    let is_json =
+        res.headers().get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let body = if is_json {
+        serde_json::from_slice(&bytes).unwrap()
+    } else {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    (status, body)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    send(app, "GET", uri, None, vec![], &[]).await
+}
+
+async fn post(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
+    send(app, "POST", uri, Some("application/json"), serde_json::to_vec(&body).unwrap(), &[]).await
+}
+
+/// Asserts the error format, and returns the details' paths.
+fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) -> Vec<String> {
+    assert_eq!(got.0, status, "{}", got.1);
+    let e = &got.1["error"];
+    assert_eq!(e["code"], code, "{}", got.1);
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
+    let details = e["details"].as_array().unwrap_or_else(|| panic!("no details array: {}", got.1));
+    for d in details {
+        assert!(d["path"].is_string() && d["problem"].is_string(), "{d}");
+    }
+    details.iter().map(|d| d["path"].as_str().unwrap().to_string()).collect()
+}
+
+/// The transactions of a generated customer as an API customer.
+fn by_transactions(id: &str) -> Value {
+    let tx = &fixture().transactions[id];
+    json!({ "id": id, "transactions": tx.iter().map(|(d, a)| json!({"date": d, "amount": a})).collect::<Vec<_>>() })
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_when_a_model_is_loaded() {
+    let (_s, app) = app();
+    assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(get(&app, "/readyz").await, (StatusCode::OK, json!({"status": "ready", "model_id": fixture().a})));
+}
+
+#[tokio::test]
+async fn without_a_model_readyz_and_predictions_are_503_and_health_is_200() {
+    let s = Sandbox::new();
+    let app = router(state(&s.path().join("models"), ApiKeys::none(), Limits::default()));
+    assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
+    assert_error(&get(&app, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "no_model");
+    assert_error(&get(&app, "/v1/model").await, StatusCode::SERVICE_UNAVAILABLE, "no_model");
+    let p = post(&app, "/v1/predict", json!({"customers": [{"id": "x", "segment": "key"}]})).await;
+    assert_error(&p, StatusCode::SERVICE_UNAVAILABLE, "no_model");
+}
+
+#[tokio::test]
+async fn the_model_routes_describe_the_served_model_and_its_chain() {
+    let (_s, app) = app();
+    let f = fixture();
+    let (st, m) = get(&app, "/v1/model").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(m["id"], f.a);
+    assert_eq!(m["as_of"], "2024-12-31");
+    assert_eq!(m["period"]["unit"], "quarter");
+    assert_eq!(m["states"], json!(["new", "key", "core", "occasional", "dormant", "lapsed"]));
+    assert_eq!(m["data"]["source"], "g.csv");
+    assert_eq!(m["data"]["customers"], 2000);
+    assert_eq!(
+        m["thresholds"],
+        json!([{"tier": "key", "min_trailing_value": 500.0}, {"tier": "core", "min_trailing_value": 100.0}])
+    );
+    let (st, t) = get(&app, "/v1/model/transitions").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(t["states"], m["states"]);
+    let matrix = t["matrix"].as_array().unwrap();
+    assert_eq!(matrix.len(), 6);
+    for row in matrix {
+        let total: f64 = row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+    }
+    let moves: u64 =
+        t["counts"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|x| x.as_u64().unwrap()).sum();
+    assert_eq!(t["moves"], moves);
+}
+
+#[tokio::test]
+async fn models_are_listed_shown_and_an_unknown_one_is_404() {
+    let (_s, app) = app();
+    let f = fixture();
+    let (st, l) = get(&app, "/v1/models").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(l["serving"], f.a);
+    let models = l["models"].as_array().unwrap();
+    assert_eq!(models.len(), 4);
+    let a = models.iter().find(|m| m["id"] == f.a).unwrap();
+    assert_eq!(a["active"], true);
+    assert!(a["problem"].is_null());
+    let broken = models.iter().find(|m| m["id"] == f.mismatched).unwrap();
+    assert!(broken["problem"].is_string());
+    let (st, b) = get(&app, &format!("/v1/models/{}", f.b)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(b["id"], f.b);
+    assert_error(&get(&app, "/v1/models/2024-12-31-ffffffffffff").await, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_prediction_by_transactions_equals_kam_scores_row_for_that_customer() {
+    let (_s, app) = app();
+    let f = fixture();
+    // One customer of every segment (and so with and without a previous segment), plus the first 40.
+    let mut ids: Vec<String> = Vec::new();
+    let mut sorted: Vec<&String> = f.scores.keys().collect();
+    sorted.sort();
+    for seg in ["new", "key", "core", "occasional", "dormant", "lapsed"] {
+        let id =
+            sorted.iter().find(|id| f.scores[**id]["segment"] == seg).unwrap_or_else(|| panic!("no {seg} customer"));
+        ids.push(id.to_string());
+    }
+    ids.extend(sorted.iter().take(40).map(|s| s.to_string()).filter(|s| !ids.contains(s)).collect::<Vec<_>>());
+    let with_return = sorted.iter().find(|id| f.transactions[**id].iter().any(|(_, a)| *a < 0.0));
+    if let Some(id) = with_return
+        && !ids.contains(id)
+    {
+        ids.push(id.to_string());
+    }
+    let customers: Vec<Value> = ids.iter().map(|id| by_transactions(id)).collect();
+    let (st, r) =
+        post(&app, "/v1/predict", json!({"customers": customers, "horizon": 4, "discount_rate": 0.025})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["model_id"], f.a);
+    assert_eq!(r["as_of"], "2024-12-31");
+    let predictions = r["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), ids.len());
+    for (id, p) in ids.iter().zip(predictions) {
+        assert_eq!(p, &f.scores[id], "customer {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_prediction_by_features_takes_or_derives_the_segment_and_lists_defaults() {
+    let (_s, app) = app();
+    let f = fixture();
+    // kam score's own RFM values and segment, given as features, give its numbers.
+    let mut sorted: Vec<&String> = f.scores.keys().collect();
+    sorted.sort();
+    let key = f.scores[*sorted.iter().find(|id| f.scores[**id]["segment"] == "key").unwrap()].clone();
+    let rfm = &key["rfm"];
+    let mut given = json!({"id": "k1", "segment": "key"});
+    for k in ["purchases", "spend", "recency_days", "frequency", "monetary", "tenure_periods"] {
+        given[k] = rfm[k].clone();
+    }
+    let customers = json!([
+        given,
+        // Derived with the model's cut-points (fixed: key ≥ 500, core ≥ 100).
+        {"id": "d1", "tenure_periods": 3, "purchases": 2, "monetary": 650.0},
+        {"id": "d2", "tenure_periods": 3, "purchases": 1, "monetary": 150.0},
+        {"id": "d3", "tenure_periods": 0, "purchases": 1, "monetary": 150.0},
+        {"id": "d4", "tenure_periods": 5, "purchases": 0, "monetary": 0.0, "periods_since_purchase": 1},
+        {"id": "d5", "tenure_periods": 5, "purchases": 0, "monetary": 0.0, "periods_since_purchase": 3},
+        {"id": "s1", "segment": "lapsed"},
+    ]);
+    let (st, r) = post(&app, "/v1/predict", json!({"customers": customers})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let p = r["predictions"].as_array().unwrap();
+    for field in
+        ["segment", "rfm", "next_spend", "expected_periods_to_lapse", "value_horizon", "value_infinite", "horizons"]
+    {
+        assert_eq!(p[0][field], key[field], "{field}");
+    }
+    assert_eq!(p[0]["defaulted"], json!(["periods_since_purchase"]));
+    let segments: Vec<&str> = p.iter().map(|x| x["segment"].as_str().unwrap()).collect();
+    assert_eq!(segments, ["key", "key", "core", "new", "dormant", "lapsed", "lapsed"]);
+    assert_eq!(p[0]["segment_from"], "given");
+    assert_eq!(p[1]["segment_from"], "derived");
+    assert_eq!(p[1]["defaulted"], json!(["frequency", "periods_since_purchase", "recency_days", "spend"]));
+    let s1 = &p[6];
+    assert_eq!(s1["rfm"]["purchases"], 0);
+    assert_eq!(s1["rfm"]["tenure_periods"], 2);
+    assert_eq!(s1["horizons"][0]["churn"], 1.0);
+    assert!(s1["defaulted"].as_array().unwrap().contains(&json!("recency_days")));
+}
+
+#[tokio::test]
+async fn invalid_values_are_422_naming_the_json_path() {
+    let (_s, app) = app();
+    let ok = json!({"id": "a", "segment": "key"});
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (
+            json!({"customers": [ok, {"id": "b", "segment": "key"}, {"id": "c", "segment": "core"}, {"id": "d", "segment": "vip"}]}),
+            vec!["customers[3].segment"],
+        ),
+        (json!({"customers": [ok], "horizon": 0}), vec!["horizon"]),
+        (json!({"customers": [ok], "horizon": 121}), vec!["horizon"]),
+        (json!({"customers": [ok], "discount_rate": -0.1}), vec!["discount_rate"]),
+        (json!({"customers": []}), vec!["customers"]),
+        (json!({"customers": [ok, {"id": "a", "segment": "core"}]}), vec!["customers[1].id"]),
+        (json!({"customers": [{"id": "b"}]}), vec!["customers[0].segment"]),
+        (
+            json!({"customers": [{"id": "b", "tenure_periods": 2, "purchases": 0, "monetary": 0.0}]}),
+            vec!["customers[0].segment"],
+        ),
+        (
+            json!({"customers": [{"id": "b", "segment": "key", "transactions": [{"date": "2024-01-01", "amount": 1.0}]}]}),
+            vec!["customers[0].segment"],
+        ),
+        (json!({"customers": [{"id": "b", "transactions": []}]}), vec!["customers[0].transactions"]),
+        (
+            json!({"customers": [{"id": "b", "transactions": [{"date": "2024-13-01", "amount": 1.0}]}]}),
+            vec!["customers[0].transactions[0].date"],
+        ),
+        (
+            json!({"customers": [{"id": "b", "segment": "key", "attributes": {"size": 3.0}}]}),
+            vec!["customers[0].attributes.size"],
+        ),
+        (json!({"customers": [{"id": "b", "segment": "key", "recency_days": -1}]}), vec!["customers[0].recency_days"]),
+        (json!({"customers": [{"id": "b", "segment": "key", "colour": "red"}]}), vec!["customers[0].colour"]),
+        (json!({"customers": [{"segment": "key"}]}), vec!["customers[0]"]),
+        (json!({"customers": "all"}), vec!["customers"]),
+    ];
+    for (body, paths) in cases {
+        let got = post(&app, "/v1/predict", body.clone()).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), paths, "{body}");
+    }
+    // Several problems at once, each with its path.
+    let got = post(
+        &app,
+        "/v1/predict",
+        json!({"customers": [{"id": "a", "segment": "x"}, {"id": "b", "segment": "y"}], "horizon": 0}),
+    )
+    .await;
+    assert_eq!(
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        ["horizon", "customers[0].segment", "customers[1].segment"]
+    );
+    // NaN, as Python's json.dumps writes it.
+    let got = send(
+        &app,
+        "POST",
+        "/v1/predict",
+        Some("application/json"),
+        br#"{"customers": [{"id": "a", "segment": "key", "monetary": NaN}]}"#.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["customers[0].monetary"]);
+    // More than 10,000 customers.
+    let many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("c{i}"), "segment": "key"})).collect();
+    let got = post(&app, "/v1/predict", json!({"customers": many})).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["customers"]);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_413_415_in_the_error_format() {
+    let s = models_copy();
+    let app =
+        router(state(&s.path().join("models"), ApiKeys::none(), Limits { max_body_bytes: 4096, ..Limits::default() }));
+    let got = send(&app, "POST", "/v1/predict", Some("application/json"), b"{\"customers\": [".to_vec(), &[]).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "malformed_json");
+    let got = send(&app, "POST", "/v1/predict", Some("application/json"), b"".to_vec(), &[]).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "malformed_json");
+    let got = send(&app, "POST", "/v1/predict", Some("text/plain"), b"{}".to_vec(), &[]).await;
+    assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let got = send(&app, "POST", "/v1/predict", None, b"{}".to_vec(), &[]).await;
+    assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let big: Vec<Value> = (0..500).map(|i| json!({"id": format!("c{i}"), "segment": "key"})).collect();
+    let got = post(&app, "/v1/predict", json!({"customers": big})).await;
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // A charset parameter is fine.
+    let got = send(
+        &app,
+        "POST",
+        "/v1/predict",
+        Some("application/json; charset=utf-8"),
+        br#"{"customers": [{"id": "a", "segment": "key"}]}"#.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_format() {
+    let (_s, app) = app();
+    assert_error(&get(&app, "/v2/nothing").await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &send(&app, "DELETE", "/v1/model", None, vec![], &[]).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    assert_error(&get(&app, "/v1/predict").await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn api_keys_gate_routes_by_role_and_without_keys_admin_routes_are_refused() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let b = &fixture().b;
+    let activate = format!("/v1/models/{b}/activate");
+    assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
+    assert_error(&get(&app, "/v1/model").await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &send(&app, "GET", "/v1/model", None, vec![], &[("x-api-key", "wrong-key-0123456789")]).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(&send(&app, "GET", "/metrics", None, vec![], &[]).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let bearer = format!("Bearer {READ_KEY}");
+    assert_eq!(send(&app, "GET", "/v1/model", None, vec![], &[("authorization", &bearer)]).await.0, StatusCode::OK);
+    assert_eq!(send(&app, "GET", "/v1/model", None, vec![], &[("x-api-key", ADMIN_KEY)]).await.0, StatusCode::OK);
+    assert_error(&send(&app, "POST", &activate, None, vec![], &[]).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &send(&app, "POST", &activate, None, vec![], &[("authorization", &bearer)]).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let (st, r) = send(&app, "POST", &activate, None, vec![], &[("x-api-key", ADMIN_KEY)]).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["model_id"], *b);
+    // No keys: reads open, admin refused.
+    let (_s2, open) = app_without_keys();
+    assert_eq!(get(&open, "/v1/model").await.0, StatusCode::OK);
+    assert_error(&send(&open, "POST", &activate, None, vec![], &[]).await, StatusCode::FORBIDDEN, "forbidden");
+}
+
+fn app_without_keys() -> (Sandbox, Router) {
+    app()
+}
+
+#[tokio::test]
+async fn activation_swaps_the_model_and_moves_current_and_refuses_broken_ones() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let f = fixture();
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let read = [("x-api-key", READ_KEY)];
+    for (id, status, code) in [
+        (f.mismatched.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "unusable_model"),
+        (f.truncated.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "unusable_model"),
+        ("2024-12-31-ffffffffffff", StatusCode::NOT_FOUND, "not_found"),
+        ("..%2Fetc", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+    ] {
+        let got = send(&app, "POST", &format!("/v1/models/{id}/activate"), None, vec![], &admin).await;
+        assert_error(&got, status, code);
+        // Still serving A, and CURRENT unchanged.
+        assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
+        assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
+    }
+    let (st, r) = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r, json!({"model_id": f.b, "previous_model_id": f.a}));
+    assert_eq!(send(&app, "GET", "/v1/model", None, vec![], &read).await.1["id"], f.b);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.b);
+    // A restart serves B.
+    let again = state(&models, keys(), Limits::default());
+    assert_eq!(again.model().unwrap().id, f.b);
+}
+
+#[tokio::test]
+async fn the_population_forecast_starts_from_the_training_mix_or_a_given_one() {
+    let (_s, app) = app();
+    let (st, r) = post(&app, "/v1/forecast", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["mix_source"], "training");
+    let now: f64 = r["now"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    let horizons = r["horizons"].as_array().unwrap();
+    assert_eq!(horizons.len(), 4);
+    for h in horizons {
+        assert!((h["total"].as_f64().unwrap() - now).abs() < 1e-6);
+    }
+    let (_, t) = get(&app, "/v1/model/transitions").await;
+    let (st, r) = post(&app, "/v1/forecast", json!({"mix": {"key": 100.0}, "horizon": 1, "inflow": 10.0})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let key_row = t["matrix"][1].as_array().unwrap();
+    for (j, s) in t["states"].as_array().unwrap().iter().enumerate() {
+        let want = 100.0 * key_row[j].as_f64().unwrap() + if j == 0 { 10.0 } else { 0.0 };
+        assert!((r["horizons"][0]["sizes"][s.as_str().unwrap()].as_f64().unwrap() - want).abs() < 1e-9);
+    }
+    let got = post(&app, "/v1/forecast", json!({"mix": {"vip": 1.0}, "horizon": 0})).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["horizon", "mix.vip"]);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_name_the_model() {
+    let (_s, app) = app();
+    get(&app, "/healthz").await;
+    get(&app, "/healthz").await;
+    post(&app, "/v1/predict", json!({"customers": []})).await;
+    get(&app, "/nope").await;
+    let (st, m) = get(&app, "/metrics").await;
+    assert_eq!(st, StatusCode::OK);
+    let m = m.as_str().unwrap();
+    assert!(m.contains("kam_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"), "{m}");
+    assert!(m.contains("kam_http_requests_total{method=\"POST\",route=\"/v1/predict\",status=\"422\"} 1"), "{m}");
+    assert!(m.contains("kam_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"), "{m}");
+    assert!(
+        m.contains(
+            "kam_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"+Inf\"} 2"
+        ),
+        "{m}"
+    );
+    assert!(m.contains(&format!("kam_model_info{{model_id=\"{}\"}} 1", fixture().a)), "{m}");
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_503_timeout() {
+    let s = models_copy();
+    let limits = Limits { timeout: Duration::from_millis(1), blocking_from: 1, ..Limits::default() };
+    let app = router(state(&s.path().join("models"), ApiKeys::none(), limits));
+    let ids: Vec<&String> = fixture().transactions.keys().collect();
+    let customers: Vec<Value> = ids
+        .iter()
+        .cycle()
+        .take(10_000)
+        .enumerate()
+        .map(|(i, id)| {
+            let mut c = by_transactions(id);
+            c["id"] = json!(format!("{id}-{i}"));
+            c
+        })
+        .collect();
+    let got = post(&app, "/v1/predict", json!({"customers": customers})).await;
+    assert_error(&got, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+}
+
+/// The server on 127.0.0.1:0: its base URL and a shutdown trigger.
+async fn spawn_app(
+    state: AppState,
+) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(kam::http::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    (format!("http://{addr}"), tx, handle)
+}
+
+/// Waits until every counter has reached `at_least` (bounded, so a stuck server fails the test).
+async fn wait_for(counts: &[AtomicUsize], at_least: &[usize]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while counts.iter().zip(at_least).any(|(c, n)| c.load(Ordering::SeqCst) < *n) {
+        assert!(tokio::time::Instant::now() < deadline, "clients made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_clients_see_no_failure_and_one_switch_while_models_are_swapped() {
+    const CLIENTS: usize = 8;
+    let s = models_copy();
+    let f = fixture();
+    let (base, stop_server, server) = spawn_app(state(&s.path().join("models"), keys(), Limits::default())).await;
+    let client = reqwest::Client::new();
+    let mut sorted: Vec<&String> = f.transactions.keys().collect();
+    sorted.sort();
+    let body = json!({"customers": sorted.iter().take(20).map(|id| by_transactions(id)).collect::<Vec<_>>()});
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..CLIENTS).map(|_| AtomicUsize::new(0)).collect());
+    let mut clients = Vec::new();
+    for k in 0..CLIENTS {
+        let (client, base, body, stop, counts) =
+            (client.clone(), base.clone(), body.clone(), stop.clone(), counts.clone());
+        clients.push(tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let r =
+                    client.post(format!("{base}/v1/predict")).header("x-api-key", READ_KEY).json(&body).send().await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        let v: Value = r.json().await.unwrap();
+                        assert_eq!(v["predictions"].as_array().unwrap().len(), 20);
+                        seen.push(v["model_id"].as_str().unwrap().to_string());
+                    }
+                    Ok(r) => failures.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+                counts[k].fetch_add(1, Ordering::SeqCst);
+            }
+            (seen, failures)
+        }));
+    }
+    let activate =
+        |id: &str| client.post(format!("{base}/v1/models/{id}/activate")).header("x-api-key", ADMIN_KEY).send();
+    let snapshot =
+        |c: &[AtomicUsize], more: usize| c.iter().map(|x| x.load(Ordering::SeqCst) + more).collect::<Vec<_>>();
+    // Every client is under way with model A; a broken model is refused meanwhile.
+    wait_for(&counts, &[5; CLIENTS]).await;
+    assert_eq!(activate(&f.mismatched).await.unwrap().status(), 422);
+    wait_for(&counts, &snapshot(&counts, 2)).await;
+    assert_eq!(activate(&f.b).await.unwrap().status(), 200);
+    // Every client answers a few more times (now from B), while another broken model is refused.
+    wait_for(&counts, &snapshot(&counts, 3)).await;
+    assert_eq!(activate(&f.truncated).await.unwrap().status(), 422);
+    wait_for(&counts, &snapshot(&counts, 3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut total = 0;
+    for c in clients {
+        let (seen, failures) = c.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        let switches = seen.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(switches, 1, "one switch per client");
+        assert_eq!(seen.first(), Some(&f.a));
+        assert_eq!(seen.last(), Some(&f.b));
+        total += seen.len();
+    }
+    assert!(total >= CLIENTS * 13, "{total} requests");
+    stop_server.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Kills a child process if a test fails while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn kam_serve_runs_the_real_executable_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = models_copy();
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
+            .args(["serve", "--models", "models", "--addr", "127.0.0.1:0"])
+            .current_dir(s.path())
+            .env_remove("KAM_API_KEYS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr =
+        line.trim().strip_prefix("kam serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(&fixture().a), "{answer}");
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // Without keys, only loopback.
+    let r: crate::util::Run = std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
+        .args(["serve", "--models", "models", "--addr", "0.0.0.0:0"])
+        .current_dir(s.path())
+        .env_remove("KAM_API_KEYS")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("without API keys"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_every_listed_route_answers() {
+    let (_s, app) = app();
+    let (st, doc) = get(&app, "/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys().filter(|m| ["get", "post"].contains(&m.as_str())) {
+            listed.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    listed.sort();
+    let want = [
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("GET", "/v1/customers/{id}"),
+        ("GET", "/v1/model"),
+        ("GET", "/v1/model/transitions"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{id}"),
+        ("POST", "/v1/forecast"),
+        ("POST", "/v1/models/{id}/activate"),
+        ("POST", "/v1/predict"),
+    ];
+    assert_eq!(listed, want.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect::<Vec<_>>());
+    for (method, path) in &listed {
+        let uri = path.replace("{id}", &fixture().b);
+        let (status, body) = send(&app, method, &uri, Some("application/json"), b"{}".to_vec(), &[]).await;
+        // The router has the route (a handler's own 404 names what it did not find).
+        let no_route = body["error"]["message"].as_str().is_some_and(|m| m.starts_with("no route"));
+        assert!(!no_route && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status} {body}");
+    }
+    let request = &doc["components"]["schemas"]["PredictRequest"];
+    assert_eq!(request["required"], json!(["customers"]));
+    for field in ["customers", "horizon", "discount_rate", "as_of"] {
+        assert!(request["properties"][field].is_object(), "{field}: {request}");
+    }
+}
+
+#[tokio::test]
+async fn a_known_customer_is_answered_from_the_snapshot_stored_beside_the_model() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let f = fixture();
+    let mut sorted: Vec<&String> = f.scores.keys().collect();
+    sorted.sort();
+    // B gets a broken snapshot: its activation is refused.
+    std::fs::write(models.join(format!("{}.customers.jsonl", f.b)), "{\"customer_id\": \"x\", \"segment\": \"vip\"}\n")
+        .unwrap();
+    let app = router(state(&models, keys(), Limits::default()));
+    let read = [("x-api-key", READ_KEY)];
+    for id in sorted.iter().take(25) {
+        let (st, r) = send(&app, "GET", &format!("/v1/customers/{id}"), None, vec![], &read).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["model_id"], f.a);
+        assert_eq!(r["prediction"], f.scores[*id], "customer {id}");
+    }
+    let id = sorted[0];
+    let (st, r) =
+        send(&app, "GET", &format!("/v1/customers/{id}?horizon=2&discount_rate=0.1"), None, vec![], &read).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["prediction"]["horizons"].as_array().unwrap().len(), 2);
+    assert_eq!(r["discount_rate"], 0.1);
+    for (q, path) in [("horizon=0", "horizon"), ("discount_rate=-1", "discount_rate"), ("horizon=x", "query")] {
+        let got = send(&app, "GET", &format!("/v1/customers/{id}?{q}"), None, vec![], &read).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [path], "{q}");
+    }
+    let unknown = send(&app, "GET", "/v1/customers/nobody", None, vec![], &read).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let refused = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "unusable_model");
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("line 1"), "{}", refused.1);
+    // Without the broken file, B is served, and has no snapshot.
+    std::fs::remove_file(models.join(format!("{}.customers.jsonl", f.b))).unwrap();
+    let (st, _) = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_eq!(st, StatusCode::OK);
+    let none = send(&app, "GET", &format!("/v1/customers/{id}"), None, vec![], &read).await;
+    assert_error(&none, StatusCode::NOT_FOUND, "not_found");
+}
