@@ -65,32 +65,35 @@ pub struct SpendMoments {
     xty: Vec<f64>,
     yty: f64,
     n: u64,
+    /// Scratch: the non-zero features of the observation being added.
+    nz: Vec<(usize, f64)>,
 }
 
 impl SpendMoments {
     /// Empty moments for `features` features (plus intercept).
     pub fn new(features: usize) -> Self {
         let p = features + 1;
-        Self { p, xtx: vec![0.0; p * p], xty: vec![0.0; p], yty: 0.0, n: 0 }
+        Self { p, xtx: vec![0.0; p * p], xty: vec![0.0; p], yty: 0.0, n: 0, nz: Vec::with_capacity(p) }
     }
 
-    /// Adds one observation (upper triangle only; mirrored on fit).
+    /// Adds one observation (upper triangle only; mirrored on fit). The state indicators are
+    /// one-hot, so only the few non-zero features are visited.
     #[inline]
     pub fn add(&mut self, x: &[f64], y: f64) {
         let p = self.p;
         debug_assert_eq!(x.len() + 1, p);
-        let xi = |i: usize| if i == 0 { 1.0 } else { x[i - 1] };
-        for i in 0..p {
-            let a = xi(i);
-            if a == 0.0 {
-                continue;
-            }
+        let mut nz = std::mem::take(&mut self.nz);
+        nz.clear();
+        nz.push((0, 1.0));
+        nz.extend(x.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, v)| (i + 1, *v)));
+        for (k, &(i, a)) in nz.iter().enumerate() {
             let row = &mut self.xtx[i * p..(i + 1) * p];
-            for (j, r) in row.iter_mut().enumerate().skip(i) {
-                *r += a * xi(j);
+            for &(j, b) in &nz[k..] {
+                row[j] += a * b;
             }
             self.xty[i] += a * y;
         }
+        self.nz = nz;
         self.yty += y * y;
         self.n += 1;
     }

@@ -55,6 +55,39 @@ pub enum Stage {
     Fitting,
 }
 
+/// Sums of one shard of customers in pass 2.
+struct ShardStats {
+    counts: TransitionCounts,
+    sizes: Vec<Vec<u64>>,
+    moments: SpendMoments,
+    spend_sum: Vec<f64>,
+    without_attributes: u64,
+}
+
+/// Customers are cut into this many contiguous shards, whatever the number of threads.
+const SHARDS: usize = 16;
+
+/// Runs `work` on each of [`SHARDS`] contiguous ranges of `0..n` on all cores; results in shard
+/// order.
+fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, SHARDS);
+    let ranges: Vec<std::ops::Range<usize>> = (0..SHARDS).map(|k| n * k / SHARDS..n * (k + 1) / SHARDS).collect();
+    let work = &work;
+    let ranges = &ranges;
+    let mut out: Vec<Option<T>> = (0..SHARDS).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| s.spawn(move || (w..SHARDS).step_by(threads).map(|k| (k, work(ranges[k].clone()))).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            for (k, r) in h.join().expect("training thread") {
+                out[k] = Some(r);
+            }
+        }
+    });
+    out.into_iter().map(|r| r.expect("every shard ran")).collect()
+}
+
 /// Trains a model. `progress` hears each stage as it starts.
 pub fn train(
     tx: &Transactions,
@@ -75,18 +108,23 @@ pub fn train(
 
     // Pass 1: trailing values of active, non-new customer-periods, for the tier cut-points.
     progress(Stage::LearningTiers);
-    let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
-    let mut values = Vec::new();
-    let mut in_panel = 0u64;
-    let mut panel_rows = 0u64;
-    for c in 0..activity.customers() {
-        customer_panel(activity.customer(c), &ends, window, &mut rows);
-        if !rows.is_empty() {
-            in_panel += 1;
-            panel_rows += rows.len() as u64;
+    let customers = activity.customers();
+    let pass1 = in_shards(customers, |range| {
+        let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
+        let (mut values, mut in_panel, mut panel_rows) = (Vec::new(), 0u64, 0u64);
+        for c in range {
+            customer_panel(activity.customer(c), &ends, window, &mut rows);
+            if !rows.is_empty() {
+                in_panel += 1;
+                panel_rows += rows.len() as u64;
+            }
+            values.extend(rows.iter().filter(|r| r.tenure > 0 && r.purchases > 0).map(|r| r.monetary));
         }
-        values.extend(rows.iter().filter(|r| r.tenure > 0 && r.purchases > 0).map(|r| r.monetary));
-    }
+        (values, in_panel, panel_rows)
+    });
+    let in_panel: u64 = pass1.iter().map(|p| p.1).sum();
+    let panel_rows: u64 = pass1.iter().map(|p| p.2).sum();
+    let mut values: Vec<f64> = pass1.into_iter().flat_map(|p| p.0).collect();
     if in_panel == 0 {
         return Err(TrainError::NoPurchases(date_of(calendar.as_of())));
     }
@@ -101,10 +139,9 @@ pub fn train(
     };
     let k_attr = attr_names.len();
     let mut attr_means = vec![0.0; k_attr];
-    let mut without_attributes = 0u64;
     if let Some(v) = attr_values {
         let mut n = vec![0u64; k_attr];
-        for c in 0..activity.customers() {
+        for c in 0..customers {
             for k in 0..k_attr {
                 let x = v[c * k_attr + k];
                 if !x.is_nan() {
@@ -118,46 +155,68 @@ pub fn train(
         }
     }
 
-    // Pass 2: states, transition counts, segment sizes, spend moments.
+    // Pass 2: states, transition counts, segment sizes, spend moments — per shard, merged in
+    // shard order (the sums are mergeable, and the order fixed, so the result does not depend
+    // on the number of threads).
     progress(Stage::Counting);
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
-    let mut counts = TransitionCounts::new(n_states, calendar.len());
-    let mut sizes = vec![vec![0u64; n_states]; calendar.len()];
-    let mut moments = SpendMoments::new(design.len());
-    let mut x = vec![0.0; design.len()];
-    let mut attrs = vec![0.0; k_attr];
-    let mut row_states = Vec::with_capacity(calendar.len());
-    let mut spend_sum = vec![0.0; n_states];
-    for c in 0..activity.customers() {
-        customer_panel(activity.customer(c), &ends, window, &mut rows);
-        if rows.is_empty() {
-            continue;
-        }
-        if let Some(v) = attr_values {
-            let mut missing = true;
-            for k in 0..k_attr {
-                let val = v[c * k_attr + k];
-                missing &= val.is_nan();
-                attrs[k] = if val.is_nan() { attr_means[k] } else { val };
+    let shards = in_shards(customers, |range| {
+        let mut st = ShardStats {
+            counts: TransitionCounts::new(n_states, calendar.len()),
+            sizes: vec![vec![0u64; n_states]; calendar.len()],
+            moments: SpendMoments::new(design.len()),
+            spend_sum: vec![0.0; n_states],
+            without_attributes: 0,
+        };
+        let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
+        let mut x = vec![0.0; design.len()];
+        let mut attrs = vec![0.0; k_attr];
+        let mut row_states = Vec::with_capacity(calendar.len());
+        for c in range {
+            customer_panel(activity.customer(c), &ends, window, &mut rows);
+            if rows.is_empty() {
+                continue;
             }
-            without_attributes += u64::from(missing && k_attr > 0);
-        }
-        row_states.clear();
-        row_states.extend(rows.iter().map(|r| segmenter.state_of(r)));
-        for (k, r) in rows.iter().enumerate() {
-            let s = row_states[k];
-            sizes[r.period as usize][s] += 1;
-            spend_sum[s] += r.spend;
-            if k + 1 < rows.len() {
-                counts.record(r.period as usize, s, row_states[k + 1]);
-                design.features(s, r, &attrs, &mut x);
-                moments.add(&x, rows[k + 1].spend);
-
+            if let Some(v) = attr_values {
+                let mut missing = true;
+                for k in 0..k_attr {
+                    let val = v[c * k_attr + k];
+                    missing &= val.is_nan();
+                    attrs[k] = if val.is_nan() { attr_means[k] } else { val };
+                }
+                st.without_attributes += u64::from(missing && k_attr > 0);
+            }
+            row_states.clear();
+            row_states.extend(rows.iter().map(|r| segmenter.state_of(r)));
+            for (k, r) in rows.iter().enumerate() {
+                let s = row_states[k];
+                st.sizes[r.period as usize][s] += 1;
+                st.spend_sum[s] += r.spend;
+                if k + 1 < rows.len() {
+                    st.counts.record(r.period as usize, s, row_states[k + 1]);
+                    design.features(s, r, &attrs, &mut x);
+                    st.moments.add(&x, rows[k + 1].spend);
+                }
             }
         }
+        st
+    });
+    let mut shards = shards.into_iter();
+    let mut total = shards.next().expect("at least one shard");
+    for st in shards {
+        total.counts.merge(&st.counts);
+        for (a, b) in total.sizes.iter_mut().flatten().zip(st.sizes.iter().flatten()) {
+            *a += b;
+        }
+        total.moments.merge(&st.moments);
+        for (a, b) in total.spend_sum.iter_mut().zip(&st.spend_sum) {
+            *a += b;
+        }
+        total.without_attributes += st.without_attributes;
     }
+    let ShardStats { counts, sizes, moments, spend_sum, without_attributes } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
