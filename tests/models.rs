@@ -56,3 +56,24 @@ fn an_unknown_or_damaged_model_is_refused_and_the_active_one_kept() {
 
     assert_eq!(std::fs::read_to_string(s.path().join("models/CURRENT")).unwrap().trim(), id);
 }
+
+#[test]
+fn a_self_consistent_but_invalid_model_is_refused() {
+    let s = Sandbox::new();
+    s.file("a.csv", SMALL);
+    let out: serde_json::Value = serde_json::from_str(&s.ok(&["train", "a.csv", "--json"]).stdout).unwrap();
+    let id = out["model_id"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(s.path().join(format!("models/{id}.json"))).unwrap();
+    // A matrix row that no longer sums to 1, stored under the id its new content gives.
+    let mut bad: kam::domain::model::ModelArtifact = serde_json::from_str(&text).unwrap();
+    let mut v = serde_json::to_value(&bad.transitions.model).unwrap();
+    v["matrix"][1][1] = serde_json::json!(5.0);
+    bad.transitions.model = serde_json::from_value(v).unwrap();
+    let bad_id = kam::store::model_id(&bad);
+    bad.id = bad_id.clone();
+    std::fs::write(s.path().join(format!("models/{bad_id}.json")), kam::store::to_json(&bad)).unwrap();
+    let r = s.kam(&["models", "activate", &bad_id]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("not a probability distribution"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(s.path().join("models/CURRENT")).unwrap().trim(), id);
+}

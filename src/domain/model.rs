@@ -124,6 +124,39 @@ impl ModelArtifact {
 }
 
 impl ModelArtifact {
+    /// Checks that the parts agree and the chain can forecast: square matrix over the states,
+    /// rows that are probability distributions, a spend model matching the states and its
+    /// design. The reason when not.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.segments.states.len();
+        if n == 0 {
+            return Err("it has no states".into());
+        }
+        if self.segments.states != self.segments.scheme.states() {
+            return Err("its states do not follow from its segment scheme".into());
+        }
+        let p = self.transitions.model.matrix();
+        if p.len() != n || p.iter().any(|r| r.len() != n) {
+            return Err(format!("its transition matrix is not {n} × {n}"));
+        }
+        if p.iter().any(|r| r.iter().any(|x| !x.is_finite() || *x < 0.0) || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6) {
+            return Err("a row of its transition matrix is not a probability distribution".into());
+        }
+        if self.spend.spend_by_state.len() != n || self.spend.model.design().states.len() != n {
+            return Err("its spend model does not match its states".into());
+        }
+        if self.spend.attribute_means.len() != self.spend.model.design().attributes.len()
+            || self.spend.model.coefficients().len() != self.spend.model.design().len()
+        {
+            return Err("its spend model's coefficients do not match its design".into());
+        }
+        if self.segments.thresholds.len() + 1 != self.segments.scheme.tiers.len() {
+            return Err("its tier cut-points do not match its tiers".into());
+        }
+        self.forecaster(super::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     /// The segmenter with the cut-points learned at training.
     pub fn segmenter(&self) -> super::segment::Segmenter {
         self.segments

@@ -7,7 +7,6 @@
 
 use super::error::{ApiError, ErrorResponse};
 use super::{AppState, Served};
-use crate::domain::forecast::ForecastParams;
 use crate::domain::model::ModelArtifact;
 use crate::store::{ModelStore, StoreError};
 use axum::extract::{Path, State};
@@ -32,30 +31,9 @@ fn store_error(id: &str, e: StoreError) -> ApiError {
     }
 }
 
-/// Why a loaded artifact cannot be served: dimensions that disagree, or a chain the forecaster
-/// refuses.
+/// Why a loaded artifact cannot be served (see [`ModelArtifact::check`]).
 pub fn check_servable(m: &ModelArtifact) -> Result<(), String> {
-    let n = m.segments.states.len();
-    if n == 0 {
-        return Err("it has no states".into());
-    }
-    let p = m.transitions.model.matrix();
-    if p.len() != n || p.iter().any(|r| r.len() != n) {
-        return Err(format!("its transition matrix is not {n} × {n}"));
-    }
-    if p.iter().any(|r| r.iter().any(|x| !x.is_finite() || *x < 0.0) || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6) {
-        return Err("a row of its transition matrix is not a probability distribution".into());
-    }
-    if m.spend.spend_by_state.len() != n || m.spend.model.design().states.len() != n {
-        return Err("its spend model does not match its states".into());
-    }
-    if m.spend.attribute_means.len() != m.spend.model.design().attributes.len()
-        || m.spend.model.coefficients().len() != m.spend.model.design().len()
-    {
-        return Err("its spend model's coefficients do not match its design".into());
-    }
-    m.forecaster(ForecastParams::default()).map_err(|e| e.to_string())?;
-    Ok(())
+    m.check()
 }
 
 /// Loads a model from the store and checks that it can be served.
