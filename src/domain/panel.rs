@@ -27,6 +27,23 @@ pub struct PanelRow {
     pub tenure: u32,
 }
 
+impl PanelRow {
+    /// A row with no activity: nothing bought, spent or remembered.
+    pub fn empty(period: u32, tenure: u32) -> Self {
+        PanelRow {
+            period,
+            purchases: 0,
+            spend: 0.0,
+            margin: 0.0,
+            recency_days: 0,
+            periods_since_purchase: 0,
+            frequency: 0,
+            monetary: 0.0,
+            tenure,
+        }
+    }
+}
+
 /// Writes into `out` the panel rows of one customer: one per period from its first purchase
 /// period to the last period of the calendar (`period_ends.len()` periods), with a trailing
 /// window of `window` periods. Periods before the first purchase are skipped (a customer whose
@@ -46,17 +63,7 @@ pub fn customer_panel(
     let mut last_purchase_day = Day::MIN;
     let mut last_purchase_period = first_period;
     for t in first_period..period_ends.len() as u32 {
-        let mut row = PanelRow {
-            period: t,
-            purchases: 0,
-            spend: 0.0,
-            margin: 0.0,
-            recency_days: 0,
-            periods_since_purchase: 0,
-            frequency: 0,
-            monetary: 0.0,
-            tenure: t - first_period,
-        };
+        let mut row = PanelRow::empty(t, t - first_period);
         if next < activity.len() && activity[next].period == t {
             let a = &activity[next];
             row.purchases = a.occasions;

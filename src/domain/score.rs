@@ -121,17 +121,7 @@ pub fn snapshot(
     let t = calendar.len() as u32 - 1;
     for (c, slot) in customers.iter_mut().enumerate() {
         if !seen[c] {
-            let row = PanelRow {
-                period: t,
-                purchases: 0,
-                spend: 0.0,
-                margin: 0.0,
-                recency_days: 0,
-                periods_since_purchase: 0,
-                frequency: 0,
-                monetary: 0.0,
-                tenure: 0,
-            };
+            let row = PanelRow::empty(t, 0);
             design.features(0, &row, &attrs[c * k..(c + 1) * k], &mut x);
             *slot = Some(CustomerNow {
                 customer: c as u32,
