@@ -704,6 +704,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("GET", "/metrics"),
         ("GET", "/readyz"),
         ("GET", "/v1/customers/{id}"),
+        ("GET", "/v1/jobs/{id}"),
         ("GET", "/v1/model"),
         ("GET", "/v1/model/transitions"),
         ("GET", "/v1/models"),
@@ -711,6 +712,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("POST", "/v1/forecast"),
         ("POST", "/v1/models/{id}/activate"),
         ("POST", "/v1/predict"),
+        ("POST", "/v1/train"),
     ];
     assert_eq!(listed, want.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect::<Vec<_>>());
     for (method, path) in &listed {
@@ -767,4 +769,61 @@ async fn a_known_customer_is_answered_from_the_snapshot_stored_beside_the_model(
     assert_eq!(st, StatusCode::OK);
     let none = send(&app, "GET", &format!("/v1/customers/{id}"), None, vec![], &read).await;
     assert_error(&none, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Polls a training job until it has finished.
+async fn finished_job(app: &Router, id: &str, admin: &[(&str, &str)]) -> Value {
+    for _ in 0..600 {
+        let (st, job) = send(app, "GET", &format!("/v1/jobs/{id}"), None, vec![], admin).await;
+        assert_eq!(st, StatusCode::OK, "{job}");
+        if job["status"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} still running after 30 s");
+}
+
+#[tokio::test]
+async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let f = fixture();
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let read = [("x-api-key", READ_KEY)];
+    let data = f.sandbox.path().join("data/g.csv");
+    let json_body = |v: Value| serde_json::to_vec(&v).unwrap();
+
+    // A read key may not train; a bad configuration is refused before any work, by its path.
+    let body = json!({"path": data.to_str().unwrap()});
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(body.clone()), &read).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    let bad = json!({"path": data.to_str().unwrap(), "config": {"segments": {"window": 0}}});
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(bad), &admin).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["config.segments.window"]);
+
+    // A job on a missing file fails and leaves model A served and CURRENT alone.
+    let missing = json!({"path": s.path().join("nope.csv").to_str().unwrap()});
+    let (st, job) = send(&app, "POST", "/v1/train", Some("application/json"), json_body(missing), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "failed");
+    assert!(done["error"].as_str().unwrap().contains("cannot read"), "{done}");
+    assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
+
+    // A good job stores a new model and serves it.
+    let (st, job) = send(&app, "POST", "/v1/train", Some("application/json"), json_body(body), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["activated"], true);
+    let new_id = done["model_id"].as_str().unwrap();
+    assert_ne!(new_id, f.a);
+    assert!(models.join(format!("{new_id}.json")).exists());
+    assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], new_id);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), new_id);
+    let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found");
 }

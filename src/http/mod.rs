@@ -7,7 +7,8 @@
 //!   [`serve`] runs it on a bound listener until a shutdown future completes.
 //! - One file per resource: [`health`] (`/healthz`, `/readyz`), [`model`] (`/v1/model…`),
 //!   [`models`] (`/v1/models…`, activation), [`predict`] (`/v1/predict`), [`forecast`]
-//!   (`/v1/forecast`), [`metrics`] (`/metrics`), [`openapi`] (`/openapi.json`); infrastructure in
+//!   (`/v1/forecast`), [`jobs`] (`/v1/train`, `/v1/jobs/{id}`), [`metrics`] (`/metrics`),
+//!   [`openapi`] (`/openapi.json`); infrastructure in
 //!   [`auth`], [`json`] and [`error`] (the one error type, mapped to status codes and a JSON body).
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod customers;
 pub mod error;
 pub mod forecast;
 pub mod health;
+pub mod jobs;
 pub mod json;
 pub mod metrics;
 pub mod model;
@@ -82,6 +84,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Serializes activations, so `CURRENT` and the model in memory move together.
     activation: Arc<tokio::sync::Mutex<()>>,
+    /// Training jobs started by `POST /v1/train`.
+    pub jobs: Arc<jobs::Jobs>,
 }
 
 impl AppState {
@@ -94,6 +98,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             limits: Arc::new(limits),
             activation: Arc::new(tokio::sync::Mutex::new(())),
+            jobs: Arc::new(jobs::Jobs::default()),
         }
     }
 
@@ -124,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::router())
         .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_read));
-    let admin = models::admin_router().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let admin = models::admin_router().merge(jobs::admin_router()).route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
         .merge(health::router())
         .merge(openapi::router())

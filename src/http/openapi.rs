@@ -2,7 +2,7 @@
 //! annotations (utoipa), so it follows the code.
 
 use super::error::{Detail, ErrorObject, ErrorResponse};
-use super::{AppState, customers, forecast, health, metrics, model, models, predict};
+use super::{AppState, customers, forecast, health, jobs, metrics, model, models, predict};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -42,6 +42,8 @@ impl Modify for Security {
         predict::handler,
         forecast::handler,
         customers::customer,
+        jobs::start,
+        jobs::show,
     ),
     components(schemas(
         ErrorResponse,
@@ -58,6 +60,9 @@ impl Modify for Security {
         forecast::ForecastResponse,
         forecast::PeriodSizes,
         customers::CustomerResponse,
+        jobs::TrainRequest,
+        jobs::Columns,
+        jobs::Job,
     )),
     modifiers(&Security),
     tags(
