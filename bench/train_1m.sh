@@ -14,7 +14,8 @@ measure() {
 }
 echo "generate $n customers: $(measure target/release/kam generate --customers "$n" --seed 7 --out "$out/gen.csv")"
 echo "  $(wc -l < "$out/gen.csv") lines, $(du -h "$out/gen.csv" | cut -f1)"
-echo "train (planted scheme):  $(measure target/release/kam train "$out/gen.csv" --config "$out/gen.kam.toml" --models "$out/models-planted")"
-echo "train (default scheme):  $(measure target/release/kam train "$out/gen.csv" --models "$out/models-default")"
+echo "train (planted scheme, no snapshot):  $(measure target/release/kam train "$out/gen.csv" --config "$out/gen.kam.toml" --models "$out/models-bare" --no-snapshot)"
+echo "train (planted scheme):               $(measure target/release/kam train "$out/gen.csv" --config "$out/gen.kam.toml" --models "$out/models-planted")"
+echo "train (default scheme):               $(measure target/release/kam train "$out/gen.csv" --models "$out/models-default")"
 echo "score → CSV (planted-scheme model, 4 horizons): $(measure target/release/kam score "$out/gen.csv" --models "$out/models-planted" --out "$out/scores.csv")"
 echo "score, key-account report only:               $(measure target/release/kam score "$out/gen.csv" --models "$out/models-planted" --summary)"

@@ -51,9 +51,9 @@ fn fixture() -> &'static Fixture {
         std::fs::write(s.path().join(format!("models/{mismatched}.json")), &a_bytes).unwrap();
         let truncated = "2024-12-31-00000000abcd".to_string();
         std::fs::write(s.path().join(format!("models/{truncated}.json")), &a_bytes[..a_bytes.len() / 2]).unwrap();
+        // `kam train` wrote each model's per-customer snapshot beside it; `kam score` must agree.
+        assert!(s.path().join(format!("models/{a}.customers.jsonl")).exists());
         s.ok(&["score", "data/g.csv", "--models", "models", "--model", &a, "--out", "scores.jsonl"]);
-        // A's per-customer snapshot beside it (B has none).
-        std::fs::copy(s.path().join("scores.jsonl"), s.path().join(format!("models/{a}.customers.jsonl"))).unwrap();
         let scores = std::fs::read_to_string(s.path().join("scores.jsonl"))
             .unwrap()
             .lines()
@@ -822,6 +822,7 @@ async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     let new_id = done["model_id"].as_str().unwrap();
     assert_ne!(new_id, f.a);
     assert!(models.join(format!("{new_id}.json")).exists());
+    assert!(models.join(format!("{new_id}.customers.jsonl")).exists());
     assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], new_id);
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), new_id);
     let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;

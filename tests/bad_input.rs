@@ -5,7 +5,7 @@ fn trained() -> Sandbox {
     let s = Sandbox::new();
     s.file("good.csv", SMALL);
     s.ok(&["train", "good.csv"]);
-    assert_eq!(s.models_snapshot().len(), 2, "model + CURRENT");
+    assert_eq!(s.models_snapshot().len(), 3, "model, its customer snapshot, CURRENT");
     s
 }
 

@@ -6,6 +6,7 @@ use super::table::{thousands, Table};
 use crate::domain::model::ModelArtifact;
 use crate::domain::period::PeriodUnit;
 use crate::domain::evaluate::{evaluate, HoldoutEnd};
+use crate::domain::score::snapshot;
 use crate::domain::train::{train, Stage};
 use crate::store::ModelStore;
 use anyhow::Context;
@@ -28,6 +29,11 @@ pub struct Args {
     /// Store the model without making it the active one.
     #[arg(long)]
     pub no_activate: bool,
+    /// Do not write the per-customer snapshot (models/<id>.customers.jsonl: each customer's
+    /// segment, RFM values and predicted next-period spend at the as-of date, which `kam serve`
+    /// answers GET /v1/customers/{id} from).
+    #[arg(long)]
+    pub no_snapshot: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -73,10 +79,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .context("the backtest failed")?;
         artifact.backtest = Some(ev);
     }
-    drop(ingested);
     progress.step("writing the model");
     let store = ModelStore::new(&a.models);
     let saved = store.save(&mut artifact)?;
+    if !a.no_snapshot {
+        progress.step("writing the customer snapshot");
+        let snap = snapshot(&ingested.transactions, &artifact, None, attributes.as_ref())
+            .context("placing customers for the snapshot")?;
+        store.save_customers(&saved.id, &snap, &ingested.transactions.customer_ids, &artifact.segments.states)?;
+    }
+    drop(ingested);
     if !a.no_activate {
         store.activate(&saved.id)?;
     }

@@ -1,5 +1,6 @@
 //! Training jobs (admin): `POST /v1/train` trains a model from a server-side transactions file
-//! with a configuration, off the async threads, and (by default) activates it; `GET
+//! with a configuration, off the async threads, stores it with its per-customer snapshot, and
+//! (by default) activates it; `GET
 //! /v1/jobs/{id}` reports the job's state and result. A job that fails — unreadable file, bad
 //! rows, invalid configuration, a model that cannot be served — leaves the served model and
 //! `CURRENT` as they were.
@@ -144,6 +145,11 @@ pub async fn start(
             let mut artifact = train(&ingested.transactions, None, &config, ingested.source(), &mut |_| {})
                 .map_err(|e| e.to_string())?;
             let saved = st.store.save(&mut artifact).map_err(|e| e.to_string())?;
+            let snap = crate::domain::score::snapshot(&ingested.transactions, &artifact, None, None)
+                .map_err(|e| e.to_string())?;
+            st.store
+                .save_customers(&saved.id, &snap, &ingested.transactions.customer_ids, &artifact.segments.states)
+                .map_err(|e| e.to_string())?;
             if !activate {
                 return Ok((saved.id, false));
             }

@@ -124,6 +124,56 @@ impl ModelStore {
         Ok(Saved { id: artifact.id.clone(), path, existed })
     }
 
+    /// Writes the per-customer snapshot `<id>.customers.jsonl` beside a stored model, atomically:
+    /// one JSON object per customer with `customer_id`, `segment`, `previous_segment`, `rfm` and
+    /// `next_spend` — the first fields of `kam score`'s JSON Lines.
+    pub fn save_customers(
+        &self,
+        id: &str,
+        snap: &crate::domain::score::Snapshot,
+        ids: &[String],
+        states: &[String],
+    ) -> Result<PathBuf, StoreError> {
+        check_id(id)?;
+        #[derive(serde::Serialize)]
+        struct Rfm {
+            purchases: u32,
+            spend: f64,
+            recency_days: u32,
+            frequency: u32,
+            monetary: f64,
+            tenure_periods: u32,
+        }
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            customer_id: &'a str,
+            segment: &'a str,
+            previous_segment: Option<&'a str>,
+            rfm: Option<Rfm>,
+            next_spend: f64,
+        }
+        let mut out = Vec::with_capacity(snap.customers.len() * 200);
+        for c in &snap.customers {
+            let line = Line {
+                customer_id: &ids[c.customer as usize],
+                segment: &states[c.state],
+                previous_segment: c.previous_state.map(|s| states[s].as_str()),
+                rfm: c.last.map(|r| Rfm {
+                    purchases: r.purchases,
+                    spend: r.spend,
+                    recency_days: r.recency_days,
+                    frequency: r.frequency,
+                    monetary: r.monetary,
+                    tenure_periods: r.tenure,
+                }),
+                next_spend: c.next_spend,
+            };
+            serde_json::to_writer(&mut out, &line).expect("JSON into memory");
+            out.push(b'\n');
+        }
+        write_atomically(&self.dir, &format!("{id}.customers.jsonl"), &out)
+    }
+
     /// Reads and validates a model: schema version, and content matching its id.
     pub fn load(&self, id: &str) -> Result<ModelArtifact, StoreError> {
         check_id(id)?;
