@@ -2,13 +2,13 @@
 //! (customer, period) group-by, the panel, the whole in-memory training, and scoring (placing
 //! every customer with the model's cut-points and forecasting 4 periods).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kam::domain::config::TrainConfig;
 use kam::domain::panel::customer_panel;
 use kam::domain::period::Calendar;
-use kam::domain::simulate::{simulate, SimulationParams};
+use kam::domain::simulate::{SimulationParams, simulate};
+use kam::domain::train::{SourceInfo, train};
 use kam::domain::transaction::aggregate;
-use kam::domain::train::{train, SourceInfo};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
@@ -49,9 +49,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("score 100k customers (place + forecast 4 periods)", |b| {
         b.iter(|| {
             let snap = kam::domain::score::snapshot(&tx, &model, None, None).unwrap();
-            let f = model.forecaster(kam::domain::forecast::ForecastParams { horizon: 4, discount_rate: 0.025 }).unwrap();
+            let f =
+                model.forecaster(kam::domain::forecast::ForecastParams { horizon: 4, discount_rate: 0.025 }).unwrap();
             let per_state: Vec<_> = (0..model.segments.states.len()).map(|s| f.customer(s, 0.0)).collect();
-            let total: f64 = snap.customers.iter().map(|c| per_state[c.state].value_horizon + c.next_spend / 1.025).sum();
+            let total: f64 =
+                snap.customers.iter().map(|c| per_state[c.state].value_horizon + c.next_spend / 1.025).sum();
             black_box(total)
         })
     });

@@ -1,4 +1,4 @@
-use crate::util::{Sandbox, SMALL};
+use crate::util::{SMALL, Sandbox};
 
 /// A sandbox whose models/ already holds an active model.
 fn trained() -> Sandbox {
@@ -90,7 +90,11 @@ fn a_row_with_too_few_fields_is_refused() {
         &["bad.csv: line 3: expected at least 3 fields, found 2"],
     );
     // Whitespace layout too.
-    refused(Some("1 19970101 1 2.5\n2 19970101\n"), &["--amount-col", "4"], &["line 2: expected at least 4 fields, found 2"]);
+    refused(
+        Some("1 19970101 1 2.5\n2 19970101\n"),
+        &["--amount-col", "4"],
+        &["line 2: expected at least 4 fields, found 2"],
+    );
 }
 
 #[test]
@@ -109,7 +113,11 @@ fn a_bad_configuration_names_the_field() {
     assert!(r.stderr.contains("segments.window: must be at least 1"), "{}", r.stderr);
     s.file("kam.toml", "[segments]\nwindw = 2\n");
     let r = s.kam(&["train", "good2.csv", "--config", "kam.toml"]);
-    assert!(r.stderr.contains("kam.toml is not a valid kam configuration") && r.stderr.contains("windw"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kam.toml is not a valid kam configuration") && r.stderr.contains("windw"),
+        "{}",
+        r.stderr
+    );
     let r = s.kam(&["train", "good2.csv", "--cuts", "0.5,0.2"]);
     assert!(r.stderr.contains("segments.cuts"), "{}", r.stderr);
     assert_eq!(s.models_snapshot(), before);

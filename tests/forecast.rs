@@ -1,4 +1,4 @@
-use crate::util::{cdnow, Sandbox, SMALL};
+use crate::util::{SMALL, Sandbox, cdnow};
 
 fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
     v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect()
@@ -16,11 +16,32 @@ fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
 fn cdnow_scores_have_a_row_per_customer_with_valid_probabilities() {
     let data = cdnow();
     let s = Sandbox::new();
-    s.ok(&["train", data.to_str().unwrap(), "--amount-col", "4", "--period", "quarter", "--lapse-after", "3", "--window", "4"]);
+    s.ok(&[
+        "train",
+        data.to_str().unwrap(),
+        "--amount-col",
+        "4",
+        "--period",
+        "quarter",
+        "--lapse-after",
+        "3",
+        "--window",
+        "4",
+    ]);
     s.ok(&["score", data.to_str().unwrap(), "--amount-col", "4", "--out", "scores.csv"]);
     let (header, rows) = read_csv(&std::fs::read_to_string(s.path().join("scores.csv")).unwrap());
     assert_eq!(rows.len(), 23_570);
-    for col in ["customer_id", "segment", "recency_days", "frequency", "monetary", "next_spend", "value_horizon", "value_infinite", "expected_periods_to_lapse"] {
+    for col in [
+        "customer_id",
+        "segment",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "next_spend",
+        "value_horizon",
+        "value_infinite",
+        "expected_periods_to_lapse",
+    ] {
         assert!(header.contains(&col.to_string()), "missing column {col}");
     }
     let model: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
@@ -97,7 +118,13 @@ fn the_summary_reports_concentration_key_moves_risk_and_population() {
     s.ok(&["generate", "--customers", "3000", "--seed", "5", "--out", "g.csv"]);
     s.ok(&["train", "g.csv", "--config", "g.kam.toml"]);
     let out = s.ok(&["score", "g.csv", "--summary", "--inflow"]).stdout;
-    for needle in ["top 20% of customers hold", "accounts entered key in the last period", "key accounts most at risk", "population forecast", "new customers per period"] {
+    for needle in [
+        "top 20% of customers hold",
+        "accounts entered key in the last period",
+        "key accounts most at risk",
+        "population forecast",
+        "new customers per period",
+    ] {
         assert!(out.contains(needle), "summary lacks {needle:?}:\n{out}");
     }
 }
@@ -108,12 +135,21 @@ fn forecast_segment_sizes_follow_the_planted_chain_within_two_percent() {
     s.ok(&["generate", "--customers", "50000", "--seed", "7", "--out", "g.csv"]);
     // Train on 8 quarters, forecast 4.
     let out = s.ok(&[
-        "evaluate", "g.csv", "--config", "g.kam.toml", "--calibration-end", "2023-12-31", "--holdout-end", "2024-12-31", "--json",
+        "evaluate",
+        "g.csv",
+        "--config",
+        "g.kam.toml",
+        "--calibration-end",
+        "2023-12-31",
+        "--holdout-end",
+        "2024-12-31",
+        "--json",
     ]);
     let ev: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let truth = s.json("g.truth.json");
     let p = matrix(&truth["matrix"]);
-    let mut mix: Vec<f64> = truth["realized_sizes"][7].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let mut mix: Vec<f64> =
+        truth["realized_sizes"][7].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let total: f64 = mix.iter().sum();
     assert_eq!(ev["customers"].as_f64().unwrap(), total);
     for h in 0..4 {

@@ -1,4 +1,4 @@
-use crate::util::{Sandbox, SMALL};
+use crate::util::{SMALL, Sandbox};
 
 #[test]
 fn models_can_be_listed_shown_and_activated() {

@@ -1,4 +1,4 @@
-use crate::util::{Sandbox, SMALL};
+use crate::util::{SMALL, Sandbox};
 
 fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
     v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect()
@@ -98,7 +98,11 @@ fn a_trailing_partial_period_is_left_out_and_said_so() {
     text.push_str("a,2025-01-15,10\n");
     s.file("t.csv", &text);
     let r = s.ok(&["train", "t.csv", "--period", "quarter"]);
-    assert!(r.stdout.contains("the trailing partial period 2025-01-01..2025-03-31 (data end 2025-01-15) was left out"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("the trailing partial period 2025-01-01..2025-03-31 (data end 2025-01-15) was left out"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("as of 2024-12-31; 1 rows after it left out"), "{}", r.stdout);
 }
 
@@ -122,7 +126,15 @@ fn the_bundled_default_model_is_what_training_on_the_bundled_sample_gives() {
     let s = Sandbox::new();
     let data = root.join("data/sample.csv");
     let config = root.join("data/sample.kam.toml");
-    let out = s.ok(&["train", data.to_str().unwrap(), "--config", config.to_str().unwrap(), "--backtest-last", "4", "--json"]);
+    let out = s.ok(&[
+        "train",
+        data.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--backtest-last",
+        "4",
+        "--json",
+    ]);
     let id = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
     let current = std::fs::read_to_string(root.join("models/CURRENT")).unwrap();
     assert_eq!(current.trim(), id, "models/ is stale: retrain with the README's first command");
@@ -138,7 +150,11 @@ fn a_backtest_run_with_training_is_stored_in_the_artifact() {
     let s = Sandbox::new();
     s.ok(&["generate", "--customers", "3000", "--seed", "4", "--out", "g.csv"]);
     let out = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--backtest-last", "3"]);
-    assert!(out.stdout.contains("backtest: trained through 2024-03-31, holdout 2024-04-01..2024-12-31 (3 periods)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("backtest: trained through 2024-03-31, holdout 2024-04-01..2024-12-31 (3 periods)"),
+        "{}",
+        out.stdout
+    );
     let shown: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
     let bt = &shown["backtest"];
     assert_eq!(bt["holdout_periods"], 3);

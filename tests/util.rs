@@ -97,7 +97,8 @@ pub fn cdnow() -> PathBuf {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let path = root.join("data/cdnow/CDNOW_master.txt");
             if !path.exists() {
-                let status = Command::new("bash").arg(root.join("scripts/fetch_cdnow.sh")).status().expect("run fetch_cdnow.sh");
+                let status =
+                    Command::new("bash").arg(root.join("scripts/fetch_cdnow.sh")).status().expect("run fetch_cdnow.sh");
                 assert!(status.success(), "scripts/fetch_cdnow.sh failed: CDNOW is needed for this test");
             }
             path

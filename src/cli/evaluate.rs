@@ -1,10 +1,10 @@
 //! `kam evaluate`: backtest on a calibration / holdout split, beside naive baselines.
 
-use super::input::{stage_message, ConfigArgs, InputArgs};
+use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
-use super::table::{thousands, Table};
-use crate::domain::evaluate::{evaluate, Evaluation, HoldoutEnd};
-use crate::domain::period::{date_of, Calendar};
+use super::table::{Table, thousands};
+use crate::domain::evaluate::{Evaluation, HoldoutEnd, evaluate};
+use crate::domain::period::{Calendar, date_of};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;
@@ -54,14 +54,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             anyhow::ensure!(k >= 1, "--last must be at least 1 period");
             let unit = config.check()?.period_unit(date_of(first));
             let (cal, _) = Calendar::fit(unit, first, last, a.holdout_end)?;
-            anyhow::ensure!(cal.len() > k, "the data have {} complete periods; --last {k} leaves none to train on", cal.len());
+            anyhow::ensure!(
+                cal.len() > k,
+                "the data have {} complete periods; --last {k} leaves none to train on",
+                cal.len()
+            );
             (date_of(cal.end(cal.len() - 1 - k)), HoldoutEnd::Periods(k))
         }
         (None, None) => unreachable!("clap requires one"),
     };
     let mut on_stage = |s| progress.step(stage_message(s));
-    let (_, ev) = evaluate(tx, attributes.as_ref(), &config, ingested.source(), calibration_end, holdout, &mut on_stage)
-        .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
+    let (_, ev) =
+        evaluate(tx, attributes.as_ref(), &config, ingested.source(), calibration_end, holdout, &mut on_stage)
+            .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
     drop(progress);
     let json = serde_json::to_string_pretty(&ev)? + "\n";
     if let Some(p) = &a.out {
@@ -129,9 +134,15 @@ pub fn report(ev: &Evaluation) -> String {
     s.push_str(&t.render(2));
     s.push('\n');
 
-    let mut t = Table::new(vec!["calibration (model)".into(), "customers".into(), "predicted".into(), "observed".into()]);
+    let mut t =
+        Table::new(vec!["calibration (model)".into(), "customers".into(), "predicted".into(), "observed".into()]);
     for b in &c.model.calibration {
-        t.row(vec![format!("decile {}", b.decile), thousands(b.customers as u64), f3(b.mean_predicted), f3(b.observed_rate)]);
+        t.row(vec![
+            format!("decile {}", b.decile),
+            thousands(b.customers as u64),
+            f3(b.mean_predicted),
+            f3(b.observed_rate),
+        ]);
     }
     s.push_str(&t.render(2));
     s.push('\n');

@@ -1,7 +1,7 @@
 //! `kam generate`: synthetic transactions from a planted segment chain.
 
-use crate::domain::period::{civil_from_days, day_of, PeriodUnit};
-use crate::domain::simulate::{simulate, SimulationParams};
+use crate::domain::period::{PeriodUnit, civil_from_days, day_of};
+use crate::domain::simulate::{SimulationParams, simulate};
 use crate::domain::transaction::Transactions;
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -50,8 +50,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(c) = a.change_at {
         anyhow::ensure!(c >= 1 && c < a.periods, "--change-at must be a quarter between 1 and {}", a.periods - 1);
     }
-    let params =
-        SimulationParams { customers: a.customers, periods: a.periods, start: a.start, seed: a.seed, change_at: a.change_at };
+    let params = SimulationParams {
+        customers: a.customers,
+        periods: a.periods,
+        start: a.start,
+        seed: a.seed,
+        change_at: a.change_at,
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, truth) = simulate(&params, threads);
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -84,7 +84,10 @@ impl InputArgs {
                     eprintln!("note: non-numeric attribute columns not used: {}", report.ignored_columns.join(", "));
                 }
                 if report.unknown_customers > 0 {
-                    eprintln!("note: {} attribute row(s) name customers with no transactions", report.unknown_customers);
+                    eprintln!(
+                        "note: {} attribute row(s) name customers with no transactions",
+                        report.unknown_customers
+                    );
                 }
                 Some(attrs)
             }

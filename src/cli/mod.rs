@@ -3,11 +3,11 @@
 pub mod evaluate;
 pub mod generate;
 pub mod input;
-pub mod score;
-pub mod serve;
 pub mod models;
 pub mod output;
 pub mod progress;
+pub mod score;
+pub mod serve;
 pub mod table;
 pub mod train;
 

@@ -52,7 +52,9 @@ pub fn run(c: Command) -> anyhow::Result<()> {
             for m in list {
                 let mark = if m.active { "*" } else { " " };
                 match m.problem {
-                    None => println!("{mark} {}  as of {}  {} customers  from {}", m.id, m.as_of, m.customers, m.source),
+                    None => {
+                        println!("{mark} {}  as of {}  {} customers  from {}", m.id, m.as_of, m.customers, m.source)
+                    }
                     Some(p) => println!("{mark} {}  UNREADABLE: {p}", m.id),
                 }
             }

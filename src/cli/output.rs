@@ -200,7 +200,12 @@ impl ParquetSink {
         let writer = parquet::file::writer::SerializedFileWriter::new(
             file,
             std::sync::Arc::new(schema),
-            std::sync::Arc::new(WriterProperties::builder().set_dictionary_enabled(false).set_compression(parquet::basic::Compression::SNAPPY).build()),
+            std::sync::Arc::new(
+                WriterProperties::builder()
+                    .set_dictionary_enabled(false)
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .build(),
+            ),
         )?;
         let n = columns.len();
         Ok(Self {

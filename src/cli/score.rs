@@ -1,12 +1,12 @@
 //! `kam score`: one row per customer with its segment, RFM values and forecasts.
 
 use super::input::InputArgs;
-use super::output::{write_csv_parallel, Cell, ColType, Column, ParquetSink, RowSink};
+use super::output::{Cell, ColType, Column, ParquetSink, RowSink, write_csv_parallel};
 use super::progress::Progress;
-use super::table::{thousands, Table};
-use crate::domain::forecast::{population, CustomerForecast, ForecastParams};
+use super::table::{Table, thousands};
+use crate::domain::forecast::{CustomerForecast, ForecastParams, population};
 use crate::domain::model::ModelArtifact;
-use crate::domain::score::{snapshot, CustomerNow, Snapshot};
+use crate::domain::score::{CustomerNow, Snapshot, snapshot};
 use crate::store::ModelStore;
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -110,13 +110,7 @@ impl<'a> Scored<'a> {
     }
 }
 
-fn cells<'a>(
-    ids: &'a [String],
-    states: &'a [String],
-    now: &CustomerNow,
-    f: &Scored<'a>,
-    out: &mut Vec<Cell<'a>>,
-) {
+fn cells<'a>(ids: &'a [String], states: &'a [String], now: &CustomerNow, f: &Scored<'a>, out: &mut Vec<Cell<'a>>) {
     out.clear();
     out.push(Cell::Str(&ids[now.customer as usize]));
     out.push(Cell::Str(&states[now.state]));
@@ -192,9 +186,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let store = ModelStore::new(&a.models);
     let id = match &a.model {
         Some(id) => id.clone(),
-        None => store.current()?.with_context(|| {
-            format!("no active model in {}; train one or pass --model", store.dir().display())
-        })?,
+        None => store
+            .current()?
+            .with_context(|| format!("no active model in {}; train one or pass --model", store.dir().display()))?,
     };
     let model = store.load(&id)?;
     let progress = Progress::new();
@@ -241,7 +235,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         sink.finish()?;
                     }
                     (Some("csv") | Some("txt") | None, Some(p)) => {
-                        let file = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+                        let file =
+                            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                         write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
                             cells(ids, states, &customers[i], &forecasts[i], row)
                         })?;
@@ -251,7 +246,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                             cells(ids, states, &customers[i], &forecasts[i], row)
                         })?
                     }
-                    (Some(other), _) => anyhow::bail!("--out: unknown extension .{other}; use .csv, .jsonl or .parquet"),
+                    (Some(other), _) => {
+                        anyhow::bail!("--out: unknown extension .{other}; use .csv, .jsonl or .parquet")
+                    }
                 }
             }
         }
@@ -296,7 +293,10 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[
     let unknown = snap.customers.iter().filter(|c| c.last.is_none()).count();
     s.push_str(&t.render(2));
     if unknown > 0 {
-        s.push_str(&format!("  ({} customers with no purchase by the as-of date are scored as new)\n", thousands(unknown as u64)));
+        s.push_str(&format!(
+            "  ({} customers with no purchase by the as-of date are scored as new)\n",
+            thousands(unknown as u64)
+        ));
     }
 
     let mut trailing: Vec<f64> = snap.customers.iter().filter_map(|c| c.last.map(|r| r.monetary)).collect();
@@ -333,11 +333,14 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[
         for c in &left {
             to[c.state] += 1;
         }
-        let moves: Vec<String> = (0..n_states).filter(|&j| to[j] > 0).map(|j| format!("{} to {}", thousands(to[j]), states[j])).collect();
+        let moves: Vec<String> =
+            (0..n_states).filter(|&j| to[j] > 0).map(|j| format!("{} to {}", thousands(to[j]), states[j])).collect();
         if !moves.is_empty() {
             s.push_str(&format!("  left for: {}\n", moves.join(", ")));
         }
-        let list = |v: &[&CustomerNow]| v.iter().take(a.top).map(|c| ids[c.customer as usize].clone()).collect::<Vec<_>>().join(", ");
+        let list = |v: &[&CustomerNow]| {
+            v.iter().take(a.top).map(|c| ids[c.customer as usize].clone()).collect::<Vec<_>>().join(", ")
+        };
         if !entered.is_empty() {
             s.push_str(&format!("  entered: {}{}\n", list(&entered), if entered.len() > a.top { ", …" } else { "" }));
         }
@@ -376,7 +379,8 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[
 
     let sizes = &model.segments.sizes_by_period;
     let recent = &sizes[sizes.len().saturating_sub(4)..];
-    let inflow = if a.inflow { recent.iter().map(|p| p[0] as f64).sum::<f64>() / recent.len().max(1) as f64 } else { 0.0 };
+    let inflow =
+        if a.inflow { recent.iter().map(|p| p[0] as f64).sum::<f64>() / recent.len().max(1) as f64 } else { 0.0 };
     let forecast = population(model.transitions.model.matrix(), &mix, h, inflow, 0);
     let mut header = vec!["population forecast".to_string()];
     header.extend(states.iter().cloned());
@@ -392,7 +396,10 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[
     s.push('\n');
     s.push_str(&t.render(2));
     if a.inflow {
-        s.push_str(&format!("  with {inflow:.0} new customers per period (the average of the last {} training periods)\n", recent.len()));
+        s.push_str(&format!(
+            "  with {inflow:.0} new customers per period (the average of the last {} training periods)\n",
+            recent.len()
+        ));
     }
     s
 }

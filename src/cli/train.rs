@@ -1,13 +1,13 @@
 //! `kam train`: transactions → model artifact under the models directory.
 
-use super::input::{stage_message, ConfigArgs, InputArgs};
+use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
-use super::table::{thousands, Table};
+use super::table::{Table, thousands};
+use crate::domain::evaluate::{HoldoutEnd, evaluate};
 use crate::domain::model::ModelArtifact;
 use crate::domain::period::PeriodUnit;
-use crate::domain::evaluate::{evaluate, HoldoutEnd};
 use crate::domain::score::snapshot;
-use crate::domain::train::{train, Stage};
+use crate::domain::train::{Stage, train};
 use crate::store::ModelStore;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
@@ -192,8 +192,7 @@ pub fn summary(m: &ModelArtifact) -> String {
     } else {
         "segment sizes per period (customers)\n"
     });
-    let names: Vec<String> =
-        if compact { groups.iter().map(|g| g.0.clone()).collect() } else { seg.states.clone() };
+    let names: Vec<String> = if compact { groups.iter().map(|g| g.0.clone()).collect() } else { seg.states.clone() };
     let mut t = Table::new(std::iter::once("period".to_string()).chain(names.iter().cloned()).collect());
     for (k, sizes) in seg.sizes_by_period.iter().enumerate() {
         let cells: Vec<String> = if compact {
@@ -216,7 +215,8 @@ pub fn summary(m: &ModelArtifact) -> String {
         for (i, row) in tm.matrix().iter().enumerate() {
             let mut order: Vec<usize> = (0..row.len()).filter(|&j| row[j] > 0.0).collect();
             order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            let top: Vec<String> = order.iter().take(4).map(|&j| format!("{} {}", tm.states()[j], pct(row[j]))).collect();
+            let top: Vec<String> =
+                order.iter().take(4).map(|&j| format!("{} {}", tm.states()[j], pct(row[j]))).collect();
             t.row(vec![tm.states()[i].clone(), thousands(tm.row_totals()[i]), top.join(", ")]);
         }
         s.push_str(&t.render(2));
@@ -227,7 +227,10 @@ pub fn summary(m: &ModelArtifact) -> String {
             thousands(m.transitions.moves)
         ));
         let mut t = Table::new(
-            std::iter::once("from \\ to".to_string()).chain(tm.states().iter().cloned()).chain(["moves".to_string()]).collect(),
+            std::iter::once("from \\ to".to_string())
+                .chain(tm.states().iter().cloned())
+                .chain(["moves".to_string()])
+                .collect(),
         );
         for (i, row) in tm.matrix().iter().enumerate() {
             t.row(
@@ -248,7 +251,10 @@ pub fn summary(m: &ModelArtifact) -> String {
     if !tm.unobserved_origins().is_empty() {
         s.push_str(&format!("  no move observed out of: {}\n", tm.unobserved_origins().join(", ")));
         if !borrowed.is_empty() {
-            s.push_str(&format!("  purchase probabilities borrowed (a longer silence is no likelier to end): {}\n", borrowed.join(", ")));
+            s.push_str(&format!(
+                "  purchase probabilities borrowed (a longer silence is no likelier to end): {}\n",
+                borrowed.join(", ")
+            ));
         }
     }
 

@@ -146,10 +146,9 @@ impl TrainParams {
             UnitName::Month => PeriodUnit::Month,
             UnitName::Quarter => PeriodUnit::Quarter,
             UnitName::Year => PeriodUnit::Year,
-            UnitName::Days => PeriodUnit::Days {
-                length: self.length_days.unwrap_or(1),
-                anchor: self.anchor.unwrap_or(first_date),
-            },
+            UnitName::Days => {
+                PeriodUnit::Days { length: self.length_days.unwrap_or(1), anchor: self.anchor.unwrap_or(first_date) }
+            }
         }
     }
 }

@@ -2,14 +2,12 @@
 //! compare with what happened — always beside naive baselines.
 
 use super::config::TrainConfig;
-use super::forecast::{population, ForecastParams, Forecaster};
-use super::metrics::{
-    auc, binary_log_loss, brier, calibration_deciles, spend_errors, CalibrationBin, SpendErrors,
-};
+use super::forecast::{ForecastParams, Forecaster, population};
+use super::metrics::{CalibrationBin, SpendErrors, auc, binary_log_loss, brier, calibration_deciles, spend_errors};
 use super::model::ModelArtifact;
-use super::period::{date_of, Calendar};
+use super::period::{Calendar, date_of};
 use super::score::{aligned_attributes, for_each_customer};
-use super::train::{train, CustomerAttributes, SourceInfo, Stage, TrainError};
+use super::train::{CustomerAttributes, SourceInfo, Stage, TrainError, train};
 use super::transaction::Transactions;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -98,7 +96,7 @@ pub struct Baselined<T> {
     /// Segment averages (next segment = the segment's pooled next-state mix — the chain's own
     /// first step, so omitted for segments; no purchase = the segment's next-period no-purchase
     /// rate; holdout spend = the segment's expected next-period spend, one step of the chain times
-/// the states' mean spend, in every holdout period).
+    /// the states' mean spend, in every holdout period).
     pub segment_average: Option<T>,
 }
 
@@ -132,7 +130,9 @@ pub fn evaluate(
     let holdout_as_of = match holdout_end {
         HoldoutEnd::DataEnd => None,
         HoldoutEnd::Date(d) => Some(d),
-        HoldoutEnd::Periods(k) => Some(date_of(unit.end(unit.ordinal(super::period::day_of(model.periods.as_of)) + k as i64))),
+        HoldoutEnd::Periods(k) => {
+            Some(date_of(unit.end(unit.ordinal(super::period::day_of(model.periods.as_of)) + k as i64)))
+        }
     };
     let (calendar, _) = Calendar::fit(unit, first, last, holdout_as_of)?;
     if calendar.len() <= t + 1 {
@@ -235,8 +235,7 @@ pub fn evaluate(
     let predicted_sizes = population(p, &mix, k, 0.0, 0);
     let segment_sizes = (0..k)
         .map(|h| {
-            let miss: f64 =
-                predicted_sizes[h].iter().zip(&sizes_actual[h]).map(|(a, &b)| (a - b as f64).abs()).sum();
+            let miss: f64 = predicted_sizes[h].iter().zip(&sizes_actual[h]).map(|(a, &b)| (a - b as f64).abs()).sum();
             SizesAt {
                 period_start: date_of(calendar.start(t + 1 + h)),
                 predicted: predicted_sizes[h].clone(),

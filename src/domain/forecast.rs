@@ -66,9 +66,8 @@ impl ForecastParams {
 /// ```
 pub fn pc_value(p: &[Vec<f64>], r: &[f64], d: f64) -> Option<Vec<f64>> {
     let n = r.len();
-    let a: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j)) - p[i][j] / (1.0 + d)).collect())
-        .collect();
+    let a: Vec<Vec<f64>> =
+        (0..n).map(|i| (0..n).map(|j| f64::from(u8::from(i == j)) - p[i][j] / (1.0 + d)).collect()).collect();
     solve(a, r.to_vec())
 }
 
@@ -145,10 +144,8 @@ impl Forecaster {
         let in_lapsed = |v: &[f64]| v.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum::<f64>();
         // Expected steps to lapse from each non-lapsed state: (I − Q) t = 1.
         let others: Vec<usize> = (0..n).filter(|&i| !lapsed[i]).collect();
-        let q: Vec<Vec<f64>> = others
-            .iter()
-            .map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect())
-            .collect();
+        let q: Vec<Vec<f64>> =
+            others.iter().map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect()).collect();
         let steps = solve(q, vec![1.0; others.len()]);
         // Tail value: Σ_{h≥2} e_s P^h m / (1+d)^h = e_s P² V / (1+d)² with V = [I − P/(1+d)]⁻¹ m.
         let v = if d > 0.0 { pc_value(p, spend, d) } else { None };
@@ -193,7 +190,14 @@ impl Forecaster {
                     .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
             };
             let tail_value = ppv.as_ref().map(|v| v[s] / ((1.0 + d) * (1.0 + d)));
-            per_state.push(StateForecast { distribution, churn, reactivation, periods_to_lapse, chain_spend, tail_value });
+            per_state.push(StateForecast {
+                distribution,
+                churn,
+                reactivation,
+                periods_to_lapse,
+                chain_spend,
+                tail_value,
+            });
         }
         Ok(Self { params, key, lapsed: lapsed.to_vec(), per_state })
     }
@@ -268,12 +272,7 @@ mod tests {
     /// Pfeifer & Carraway (2000): recency states 1–4 with purchase probabilities .5, .2, .1, 0;
     /// a purchase returns the customer to state 1, otherwise it moves on; state 4 absorbs.
     fn pc_chain() -> Vec<Vec<f64>> {
-        vec![
-            vec![0.5, 0.5, 0.0, 0.0],
-            vec![0.2, 0.0, 0.8, 0.0],
-            vec![0.1, 0.0, 0.0, 0.9],
-            vec![0.0, 0.0, 0.0, 1.0],
-        ]
+        vec![vec![0.5, 0.5, 0.0, 0.0], vec![0.2, 0.0, 0.8, 0.0], vec![0.1, 0.0, 0.0, 0.9], vec![0.0, 0.0, 0.0, 1.0]]
     }
 
     #[test]
@@ -288,8 +287,14 @@ mod tests {
     #[test]
     fn distributions_sum_to_one_and_churn_is_first_passage() {
         let p = pc_chain();
-        let f = Forecaster::new(&p, &LAPSED, Some(0), &[100.0, 0.0, 0.0, 0.0], ForecastParams { horizon: 3, discount_rate: 0.1 })
-            .unwrap();
+        let f = Forecaster::new(
+            &p,
+            &LAPSED,
+            Some(0),
+            &[100.0, 0.0, 0.0, 0.0],
+            ForecastParams { horizon: 3, discount_rate: 0.1 },
+        )
+        .unwrap();
         let c = f.customer(1, 20.0);
         for h in &c.horizons {
             assert!((h.distribution.iter().sum::<f64>() - 1.0).abs() < 1e-12);
@@ -319,7 +324,12 @@ mod tests {
         // Σ_{h≥1} e_0 P^h m/(1+d)^h = V_0 − m_0.
         let v = pc_value(&p, &r, 0.1).unwrap();
         let c = long.customer(0, 50.0 / 1.0);
-        assert!((c.value_infinite.unwrap() - (v[0] - 100.0)).abs() < 1e-9, "{} vs {}", c.value_infinite.unwrap(), v[0] - 100.0);
+        assert!(
+            (c.value_infinite.unwrap() - (v[0] - 100.0)).abs() < 1e-9,
+            "{} vs {}",
+            c.value_infinite.unwrap(),
+            v[0] - 100.0
+        );
     }
 
     #[test]

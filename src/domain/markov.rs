@@ -16,11 +16,7 @@ pub struct TransitionCounts {
 impl TransitionCounts {
     /// Empty counts for `n` states over `periods` periods (`periods - 1` steps).
     pub fn new(n: usize, periods: usize) -> Self {
-        Self {
-            n,
-            pooled: vec![vec![0; n]; n],
-            by_period: vec![vec![vec![0; n]; n]; periods.saturating_sub(1)],
-        }
+        Self { n, pooled: vec![vec![0; n]; n], by_period: vec![vec![vec![0; n]; n]; periods.saturating_sub(1)] }
     }
 
     /// Records a move from `from` in period `t` to `to` in period `t + 1`.
@@ -336,7 +332,14 @@ mod tests {
     fn smoothing_adds_the_prior_only_to_allowed_moves() {
         let allowed = vec![vec![true, true, false], vec![true, true, true], vec![false, false, true]];
         let counts = vec![vec![3, 1, 0], vec![0, 0, 0], vec![0, 0, 5]];
-        let m = TransitionModel::fit(names(3), allowed, &counts, &[false; 3], &vec![Borrow::default(); 3], TransitionParams { prior: 1.0 });
+        let m = TransitionModel::fit(
+            names(3),
+            allowed,
+            &counts,
+            &[false; 3],
+            &vec![Borrow::default(); 3],
+            TransitionParams { prior: 1.0 },
+        );
         // Row 0: (3+1)/(4+2), (1+1)/(4+2), 0.
         assert_eq!(m.matrix()[0], vec![4.0 / 6.0, 2.0 / 6.0, 0.0]);
         // Row 1: no counts, prior only.
@@ -349,7 +352,14 @@ mod tests {
     fn every_row_sums_to_one_even_without_a_prior() {
         let allowed = vec![vec![true; 4]; 4];
         let counts = vec![vec![1, 2, 3, 4], vec![0; 4], vec![7, 0, 0, 0], vec![0, 0, 0, 9]];
-        let m = TransitionModel::fit(names(4), allowed, &counts, &[false; 4], &vec![Borrow::default(); 4], TransitionParams { prior: 0.0 });
+        let m = TransitionModel::fit(
+            names(4),
+            allowed,
+            &counts,
+            &[false; 4],
+            &vec![Borrow::default(); 4],
+            TransitionParams { prior: 0.0 },
+        );
         for row in m.matrix() {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
@@ -366,7 +376,14 @@ mod tests {
             vec![false, true, false, true],
         ];
         let counts = vec![vec![0, 5, 5, 0], vec![0, 6, 4, 0], vec![0, 1, 0, 3], vec![0, 0, 0, 0]];
-        let m = TransitionModel::fit(names(4), allowed, &counts, &[false, false, true, true], &[Borrow::default(), Borrow::default(), Borrow::default(), Borrow { from: vec![2], rest_to: vec![3] }], TransitionParams { prior: 0.0 });
+        let m = TransitionModel::fit(
+            names(4),
+            allowed,
+            &counts,
+            &[false, false, true, true],
+            &[Borrow::default(), Borrow::default(), Borrow::default(), Borrow { from: vec![2], rest_to: vec![3] }],
+            TransitionParams { prior: 0.0 },
+        );
         assert_eq!(m.matrix()[3], vec![0.0, 0.25, 0.0, 0.75]);
         assert_eq!(m.borrowed_from()[3].as_deref(), Some("s2"));
         assert_eq!(m.unobserved_origins(), ["s3"]);
@@ -376,7 +393,14 @@ mod tests {
     fn intervals_are_the_beta_marginals_of_the_dirichlet_posterior() {
         let allowed = vec![vec![true, true], vec![true, true]];
         let counts = vec![vec![30, 70], vec![0, 0]];
-        let m = TransitionModel::fit(names(2), allowed, &counts, &[false; 2], &vec![Borrow::default(); 2], TransitionParams { prior: 0.5 });
+        let m = TransitionModel::fit(
+            names(2),
+            allowed,
+            &counts,
+            &[false; 2],
+            &vec![Borrow::default(); 2],
+            TransitionParams { prior: 0.5 },
+        );
         // Row 0: Beta(30.5, 70.5): mean 0.302, 90% interval by the normal approximation
         // 0.302 ± 1.645·sqrt(0.302·0.698/102.0) = (0.227, 0.377).
         let (lo, hi) = m.interval(0, 0);

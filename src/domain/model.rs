@@ -139,7 +139,8 @@ impl ModelArtifact {
         if p.len() != n || p.iter().any(|r| r.len() != n) {
             return Err(format!("its transition matrix is not {n} × {n}"));
         }
-        if p.iter().any(|r| r.iter().any(|x| !x.is_finite() || *x < 0.0) || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6) {
+        if p.iter().any(|r| r.iter().any(|x| !x.is_finite() || *x < 0.0) || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6)
+        {
             return Err("a row of its transition matrix is not a probability distribution".into());
         }
         if self.spend.spend_by_state.len() != n || self.spend.model.design().states.len() != n {
@@ -159,9 +160,7 @@ impl ModelArtifact {
 
     /// The segmenter with the cut-points learned at training.
     pub fn segmenter(&self) -> super::segment::Segmenter {
-        self.segments
-            .scheme
-            .segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())
+        self.segments.scheme.segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())
     }
 
     /// Index of the top tier (the key accounts).

@@ -48,12 +48,7 @@ impl PanelRow {
 /// period to the last period of the calendar (`period_ends.len()` periods), with a trailing
 /// window of `window` periods. Periods before the first purchase are skipped (a customer whose
 /// rows are all returns has no panel). `activity` is the customer's activity ordered by period.
-pub fn customer_panel(
-    activity: &[PeriodActivity],
-    period_ends: &[Day],
-    window: u32,
-    out: &mut Vec<PanelRow>,
-) {
+pub fn customer_panel(activity: &[PeriodActivity], period_ends: &[Day], window: u32, out: &mut Vec<PanelRow>) {
     out.clear();
     let Some(first) = activity.iter().position(|a| a.occasions > 0) else {
         return;
@@ -112,7 +107,9 @@ mod tests {
         customer_panel(&activity, &ends, 2, &mut rows);
         let got: Vec<_> = rows
             .iter()
-            .map(|r| (r.period, r.purchases, r.recency_days, r.periods_since_purchase, r.frequency, r.monetary, r.tenure))
+            .map(|r| {
+                (r.period, r.purchases, r.recency_days, r.periods_since_purchase, r.frequency, r.monetary, r.tenure)
+            })
             .collect();
         assert_eq!(
             got,

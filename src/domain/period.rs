@@ -100,9 +100,7 @@ impl PeriodUnit {
                 i64::from(y) * 4 + i64::from((m - 1) / 3)
             }
             PeriodUnit::Year => i64::from(civil_from_days(day).0),
-            PeriodUnit::Days { length, anchor } => {
-                i64::from(day - day_of(anchor)).div_euclid(i64::from(length))
-            }
+            PeriodUnit::Days { length, anchor } => i64::from(day - day_of(anchor)).div_euclid(i64::from(length)),
         }
     }
 
@@ -121,9 +119,7 @@ impl PeriodUnit {
                 days_from_civil(y, m, 1)
             }
             PeriodUnit::Year => days_from_civil(ordinal as i32, 1, 1),
-            PeriodUnit::Days { length, anchor } => {
-                day_of(anchor) + (ordinal * i64::from(length)) as Day
-            }
+            PeriodUnit::Days { length, anchor } => day_of(anchor) + (ordinal * i64::from(length)) as Day,
         }
     }
 
@@ -145,9 +141,7 @@ pub struct Calendar {
 /// Why a calendar could not be laid over the data.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CalendarError {
-    #[error(
-        "no complete {unit} period: the data run from {first} to {last} and the as-of date is {as_of}"
-    )]
+    #[error("no complete {unit} period: the data run from {first} to {last} and the as-of date is {as_of}")]
     NoCompletePeriod { unit: String, first: NaiveDate, last: NaiveDate, as_of: NaiveDate },
     #[error("the as-of date {as_of} is before the first transaction ({first})")]
     AsOfBeforeData { as_of: NaiveDate, first: NaiveDate },
@@ -176,10 +170,7 @@ impl Calendar {
             Some(date) => {
                 let d = day_of(date);
                 if d < first_day {
-                    return Err(CalendarError::AsOfBeforeData {
-                        as_of: date,
-                        first: date_of(first_day),
-                    });
+                    return Err(CalendarError::AsOfBeforeData { as_of: date, first: date_of(first_day) });
                 }
                 let o = unit.ordinal(d);
                 if unit.end(o) == d { o } else { o - 1 }
@@ -250,9 +241,7 @@ impl Calendar {
     /// A lookup table from day (offset by `first_day`) to period index, for bulk assignment of
     /// days in `first_day..=last_day`; days after the as-of date map to `u32::MAX`.
     pub fn day_table(&self, first_day: Day, last_day: Day) -> Vec<u32> {
-        (first_day..=last_day)
-            .map(|d| self.index_of(d).map_or(u32::MAX, |i| i as u32))
-            .collect()
+        (first_day..=last_day).map(|d| self.index_of(d).map_or(u32::MAX, |i| i as u32)).collect()
     }
 }
 
@@ -310,21 +299,16 @@ mod tests {
     #[test]
     fn a_trailing_partial_period_is_left_out_and_reported() {
         let (cal, note) =
-            Calendar::fit(PeriodUnit::Quarter, day_of(d("1997-01-01")), day_of(d("1998-06-15")), None)
-                .unwrap();
+            Calendar::fit(PeriodUnit::Quarter, day_of(d("1997-01-01")), day_of(d("1998-06-15")), None).unwrap();
         assert_eq!(cal.len(), 5);
         assert_eq!(date_of(cal.as_of()), d("1998-03-31"));
-        assert_eq!(
-            note.partial_period_left_out,
-            Some((d("1998-04-01"), d("1998-06-30"), d("1998-06-15")))
-        );
+        assert_eq!(note.partial_period_left_out, Some((d("1998-04-01"), d("1998-06-30"), d("1998-06-15"))));
     }
 
     #[test]
     fn data_ending_on_a_period_end_keep_that_period() {
         let (cal, note) =
-            Calendar::fit(PeriodUnit::Quarter, day_of(d("1997-01-01")), day_of(d("1998-06-30")), None)
-                .unwrap();
+            Calendar::fit(PeriodUnit::Quarter, day_of(d("1997-01-01")), day_of(d("1998-06-30")), None).unwrap();
         assert_eq!(cal.len(), 6);
         assert_eq!(note.partial_period_left_out, None);
         assert_eq!(cal.index_of(day_of(d("1998-07-01"))), None);
@@ -333,22 +317,16 @@ mod tests {
 
     #[test]
     fn an_explicit_as_of_inside_a_period_ends_at_the_previous_period() {
-        let (cal, _) = Calendar::fit(
-            PeriodUnit::Month,
-            day_of(d("2024-01-10")),
-            day_of(d("2024-12-31")),
-            Some(d("2024-06-15")),
-        )
-        .unwrap();
+        let (cal, _) =
+            Calendar::fit(PeriodUnit::Month, day_of(d("2024-01-10")), day_of(d("2024-12-31")), Some(d("2024-06-15")))
+                .unwrap();
         assert_eq!(date_of(cal.as_of()), d("2024-05-31"));
         assert_eq!(cal.len(), 5);
     }
 
     #[test]
     fn data_shorter_than_one_period_is_an_error() {
-        let err =
-            Calendar::fit(PeriodUnit::Year, day_of(d("2024-01-10")), day_of(d("2024-03-01")), None)
-                .unwrap_err();
+        let err = Calendar::fit(PeriodUnit::Year, day_of(d("2024-01-10")), day_of(d("2024-03-01")), None).unwrap_err();
         assert!(matches!(err, CalendarError::NoCompletePeriod { .. }));
     }
 }

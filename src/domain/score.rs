@@ -2,10 +2,10 @@
 //! (with the model's own cut-points), and its predicted next-period spend.
 
 use super::model::ModelArtifact;
-use super::panel::{customer_panel, PanelRow};
-use super::period::{date_of, Calendar, CalendarError};
+use super::panel::{PanelRow, customer_panel};
+use super::period::{Calendar, CalendarError, date_of};
 use super::train::CustomerAttributes;
-use super::transaction::{aggregate, Transactions};
+use super::transaction::{Transactions, aggregate};
 use chrono::NaiveDate;
 
 /// Why customers could not be placed.

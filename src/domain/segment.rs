@@ -133,7 +133,10 @@ impl SegmentScheme {
     fn level_copy(&self, i: usize) -> (usize, usize) {
         let k = i - self.first_inactive();
         let (level, copy) = (k / self.copies(), k % self.copies());
-        (level.min(self.dormant_levels()), if level >= self.dormant_levels() { k - self.dormant_levels() * self.copies() } else { copy })
+        (
+            level.min(self.dormant_levels()),
+            if level >= self.dormant_levels() { k - self.dormant_levels() * self.copies() } else { copy },
+        )
     }
 
     /// Index of the first inactive state.
@@ -231,10 +234,8 @@ impl SegmentScheme {
                 let (level, copy) = self.level_copy(i);
                 let source_copy = if level == levels && self.lapsed_copies() == 1 { self.copies() - 1 } else { copy };
                 let from = (0..level).rev().map(|l| self.inactive_index(l, source_copy)).collect();
-                let rest_to = (level..=levels)
-                    .map(|l| self.inactive_index(l, copy))
-                    .filter(|&j| allowed[i][j])
-                    .collect();
+                let rest_to =
+                    (level..=levels).map(|l| self.inactive_index(l, copy)).filter(|&j| allowed[i][j]).collect();
                 Borrow { from, rest_to }
             })
             .collect()

@@ -5,7 +5,7 @@
 //! between the tiers' spend ranges), so training can be checked against the truth.
 
 use super::config::{RuleName, TrainConfig, UnitName};
-use super::period::{date_of, day_of, PeriodUnit};
+use super::period::{PeriodUnit, date_of, day_of};
 use super::transaction::Transactions;
 use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
@@ -246,7 +246,11 @@ pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Tru
         states: STATES.iter().map(|s| s.to_string()).collect(),
         matrix: MATRIX.iter().map(|r| r.to_vec()).collect(),
         spend_ranges: SPEND.to_vec(),
-        mean_purchases: EXTRA_PURCHASES.iter().zip(&SPEND).map(|(l, s)| if s.1 > 0.0 { 1.0 + l } else { 0.0 }).collect(),
+        mean_purchases: EXTRA_PURCHASES
+            .iter()
+            .zip(&SPEND)
+            .map(|(l, s)| if s.1 > 0.0 { 1.0 + l } else { 0.0 })
+            .collect(),
         expected_next_spend: MATRIX.iter().map(|r| r.iter().zip(&mean_spend).map(|(p, m)| p * m).sum()).collect(),
         realized_counts: counts,
         realized_sizes: sizes,
@@ -258,7 +262,7 @@ pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Tru
 /// Trains on `sets` simulated data sets of `customers` customers (seeds 1..=sets) and counts how
 /// many 90% intervals of allowed, observed transition probabilities hold the planted value.
 pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
-    use super::train::{train, SourceInfo};
+    use super::train::{SourceInfo, train};
     let (mut covered, mut total) = (0, 0);
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
@@ -313,7 +317,7 @@ mod tests {
     }
 
     fn homogeneity_p(seed: u64, change_at: Option<u32>) -> f64 {
-        use crate::domain::train::{train, SourceInfo};
+        use crate::domain::train::{SourceInfo, train};
         let params = SimulationParams { customers: 3000, seed, change_at, ..Default::default() };
         let (tx, truth) = simulate(&params, 1);
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };

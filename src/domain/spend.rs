@@ -332,7 +332,8 @@ mod tests {
             (s >> 11) as f64 / (1u64 << 53) as f64
         };
         for _ in 0..500 {
-            let x: Vec<f64> = (0..k).map(|j| if j == 0 { (next() < 0.3) as u8 as f64 } else { 10.0 * next() }).collect();
+            let x: Vec<f64> =
+                (0..k).map(|j| if j == 0 { (next() < 0.3) as u8 as f64 } else { 10.0 * next() }).collect();
             let y = 5.0 + x.iter().enumerate().map(|(j, v)| (j as f64 - 1.5) * v).sum::<f64>() + next() - 0.5;
             m.add(&x, y);
             xs.extend_from_slice(&x);

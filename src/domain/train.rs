@@ -2,16 +2,16 @@
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
 use super::config::{ConfigError, TrainConfig};
-use super::markov::{time_homogeneity, TransitionCounts, TransitionModel};
+use super::markov::{TransitionCounts, TransitionModel, time_homogeneity};
 use super::model::{
-    DataFingerprint, ModelArtifact, PeriodsInfo, SegmentsInfo, SpendInfo, TierThreshold, TransitionsInfo,
-    SCHEMA_VERSION,
+    DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
+    TransitionsInfo,
 };
-use super::panel::{customer_panel, PanelRow};
-use super::period::{date_of, Calendar, CalendarError};
+use super::panel::{PanelRow, customer_panel};
+use super::period::{Calendar, CalendarError, date_of};
 use super::segment::SegmentError;
 use super::spend::{SpendDesign, SpendError, SpendModel, SpendMoments};
-use super::transaction::{aggregate, Transactions};
+use super::transaction::{Transactions, aggregate};
 
 /// Numeric customer attributes aligned with the transactions' customer numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,7 +77,9 @@ fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Syn
     let mut out: Vec<Option<T>> = (0..SHARDS).map(|_| None).collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|w| s.spawn(move || (w..SHARDS).step_by(threads).map(|k| (k, work(ranges[k].clone()))).collect::<Vec<_>>()))
+            .map(|w| {
+                s.spawn(move || (w..SHARDS).step_by(threads).map(|k| (k, work(ranges[k].clone()))).collect::<Vec<_>>())
+            })
             .collect();
         for h in handles {
             for (k, r) in h.join().expect("training thread") {

@@ -138,13 +138,7 @@ pub fn aggregate(tx: &Transactions, calendar: &Calendar) -> (ActivityTable, Aggr
         let mut k = 0;
         while k < buf.len() {
             let period = period_of(tx.day[buf[k] as usize]);
-            let mut act = PeriodActivity {
-                period,
-                occasions: 0,
-                spend: 0.0,
-                margin: 0.0,
-                last_purchase_day: Day::MIN,
-            };
+            let mut act = PeriodActivity { period, occasions: 0, spend: 0.0, margin: 0.0, last_purchase_day: Day::MIN };
             while k < buf.len() && period_of(tx.day[buf[k] as usize]) == period {
                 let day = tx.day[buf[k] as usize];
                 let mut bought = false;
@@ -167,16 +161,13 @@ pub fn aggregate(tx: &Transactions, calendar: &Calendar) -> (ActivityTable, Aggr
         offsets.push(rows.len());
     }
     let used = row_offsets[n_customers] as u64;
-    (
-        ActivityTable::from_parts(offsets, rows),
-        AggregationCounts { rows_used: used, rows_after_as_of: after },
-    )
+    (ActivityTable::from_parts(offsets, rows), AggregationCounts { rows_used: used, rows_after_as_of: after })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::period::{day_of, PeriodUnit};
+    use crate::domain::period::{PeriodUnit, day_of};
     use chrono::NaiveDate;
 
     fn day(s: &str) -> Day {
@@ -200,9 +191,13 @@ mod tests {
             amount: vec![10.0, 5.0, 20.0, 7.0, -4.0, 99.0, 1.0],
             margin: None,
         };
-        let (cal, _) =
-            Calendar::fit(PeriodUnit::Month, day("2024-01-03"), day("2024-03-01"), Some(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()))
-                .unwrap();
+        let (cal, _) = Calendar::fit(
+            PeriodUnit::Month,
+            day("2024-01-03"),
+            day("2024-03-01"),
+            Some(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+        )
+        .unwrap();
         let (table, counts) = aggregate(&tx, &cal);
         assert_eq!(counts, AggregationCounts { rows_used: 6, rows_after_as_of: 1 });
         let a = table.customer(0);

@@ -141,7 +141,8 @@ pub async fn start(
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(String, bool), String> {
-            let ingested = ingest::read_transactions(std::path::Path::new(&path), &options).map_err(|e| e.to_string())?;
+            let ingested =
+                ingest::read_transactions(std::path::Path::new(&path), &options).map_err(|e| e.to_string())?;
             let mut artifact = train(&ingested.transactions, None, &config, ingested.source(), &mut |_| {})
                 .map_err(|e| e.to_string())?;
             let saved = st.store.save(&mut artifact).map_err(|e| e.to_string())?;

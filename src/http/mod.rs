@@ -129,7 +129,9 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::router())
         .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_read));
-    let admin = models::admin_router().merge(jobs::admin_router()).route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let admin = models::admin_router()
+        .merge(jobs::admin_router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
         .merge(health::router())
         .merge(openapi::router())

@@ -3,8 +3,8 @@
 //! as numeric attributes; other columns are listed as ignored (categorical attributes are not yet
 //! modelled). Empty cells are missing values, filled with the column mean at training.
 
-use super::fields::parse_amount;
 use super::IngestError;
+use super::fields::parse_amount;
 use crate::domain::train::CustomerAttributes;
 use rustc_hash::FxHashMap;
 use std::path::Path;
@@ -49,7 +49,8 @@ pub fn read(path: &Path, customer_ids: &[String]) -> Result<(CustomerAttributes,
         .filter(|&k| k != id_col)
         .filter(|&k| records.iter().all(|(_, r)| r[k].trim_ascii().is_empty() || parse_amount(&r[k]).is_ok()))
         .collect();
-    let ignored = (0..header.len()).filter(|k| *k != id_col && !numeric.contains(k)).map(|k| header[k].clone()).collect();
+    let ignored =
+        (0..header.len()).filter(|k| *k != id_col && !numeric.contains(k)).map(|k| header[k].clone()).collect();
     let index: FxHashMap<&str, usize> = customer_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let k = numeric.len();
     let mut values = vec![f64::NAN; customer_ids.len() * k];

@@ -166,7 +166,12 @@ fn split_fields<'a>(line: &'a [u8], delimiter: Option<u8>, out: &mut Vec<&'a [u8
 
 /// Rows of unquoted text, parsed in parallel chunks cut at line ends; customers are numbered in
 /// order of first appearance in the file whatever the number of threads.
-fn parse_simple(path: &Path, bytes: &[u8], delimiter: Option<u8>, options: &ReadOptions) -> Result<Builder, IngestError> {
+fn parse_simple(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: Option<u8>,
+    options: &ReadOptions,
+) -> Result<Builder, IngestError> {
     // The first non-empty line: header or first row.
     let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
     let mut pos = 0;
@@ -262,11 +267,8 @@ fn parse_chunk(
 }
 
 fn parse_delimited(path: &Path, bytes: &[u8], delimiter: u8, options: &ReadOptions) -> Result<Builder, IngestError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let mut out: Option<Builder> = None;
     let mut lay: Option<Layout> = None;
@@ -341,7 +343,8 @@ mod tests {
 
     #[test]
     fn skip_mode_counts_bad_rows_and_keeps_the_good() {
-        let text = b"customer_id,date,amount\na,2024-01-02,1\nb,2024-13-02,1\n,2024-01-02,1\nc,2024-01-02\nd,2024-01-05,2\n";
+        let text =
+            b"customer_id,date,amount\na,2024-01-02,1\nb,2024-13-02,1\n,2024-01-02,1\nc,2024-01-02\nd,2024-01-05,2\n";
         let o = ReadOptions { on_bad_row: OnBadRow::Skip, ..Default::default() };
         let b = parse(&p(), text, &o).unwrap();
         assert_eq!(b.tx.customer_ids, ["a", "d"]);

@@ -14,8 +14,8 @@ pub mod fields;
 pub mod parquet;
 
 use crate::domain::transaction::Transactions;
-use std::hash::BuildHasher;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
 /// Field separator of a text file.
@@ -138,7 +138,9 @@ impl Role {
     fn default_names(self) -> &'static [&'static str] {
         match self {
             Role::Customer => &["customer_id", "customer", "customerid", "client_id", "cust_id", "account_id", "id"],
-            Role::Date => &["date", "day", "timestamp", "order_date", "transaction_date", "purchase_date", "ts", "time"],
+            Role::Date => {
+                &["date", "day", "timestamp", "order_date", "transaction_date", "purchase_date", "ts", "time"]
+            }
             Role::Amount => &["amount", "spend", "value", "revenue", "sales", "total", "price"],
             Role::Margin => &["margin", "profit"],
         }
@@ -185,7 +187,9 @@ pub enum IngestError {
     NoDataRows { path: PathBuf },
     #[error("{path}: no {role} column: {wanted}; the header has {available}; name one with {flag}")]
     MissingColumn { path: PathBuf, role: Role, wanted: String, available: String, flag: &'static str },
-    #[error("{path}: the {role} column is given by name ({name:?}) but the file has no header; give its position (e.g. {flag} 3)")]
+    #[error(
+        "{path}: the {role} column is given by name ({name:?}) but the file has no header; give its position (e.g. {flag} 3)"
+    )]
     NamedWithoutHeader { path: PathBuf, role: Role, name: String, flag: &'static str },
     #[error("{path}: line {line}: expected at least {expected} fields, found {found}")]
     TooFewFields { path: PathBuf, line: u64, expected: usize, found: usize },
@@ -235,11 +239,7 @@ pub const SKIPPED_SHOWN: usize = 5;
 /// text.
 pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext == "parquet" || ext == "pq" {
-        parquet::read(path, options)
-    } else {
-        csv::read(path, options)
-    }
+    if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }
 }
 
 /// Collects parsed rows into columns, numbering customers in order of first appearance.
@@ -367,17 +367,12 @@ pub(crate) fn resolve_column(
                 flag: role.flag(),
             }),
         },
-        (Some(ColumnRef::Name(n)), None) => Err(IngestError::NamedWithoutHeader {
-            path: path.into(),
-            role,
-            name: n.clone(),
-            flag: role.flag(),
-        }),
+        (Some(ColumnRef::Name(n)), None) => {
+            Err(IngestError::NamedWithoutHeader { path: path.into(), role, name: n.clone(), flag: role.flag() })
+        }
         (None, Some(h)) => {
-            let found = role
-                .default_names()
-                .iter()
-                .find_map(|name| h.iter().position(|c| c.trim().eq_ignore_ascii_case(name)));
+            let found =
+                role.default_names().iter().find_map(|name| h.iter().position(|c| c.trim().eq_ignore_ascii_case(name)));
             match (found, role) {
                 (Some(i), _) => Ok(Some(i)),
                 (None, Role::Margin) => Ok(None),

@@ -14,8 +14,14 @@ fn id_of(f: &Field) -> Option<String> {
     match f {
         Field::Str(s) => Some(s.trim().to_string()),
         Field::Bytes(b) => Some(String::from_utf8_lossy(b.data()).trim().to_string()),
-        Field::Int(_) | Field::Long(_) | Field::Short(_) | Field::Byte(_) | Field::UInt(_) | Field::ULong(_)
-        | Field::UShort(_) | Field::UByte(_) => Some(f.to_string()),
+        Field::Int(_)
+        | Field::Long(_)
+        | Field::Short(_)
+        | Field::Byte(_)
+        | Field::UInt(_)
+        | Field::ULong(_)
+        | Field::UShort(_)
+        | Field::UByte(_) => Some(f.to_string()),
         _ => None,
     }
 }
