@@ -164,20 +164,13 @@ fn json_line(ids: &[String], states: &[String], now: &CustomerNow, f: &CustomerF
             expected_spend: h.expected_spend,
         })
         .collect();
-    serde_json::json!({
-        "customer_id": ids[now.customer as usize],
-        "segment": states[now.state],
-        "previous_segment": now.previous_state.map(|s| states[s].clone()),
-        "rfm": now.last.map(|r| serde_json::json!({
-            "purchases": r.purchases, "spend": r.spend, "recency_days": r.recency_days,
-            "frequency": r.frequency, "monetary": r.monetary, "tenure_periods": r.tenure,
-        })),
-        "next_spend": now.next_spend,
-        "expected_periods_to_lapse": f.expected_periods_to_lapse,
-        "value_horizon": f.value_horizon,
-        "value_infinite": f.value_infinite,
-        "horizons": horizons,
-    })
+    let mut line = serde_json::to_value(now.line(ids, states)).expect("a line serializes");
+    let fields = line.as_object_mut().expect("a line is an object");
+    fields.insert("expected_periods_to_lapse".into(), serde_json::json!(f.expected_periods_to_lapse));
+    fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
+    fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
+    fields.insert("horizons".into(), serde_json::json!(horizons));
+    line
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {

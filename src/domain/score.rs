@@ -31,6 +31,68 @@ pub struct CustomerNow {
     pub next_spend: f64,
 }
 
+/// RFM values of a customer-period, as written in score and snapshot files.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rfm {
+    pub purchases: u32,
+    pub spend: f64,
+    pub recency_days: u32,
+    pub frequency: u32,
+    pub monetary: f64,
+    pub tenure_periods: u32,
+}
+
+impl From<&PanelRow> for Rfm {
+    fn from(r: &PanelRow) -> Self {
+        Rfm {
+            purchases: r.purchases,
+            spend: r.spend,
+            recency_days: r.recency_days,
+            frequency: r.frequency,
+            monetary: r.monetary,
+            tenure_periods: r.tenure,
+        }
+    }
+}
+
+impl Rfm {
+    /// The panel row these values stand for (period and periods since purchase unknown: 0).
+    pub fn to_row(&self) -> PanelRow {
+        PanelRow {
+            purchases: self.purchases,
+            spend: self.spend,
+            recency_days: self.recency_days,
+            frequency: self.frequency,
+            monetary: self.monetary,
+            ..PanelRow::empty(0, self.tenure_periods)
+        }
+    }
+}
+
+/// A customer's place at the as-of date as one JSON line: the per-customer snapshot beside a
+/// model, and the first fields of `kam score`'s JSON Lines.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerLine {
+    pub customer_id: String,
+    pub segment: String,
+    pub previous_segment: Option<String>,
+    pub rfm: Option<Rfm>,
+    pub next_spend: f64,
+}
+
+impl CustomerNow {
+    /// This customer as a [`CustomerLine`], with the caller's ids and the model's state names.
+    pub fn line(&self, ids: &[String], states: &[String]) -> CustomerLine {
+        CustomerLine {
+            customer_id: ids[self.customer as usize].clone(),
+            segment: states[self.state].clone(),
+            previous_segment: self.previous_state.map(|s| states[s].clone()),
+            rfm: self.last.as_ref().map(Rfm::from),
+            next_spend: self.next_spend,
+        }
+    }
+}
+
 /// All customers at an as-of date.
 #[derive(Clone, Debug)]
 pub struct Snapshot {

@@ -13,6 +13,7 @@ use super::predict::{Prediction, output};
 use crate::domain::forecast::ForecastParams;
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
+use crate::domain::score::CustomerLine;
 use crate::domain::score::CustomerNow;
 use axum::Json;
 use axum::Router;
@@ -36,25 +37,6 @@ struct Stored {
 #[derive(Debug, Default)]
 pub struct CustomerSnapshot {
     index: HashMap<String, Stored>,
-}
-
-#[derive(Deserialize)]
-struct Line {
-    customer_id: String,
-    segment: String,
-    previous_segment: Option<String>,
-    rfm: Option<LineRfm>,
-    next_spend: f64,
-}
-
-#[derive(Deserialize)]
-struct LineRfm {
-    purchases: u32,
-    spend: f64,
-    recency_days: u32,
-    frequency: u32,
-    monetary: f64,
-    tenure_periods: u32,
 }
 
 /// Where a model's snapshot lies.
@@ -81,21 +63,11 @@ impl CustomerSnapshot {
             if line.trim().is_empty() {
                 continue;
             }
-            let l: Line = serde_json::from_str(&line).map_err(|e| format!("{name}: line {n}: {e}"))?;
+            let l: CustomerLine = serde_json::from_str(&line).map_err(|e| format!("{name}: line {n}: {e}"))?;
             let stored = Stored {
                 state: state(&l.segment, n)?,
                 previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
-                last: l.rfm.map(|r| PanelRow {
-                    period: 0,
-                    purchases: r.purchases,
-                    spend: r.spend,
-                    margin: 0.0,
-                    recency_days: r.recency_days,
-                    periods_since_purchase: 0,
-                    frequency: r.frequency,
-                    monetary: r.monetary,
-                    tenure: r.tenure_periods,
-                }),
+                last: l.rfm.map(|r| r.to_row()),
                 next_spend: l.next_spend,
             };
             if index.insert(l.customer_id.clone(), stored).is_some() {

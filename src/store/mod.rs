@@ -135,40 +135,9 @@ impl ModelStore {
         states: &[String],
     ) -> Result<PathBuf, StoreError> {
         check_id(id)?;
-        #[derive(serde::Serialize)]
-        struct Rfm {
-            purchases: u32,
-            spend: f64,
-            recency_days: u32,
-            frequency: u32,
-            monetary: f64,
-            tenure_periods: u32,
-        }
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            customer_id: &'a str,
-            segment: &'a str,
-            previous_segment: Option<&'a str>,
-            rfm: Option<Rfm>,
-            next_spend: f64,
-        }
         let mut out = Vec::with_capacity(snap.customers.len() * 200);
         for c in &snap.customers {
-            let line = Line {
-                customer_id: &ids[c.customer as usize],
-                segment: &states[c.state],
-                previous_segment: c.previous_state.map(|s| states[s].as_str()),
-                rfm: c.last.map(|r| Rfm {
-                    purchases: r.purchases,
-                    spend: r.spend,
-                    recency_days: r.recency_days,
-                    frequency: r.frequency,
-                    monetary: r.monetary,
-                    tenure_periods: r.tenure,
-                }),
-                next_spend: c.next_spend,
-            };
-            serde_json::to_writer(&mut out, &line).expect("JSON into memory");
+            serde_json::to_writer(&mut out, &c.line(ids, states)).expect("JSON into memory");
             out.push(b'\n');
         }
         write_atomically(&self.dir, &format!("{id}.customers.jsonl"), &out)
