@@ -314,6 +314,27 @@ impl TransitionModel {
         &self.unobserved_origins
     }
 
+    /// The Dirichlet posterior of each row: counts plus the prior on allowed moves (a flat
+    /// Dirichlet over the allowed moves for a row with neither); a row that borrowed another's
+    /// purchase probabilities carries that row's total, spread as its own matrix row.
+    pub fn posterior(&self) -> Vec<Vec<f64>> {
+        let own = |i: usize| -> Vec<f64> {
+            let a = &self.allowed[i];
+            let row: Vec<f64> =
+                self.counts[i].iter().zip(a).map(|(&n, &ok)| n as f64 + if ok { self.prior } else { 0.0 }).collect();
+            if row.iter().sum::<f64>() > 0.0 { row } else { a.iter().map(|&ok| f64::from(u8::from(ok))).collect() }
+        };
+        (0..self.states.len())
+            .map(|i| match self.borrowed_from[i].as_ref().and_then(|b| self.states.iter().position(|s| s == b)) {
+                Some(b) => {
+                    let total: f64 = own(b).iter().sum();
+                    self.matrix[i].iter().map(|p| p * total).collect()
+                }
+                None => own(i),
+            })
+            .collect()
+    }
+
     /// Observed moves out of each state.
     pub fn row_totals(&self) -> Vec<u64> {
         self.counts.iter().map(|r| r.iter().sum()).collect()
@@ -323,6 +344,35 @@ impl TransitionModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_posterior_reproduces_the_matrix_and_its_intervals() {
+        let states = names(3);
+        let allowed = vec![vec![true; 3]; 3];
+        let counts = vec![vec![5, 3, 2], vec![1, 0, 0], vec![0, 0, 0]];
+        let borrow = vec![
+            Borrow { from: vec![], rest_to: vec![] },
+            Borrow { from: vec![], rest_to: vec![] },
+            Borrow { from: vec![1], rest_to: vec![2] },
+        ];
+        let m = TransitionModel::fit(
+            states,
+            allowed,
+            &counts,
+            &[false, true, true],
+            &borrow,
+            TransitionParams { prior: 0.5 },
+        );
+        assert_eq!(m.borrowed_from()[2].as_deref(), Some("s1"));
+        for (i, row) in m.posterior().iter().enumerate() {
+            let total: f64 = row.iter().sum();
+            for (j, a) in row.iter().enumerate() {
+                assert!((a / total - m.matrix()[i][j]).abs() < 1e-12, "row {i}");
+                let (lo, hi) = beta_interval(*a, total - a, CREDIBLE_LEVEL);
+                assert!((lo - m.interval(i, j).0).abs() < 1e-9 && (hi - m.interval(i, j).1).abs() < 1e-9, "{i},{j}");
+            }
+        }
+    }
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("s{i}")).collect()

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod evaluate;
 pub mod forecast;
+pub mod intervals;
 pub mod linalg;
 pub mod markov;
 pub mod metrics;

@@ -112,6 +112,10 @@ pub struct SpendInfo {
     pub attribute_means: Vec<f64>,
     /// m: mean spend in a period spent in each state (the chain's value flows; returns count).
     pub spend_by_state: Vec<f64>,
+    /// Standard error of each of those means (s / √n; 0 where a state has fewer than two
+    /// customer-periods). Empty in artifacts written before kam stored it.
+    #[serde(default)]
+    pub spend_se_by_state: Vec<f64>,
     /// Customers in the panel without a row in the attributes file.
     pub customers_without_attributes: u64,
 }

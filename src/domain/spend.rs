@@ -132,6 +132,11 @@ pub struct SpendModel {
     mean_target: f64,
     r_squared: f64,
     rmse: f64,
+    /// Sampling covariance of (intercept, coefficients…): σ̂² (X'X)⁻¹ with σ̂² = SSE / (n − p),
+    /// row-major (p + 1)²; zero rows and columns for dropped features. Empty in artifacts written
+    /// before kam stored it (then spend intervals are points).
+    #[serde(default)]
+    covariance: Vec<f64>,
 }
 
 impl SpendModel {
@@ -181,6 +186,18 @@ impl SpendModel {
         let n = m.n as f64;
         let mean = m.xty[0] / n;
         let sst = (m.yty - n * mean * mean).max(0.0);
+        // Covariance: σ̂² (X'X)⁻¹, from the scaled system's inverse.
+        let sigma2 = sse / (n - q as f64).max(1.0);
+        let mut covariance = vec![0.0; p * p];
+        let mut unit = vec![0.0; q];
+        for (c, &j) in keep.iter().enumerate() {
+            unit.fill(0.0);
+            unit[c] = 1.0;
+            let column = solve_spd(&a, &unit, q);
+            for (r, &i) in keep.iter().enumerate() {
+                covariance[i * p + j] = sigma2 * column[r] / (scale[r] * scale[c]);
+            }
+        }
         Ok(Self {
             design,
             feature_names: names,
@@ -191,6 +208,7 @@ impl SpendModel {
             mean_target: mean,
             r_squared: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
             rmse: (sse / n).sqrt(),
+            covariance,
         })
     }
 
@@ -233,6 +251,40 @@ impl SpendModel {
     /// Predicted next-period spend for features laid out by [`SpendDesign::features`].
     pub fn predict(&self, features: &[f64]) -> f64 {
         self.intercept + self.coefficients.iter().zip(features).map(|(b, x)| b * x).sum::<f64>()
+    }
+
+    /// Standard errors of (intercept, coefficients…), from [`Self::covariance`]'s diagonal.
+    pub fn standard_errors(&self) -> Vec<f64> {
+        let p = self.coefficients.len() + 1;
+        if self.covariance.len() != p * p {
+            return vec![0.0; p];
+        }
+        (0..p).map(|i| self.covariance[i * p + i].max(0.0).sqrt()).collect()
+    }
+
+    /// Sampling covariance of (intercept, coefficients…), row-major; empty for old artifacts.
+    pub fn covariance(&self) -> &[f64] {
+        &self.covariance
+    }
+
+    /// Standard error of the predicted mean spend x'β̂ at `features`: √(x̃' Σ x̃) with x̃ = (1, x),
+    /// visiting only the non-zero features (the state indicators are one-hot). 0 for artifacts
+    /// without a covariance.
+    pub fn prediction_se(&self, features: &[f64]) -> f64 {
+        let p = self.coefficients.len() + 1;
+        if self.covariance.len() != p * p {
+            return 0.0;
+        }
+        let all: Vec<(usize, f64)> =
+            std::iter::once(&1.0).chain(features).copied().enumerate().filter(|(_, x)| *x != 0.0).collect();
+        let mut v = 0.0;
+        for &(i, a) in &all {
+            let row = &self.covariance[i * p..(i + 1) * p];
+            for &(j, b) in &all {
+                v += a * row[j] * b;
+            }
+        }
+        v.max(0.0).sqrt()
     }
 }
 
@@ -301,6 +353,38 @@ mod tests {
         assert!((fit.coefficients()[2] + 1.0).abs() < 1e-6);
         assert!(fit.rmse() < 1e-6);
         assert!((fit.r_squared() - 1.0).abs() < 1e-9);
+    }
+
+    /// Simple regression by hand: SE(b) = σ̂ / √Σ(x − x̄)², SE(a) = σ̂ √(1/n + x̄²/Σ(x − x̄)²), with
+    /// σ̂² = SSE / (n − 2); the prediction SE at x₀ is σ̂ √(1/n + (x₀ − x̄)²/Σ(x − x̄)²).
+    #[test]
+    fn standard_errors_match_the_simple_regression_formulas() {
+        let d = design();
+        let mut m = SpendMoments::new(d.len());
+        let xs: Vec<f64> = (1..=12).map(f64::from).collect();
+        let noise = [0.3, -0.2, 0.5, -0.4, 0.1, 0.0, -0.3, 0.2, 0.4, -0.5, 0.1, -0.2];
+        for (x, e) in xs.iter().zip(noise) {
+            m.add(&[0.0, *x, 0.0, 0.0, 0.0], 2.0 + 0.5 * x + e);
+        }
+        let fit = SpendModel::fit(d, &m).unwrap();
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let sxx: f64 = xs.iter().map(|x| (x - mean).powi(2)).sum();
+        let sse: f64 = xs
+            .iter()
+            .zip(noise)
+            .map(|(x, e)| {
+                let y = 2.0 + 0.5 * x + e;
+                (y - fit.intercept() - fit.coefficients()[1] * x).powi(2)
+            })
+            .sum();
+        let sigma = (sse / (n - 2.0)).sqrt();
+        let se = fit.standard_errors();
+        assert!((se[2] - sigma / sxx.sqrt()).abs() < 1e-9, "{se:?}");
+        assert!((se[0] - sigma * (1.0 / n + mean * mean / sxx).sqrt()).abs() < 1e-9);
+        assert_eq!(se[1], 0.0, "a dropped feature has no variance");
+        let want = sigma * (1.0 / n + (4.0 - mean).powi(2) / sxx).sqrt();
+        assert!((fit.prediction_se(&[0.0, 4.0, 0.0, 0.0, 0.0]) - want).abs() < 1e-9);
     }
 
     #[test]

@@ -61,6 +61,7 @@ struct ShardStats {
     sizes: Vec<Vec<u64>>,
     moments: SpendMoments,
     spend_sum: Vec<f64>,
+    spend_sq_sum: Vec<f64>,
     without_attributes: u64,
 }
 
@@ -170,6 +171,7 @@ pub fn train(
             sizes: vec![vec![0u64; n_states]; calendar.len()],
             moments: SpendMoments::new(design.len()),
             spend_sum: vec![0.0; n_states],
+            spend_sq_sum: vec![0.0; n_states],
             without_attributes: 0,
         };
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
@@ -196,6 +198,7 @@ pub fn train(
                 let s = row_states[k];
                 st.sizes[r.period as usize][s] += 1;
                 st.spend_sum[s] += r.spend;
+                st.spend_sq_sum[s] += r.spend * r.spend;
                 if k + 1 < rows.len() {
                     st.counts.record(r.period as usize, s, row_states[k + 1]);
                     design.features(s, r, &attrs, &mut x);
@@ -216,9 +219,12 @@ pub fn train(
         for (a, b) in total.spend_sum.iter_mut().zip(&st.spend_sum) {
             *a += b;
         }
+        for (a, b) in total.spend_sq_sum.iter_mut().zip(&st.spend_sq_sum) {
+            *a += b;
+        }
         total.without_attributes += st.without_attributes;
     }
-    let ShardStats { counts, sizes, moments, spend_sum, without_attributes } = total;
+    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, without_attributes } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
@@ -237,6 +243,16 @@ pub fn train(
         .map(|s| {
             let n: u64 = sizes.iter().map(|p| p[s]).sum();
             if n > 0 { spend_sum[s] / n as f64 } else { 0.0 }
+        })
+        .collect();
+    let spend_se_by_state: Vec<f64> = (0..n_states)
+        .map(|s| {
+            let n = sizes.iter().map(|p| p[s]).sum::<u64>() as f64;
+            if n < 2.0 {
+                return 0.0;
+            }
+            let variance = ((spend_sq_sum[s] - n * spend_by_state[s] * spend_by_state[s]) / (n - 1.0)).max(0.0);
+            (variance / n).sqrt()
         })
         .collect();
 
@@ -287,6 +303,7 @@ pub fn train(
             model: spend,
             attribute_means: attr_means,
             spend_by_state,
+            spend_se_by_state,
             customers_without_attributes: without_attributes,
         },
     })

@@ -1,0 +1,573 @@
+//! Intervals on forecast numbers, from posterior draws.
+//!
+//! Each draw takes a transition matrix from the rows' Dirichlet posteriors
+//! ([`TransitionModel::posterior`](super::markov::TransitionModel::posterior)) and a value flow
+//! per state from the sampling distribution of its mean spend (normal, with the stored standard
+//! errors), and recomputes the chain's forecasts. Everything that depends on the state alone —
+//! segment distributions, churn, probability of being key, re-activation, chain spend, periods
+//! to lapse — is computed once per (state, draw) and summarised as equal-tailed intervals shared
+//! by every customer in the state. A customer's own first-period spend x'β̂ is normal under the
+//! sampling distribution of the regression coefficients (standard error √(x'Σx)); it enters the
+//! value draws through one standard normal per draw, shared across customers (only each
+//! customer's own marginal matters), so a customer's value interval costs one pass over the
+//! draws.
+//!
+//! The intervals describe uncertainty in the model's parameters (how sure kam is of the
+//! expected numbers). Population sizes also get prediction intervals for the counts that will
+//! actually be observed, adding the chance of individual moves (multinomial draws).
+//!
+//! Deterministic: draw d uses its own generator seeded from (seed, d).
+
+use super::linalg::{mat_vec, solve, vec_mat};
+use rand::{Rng, SeedableRng};
+use rand_distr::{Binomial, Distribution, Gamma, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+/// How intervals are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalParams {
+    /// Posterior draws (0: no intervals).
+    pub draws: usize,
+    /// Central probability of each interval (0.9: from the 5% to the 95% quantile).
+    pub level: f64,
+    pub seed: u64,
+}
+
+impl Default for IntervalParams {
+    fn default() -> Self {
+        Self { draws: 200, level: 0.9, seed: 1 }
+    }
+}
+
+/// Invalid interval settings.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum IntervalError {
+    #[error("draws: must be between 0 and 100000, got {0}")]
+    Draws(usize),
+    #[error("level: must be between 0.5 and 0.999, got {0}")]
+    Level(f64),
+}
+
+impl IntervalParams {
+    pub fn check(&self) -> Result<(), IntervalError> {
+        if self.draws > 100_000 {
+            return Err(IntervalError::Draws(self.draws));
+        }
+        if !(0.5..=0.999).contains(&self.level) {
+            return Err(IntervalError::Level(self.level));
+        }
+        Ok(())
+    }
+}
+
+/// An interval: lower and upper end.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    pub const fn point(x: f64) -> Self {
+        Self { lo: x, hi: x }
+    }
+
+    pub fn contains(&self, x: f64) -> bool {
+        self.lo <= x && x <= self.hi
+    }
+}
+
+/// The equal-tailed interval of `values` at `level` (linear interpolation between order
+/// statistics, R's type 7). Reorders `values`.
+pub fn equal_tailed(values: &mut [f64], level: f64) -> Interval {
+    match values.len() {
+        0 => return Interval::point(f64::NAN),
+        1 => return Interval::point(values[0]),
+        _ => {}
+    }
+    let tail = (1.0 - level) / 2.0;
+    Interval { lo: quantile(values, tail), hi: quantile(values, 1.0 - tail) }
+}
+
+/// The q-quantile (type 7) by selection, O(n).
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    let pos = q * (values.len() - 1) as f64;
+    let k = pos.floor() as usize;
+    let frac = pos - k as f64;
+    let (_, &mut a, rest) = values.select_nth_unstable_by(k, f64::total_cmp);
+    if frac == 0.0 || rest.is_empty() {
+        return a;
+    }
+    let b = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+    a + frac * (b - a)
+}
+
+/// A generator for draw `d` of a run seeded with `seed`.
+fn rng_for(seed: u64, d: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ d.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// One transition matrix from the rows' Dirichlet posteriors (normalised Gamma draws; cells
+/// with parameter 0 stay 0).
+pub fn draw_matrix(posterior: &[Vec<f64>], rng: &mut impl Rng) -> Vec<Vec<f64>> {
+    posterior
+        .iter()
+        .map(|row| {
+            let mut out: Vec<f64> = row
+                .iter()
+                .map(|&a| if a > 0.0 { Gamma::new(a, 1.0).expect("positive shape").sample(rng) } else { 0.0 })
+                .collect();
+            let total: f64 = out.iter().sum();
+            if total > 0.0 {
+                out.iter_mut().for_each(|x| *x /= total);
+            } else {
+                // Shapes so small that every Gamma draw underflowed: fall back to the mean.
+                let t: f64 = row.iter().sum();
+                out = row.iter().map(|a| a / t).collect();
+            }
+            out
+        })
+        .collect()
+}
+
+/// What the chain needs besides the posterior: which states are lapsed, the key state, the
+/// value flows and their standard errors, and the forecast settings.
+#[derive(Clone, Debug)]
+pub struct ChainInputs<'a> {
+    pub posterior: &'a [Vec<f64>],
+    pub lapsed: &'a [bool],
+    pub key: Option<usize>,
+    pub spend: &'a [f64],
+    pub spend_se: &'a [f64],
+    pub horizon: usize,
+    pub discount_rate: f64,
+}
+
+/// Intervals of one horizon's numbers for a customer in a given state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HorizonBands {
+    pub distribution: Vec<Interval>,
+    pub p_key: Interval,
+    pub churn: Interval,
+    pub reactivation: Option<Interval>,
+    /// The chain's expected spend π_h·m (for h = 1 a customer's own interval replaces it).
+    pub expected_spend: Interval,
+}
+
+/// Intervals shared by every customer in a state, and the per-draw part of their values.
+#[derive(Clone, Debug)]
+struct StateBands {
+    horizons: Vec<HorizonBands>,
+    periods_to_lapse: Option<Interval>,
+    /// Σ_{h=2..H} π_h·m / (1+d)^h, per draw.
+    value_tail: Vec<f64>,
+    /// Σ_{h≥2} π_h·m / (1+d)^h, per draw (`None` with d = 0 or a singular system).
+    infinite_tail: Option<Vec<f64>>,
+}
+
+/// A customer's intervals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomerBands {
+    pub next_spend: Interval,
+    pub value_horizon: Interval,
+    pub value_infinite: Option<Interval>,
+    pub expected_periods_to_lapse: Option<Interval>,
+    /// Per horizon; `horizons[0].expected_spend` is the customer's `next_spend` interval.
+    pub horizons: Vec<HorizonBands>,
+}
+
+/// Posterior draws of a chain and the intervals they give, per starting state.
+#[derive(Clone, Debug)]
+pub struct ForecastBands {
+    params: IntervalParams,
+    horizon: usize,
+    discount_rate: f64,
+    /// The drawn matrices (for population intervals).
+    matrices: Vec<Vec<Vec<f64>>>,
+    /// One standard normal per draw for the customers' own first-period spend.
+    spend_z: Vec<f64>,
+    per_state: Vec<StateBands>,
+}
+
+impl ForecastBands {
+    /// Draws `params.draws` chains and summarises them per starting state. `None` with 0 draws.
+    pub fn new(c: &ChainInputs, params: IntervalParams) -> Option<Self> {
+        if params.draws == 0 {
+            return None;
+        }
+        let n = c.posterior.len();
+        let draws = params.draws;
+        let d = c.discount_rate;
+        let mut matrices = Vec::with_capacity(draws);
+        let mut flows = Vec::with_capacity(draws);
+        let mut steps = Vec::with_capacity(draws);
+        let mut tails = Vec::with_capacity(draws);
+        let mut spend_z = Vec::with_capacity(draws);
+        let others: Vec<usize> = (0..n).filter(|&i| !c.lapsed[i]).collect();
+        for k in 0..draws {
+            let mut rng = rng_for(params.seed, k as u64);
+            let p = draw_matrix(c.posterior, &mut rng);
+            let m: Vec<f64> = c
+                .spend
+                .iter()
+                .zip(c.spend_se)
+                .map(|(mean, se)| mean + se * rng.sample::<f64, _>(StandardNormal))
+                .collect();
+            spend_z.push(rng.sample::<f64, _>(StandardNormal));
+            let q: Vec<Vec<f64>> =
+                others.iter().map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect()).collect();
+            steps.push(solve(q, vec![1.0; others.len()]));
+            let tail = (d > 0.0)
+                .then(|| super::forecast::pc_value(&p, &m, d))
+                .flatten()
+                .map(|v| mat_vec(&p, &mat_vec(&p, &v)).into_iter().map(|x| x / ((1.0 + d) * (1.0 + d))).collect());
+            tails.push(tail);
+            matrices.push(p);
+            flows.push(m);
+        }
+        let per_state = (0..n)
+            .map(|s| {
+                let step_at = others.iter().position(|&i| i == s);
+                state_bands(s, c, &matrices, &flows, &steps, &tails, step_at, params.level)
+            })
+            .collect();
+        Some(Self { params, horizon: c.horizon, discount_rate: d, matrices, spend_z, per_state })
+    }
+
+    pub fn params(&self) -> IntervalParams {
+        self.params
+    }
+
+    /// A customer in `state` whose own predicted next-period spend is `next_spend` with
+    /// standard error `next_spend_se`.
+    pub fn customer(&self, state: usize, next_spend: f64, next_spend_se: f64) -> CustomerBands {
+        let b = &self.per_state[state];
+        let level = self.params.level;
+        let z = z_quantile(level);
+        let first = Interval { lo: next_spend - z * next_spend_se, hi: next_spend + z * next_spend_se };
+        let discount = 1.0 + self.discount_rate;
+        let mut scratch: Vec<f64> = b
+            .value_tail
+            .iter()
+            .zip(&self.spend_z)
+            .map(|(tail, z)| (next_spend + next_spend_se * z) / discount + tail)
+            .collect();
+        let value_horizon = equal_tailed(&mut scratch, level);
+        let value_infinite = b.infinite_tail.as_ref().map(|t| {
+            scratch.clear();
+            scratch.extend(t.iter().zip(&self.spend_z).map(|(tail, z)| (next_spend + next_spend_se * z) / discount + tail));
+            equal_tailed(&mut scratch, level)
+        });
+        let mut horizons = b.horizons.clone();
+        if let Some(h1) = horizons.first_mut() {
+            h1.expected_spend = first;
+        }
+        CustomerBands {
+            next_spend: first,
+            value_horizon,
+            value_infinite,
+            expected_periods_to_lapse: b.periods_to_lapse,
+            horizons,
+        }
+    }
+
+    /// Intervals on population segment sizes for horizons 1..=H (H ≤ the bands' horizon) from
+    /// `mix`, with `inflow` new customers per period entering `new_state`: `expected` from the
+    /// drawn chains alone, `realized` adding the chance of individual moves (each draw moves
+    /// round(mix) customers by multinomial draws).
+    pub fn population(&self, mix: &[f64], horizon: usize, inflow: f64, new_state: usize) -> PopulationBands {
+        let n = mix.len();
+        let draws = self.matrices.len();
+        let level = self.params.level;
+        let mut expected = vec![vec![Vec::with_capacity(draws); n]; horizon];
+        let mut realized = vec![vec![Vec::with_capacity(draws); n]; horizon];
+        for (k, p) in self.matrices.iter().enumerate() {
+            let mut m = mix.to_vec();
+            let mut counts: Vec<u64> = mix.iter().map(|x| x.round().max(0.0) as u64).collect();
+            let mut rng = rng_for(self.params.seed ^ 0x5151_5151, k as u64);
+            let arrivals = inflow.round().max(0.0) as u64;
+            for h in 0..horizon {
+                m = vec_mat(&m, p);
+                m[new_state] += inflow;
+                let mut next = vec![0u64; n];
+                for (i, &c) in counts.iter().enumerate() {
+                    multinomial(c, &p[i], &mut next, &mut rng);
+                }
+                next[new_state] += arrivals;
+                counts = next;
+                for j in 0..n {
+                    expected[h][j].push(m[j]);
+                    realized[h][j].push(counts[j] as f64);
+                }
+            }
+        }
+        let summarise = |v: &mut Vec<Vec<Vec<f64>>>| -> Vec<Vec<Interval>> {
+            v.iter_mut().map(|row| row.iter_mut().map(|x| equal_tailed(x, level)).collect()).collect()
+        };
+        PopulationBands { expected: summarise(&mut expected), realized: summarise(&mut realized) }
+    }
+
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+}
+
+/// Population size intervals: `expected[h - 1][j]` and `realized[h - 1][j]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PopulationBands {
+    pub expected: Vec<Vec<Interval>>,
+    pub realized: Vec<Vec<Interval>>,
+}
+
+/// Adds a Multinomial(n, p) draw to `out` (sequential conditional binomials).
+fn multinomial(n: u64, p: &[f64], out: &mut [u64], rng: &mut impl Rng) {
+    let mut left = n;
+    let mut mass = 1.0;
+    for (j, &pj) in p.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        if pj <= 0.0 {
+            continue;
+        }
+        let q = (pj / mass).clamp(0.0, 1.0);
+        let x = if q >= 1.0 { left } else { Binomial::new(left, q).expect("0 ≤ q ≤ 1").sample(rng) };
+        out[j] += x;
+        left -= x;
+        mass -= pj;
+        if mass <= 0.0 {
+            out[j] += left;
+            left = 0;
+        }
+    }
+    if left > 0 {
+        // Rounding left some mass unassigned: it stays with the last possible destination.
+        if let Some(j) = p.iter().rposition(|&x| x > 0.0) {
+            out[j] += left;
+        }
+    }
+}
+
+/// The standard normal quantile at (1 + level) / 2.
+fn z_quantile(level: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf((1.0 + level) / 2.0)
+}
+
+/// Intervals for a customer starting in `s`, over the drawn chains.
+#[allow(clippy::too_many_arguments)]
+fn state_bands(
+    s: usize,
+    c: &ChainInputs,
+    matrices: &[Vec<Vec<f64>>],
+    flows: &[Vec<f64>],
+    steps: &[Option<Vec<f64>>],
+    tails: &[Option<Vec<f64>>],
+    step_at: Option<usize>,
+    level: f64,
+) -> StateBands {
+    let n = c.posterior.len();
+    let h_max = c.horizon;
+    let draws = matrices.len();
+    let d = c.discount_rate;
+    let lapsed = c.lapsed;
+    // dist[h][j][draw], churn[h][draw], …
+    let mut dist = vec![vec![Vec::with_capacity(draws); n]; h_max];
+    let mut churn = vec![Vec::with_capacity(draws); h_max];
+    let mut react = vec![Vec::with_capacity(draws); h_max];
+    let mut spend = vec![Vec::with_capacity(draws); h_max];
+    let mut value_tail = Vec::with_capacity(draws);
+    for (p, m) in matrices.iter().zip(flows) {
+        let mut pi = vec![0.0; n];
+        pi[s] = 1.0;
+        let mut abs = pi.clone();
+        let mut stay = pi.clone();
+        let mut tail = 0.0;
+        for h in 0..h_max {
+            pi = vec_mat(&pi, p);
+            // First passage: mass already lapsed stays put.
+            let mut next = vec![0.0; n];
+            for (i, &a) in abs.iter().enumerate() {
+                if a == 0.0 {
+                    continue;
+                }
+                if lapsed[i] {
+                    next[i] += a;
+                } else {
+                    for (x, q) in next.iter_mut().zip(&p[i]) {
+                        *x += a * q;
+                    }
+                }
+            }
+            abs = next;
+            let chain_spend: f64 = pi.iter().zip(m).map(|(a, b)| a * b).sum();
+            if h >= 1 {
+                tail += chain_spend / (1.0 + d).powi(h as i32 + 1);
+            }
+            for j in 0..n {
+                dist[h][j].push(pi[j]);
+            }
+            churn[h].push(if lapsed[s] { 1.0 } else { abs.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum() });
+            spend[h].push(chain_spend);
+            if lapsed[s] {
+                stay = vec_mat(&stay, p);
+                for (j, x) in stay.iter_mut().enumerate() {
+                    if !lapsed[j] {
+                        *x = 0.0;
+                    }
+                }
+                react[h].push(1.0 - stay.iter().sum::<f64>());
+            }
+        }
+        value_tail.push(tail);
+    }
+    let to_lapse: Option<Interval> = if lapsed[s] {
+        Some(Interval::point(0.0))
+    } else {
+        let mut v: Vec<f64> = steps
+            .iter()
+            .filter_map(|t| t.as_ref().and_then(|t| step_at.map(|k| t[k])))
+            .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
+            .collect();
+        // Only when every draw has a finite expected time (as the point forecast requires).
+        (v.len() == draws).then(|| equal_tailed(&mut v, level))
+    };
+    let infinite_tail: Option<Vec<f64>> = tails.iter().map(|t| t.as_ref().map(|t| t[s])).collect();
+    let horizons = (0..h_max)
+        .map(|h| HorizonBands {
+            distribution: dist[h].iter_mut().map(|v| equal_tailed(v, level)).collect(),
+            p_key: c.key.map_or(Interval::point(0.0), |k| equal_tailed(&mut dist[h][k].clone(), level)),
+            churn: equal_tailed(&mut churn[h], level),
+            reactivation: lapsed[s].then(|| equal_tailed(&mut react[h], level)),
+            expected_spend: equal_tailed(&mut spend[h], level),
+        })
+        .collect();
+    StateBands { horizons, periods_to_lapse: to_lapse, value_tail, infinite_tail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::forecast::{ForecastParams, Forecaster};
+
+    /// Pfeifer & Carraway's chain as a posterior with `scale` pseudo-counts per row.
+    fn pc_posterior(scale: f64) -> Vec<Vec<f64>> {
+        [[0.5, 0.5, 0.0, 0.0], [0.2, 0.0, 0.8, 0.0], [0.1, 0.0, 0.0, 0.9], [0.0, 0.0, 0.0, 1.0]]
+            .iter()
+            .map(|r| r.iter().map(|p| p * scale).collect())
+            .collect()
+    }
+
+    const LAPSED: [bool; 4] = [false, false, false, true];
+    const SPEND: [f64; 4] = [100.0, 0.0, 0.0, 0.0];
+
+    fn inputs<'a>(posterior: &'a [Vec<f64>], se: &'a [f64; 4]) -> ChainInputs<'a> {
+        ChainInputs {
+            posterior,
+            lapsed: &LAPSED,
+            key: Some(0),
+            spend: &SPEND,
+            spend_se: se,
+            horizon: 3,
+            discount_rate: 0.1,
+        }
+    }
+
+    #[test]
+    fn quantiles_follow_type_7() {
+        let mut v: Vec<f64> = (1..=11).map(f64::from).rev().collect();
+        let i = equal_tailed(&mut v, 0.9);
+        assert!((i.lo - 1.5).abs() < 1e-12 && (i.hi - 10.5).abs() < 1e-12, "{i:?}");
+        let mut v = vec![3.0, 1.0, 2.0];
+        assert_eq!(equal_tailed(&mut v, 0.5), Interval { lo: 1.5, hi: 2.5 });
+    }
+
+    /// With a posterior concentrated on the point estimate, every interval shrinks onto the
+    /// point forecast.
+    #[test]
+    fn a_sharp_posterior_gives_intervals_around_the_point_forecast() {
+        let post = pc_posterior(1e7);
+        let c = inputs(&post, &[0.0; 4]);
+        let bands = ForecastBands::new(&c, IntervalParams { draws: 50, level: 0.9, seed: 3 }).unwrap();
+        let matrix: Vec<Vec<f64>> = post.iter().map(|r| r.iter().map(|x| x / 1e7).collect()).collect();
+        let f = Forecaster::new(&matrix, &LAPSED, Some(0), &SPEND, ForecastParams { horizon: 3, discount_rate: 0.1 })
+            .unwrap();
+        for s in 0..4 {
+            let point = f.customer(s, 42.0);
+            let b = bands.customer(s, 42.0, 0.0);
+            let near = |i: Interval, x: f64| {
+                let tol = 3e-3 * x.abs().max(1.0);
+                (i.lo - x).abs() < tol && (i.hi - x).abs() < tol && i.lo <= x + 1e-9 && x <= i.hi + 1e-9
+            };
+            assert!(near(b.value_horizon, point.value_horizon), "{s}: {b:?} vs {point:?}");
+            assert!(near(b.value_infinite.unwrap(), point.value_infinite.unwrap()));
+            for (hb, hp) in b.horizons.iter().zip(&point.horizons) {
+                assert!(near(hb.churn, hp.churn), "churn {hb:?} {hp:?}");
+                assert!(near(hb.p_key, hp.p_key), "p_key {hb:?} {hp:?}");
+                assert!(near(hb.expected_spend, hp.expected_spend), "spend {hb:?} {hp:?}");
+                for (i, x) in hb.distribution.iter().zip(&hp.distribution) {
+                    assert!(near(*i, *x));
+                }
+            }
+            if let (Some(i), Some(x)) = (b.expected_periods_to_lapse, point.expected_periods_to_lapse) {
+                assert!(near(i, x));
+            }
+        }
+    }
+
+    /// Draw by draw the intervals are what the definitions say: the first-step distribution's
+    /// interval for a row is the Beta marginal's, checked against statrs with 4,000 draws.
+    #[test]
+    fn first_step_intervals_match_the_beta_marginals() {
+        use statrs::distribution::{Beta, ContinuousCDF};
+        let post = pc_posterior(20.0);
+        let c = inputs(&post, &[0.0; 4]);
+        let bands = ForecastBands::new(&c, IntervalParams { draws: 4000, level: 0.9, seed: 9 }).unwrap();
+        let b = bands.customer(1, 0.0, 0.0);
+        // Row 2: Dirichlet(4, 0, 16, 0): P(2 → 1) ~ Beta(4, 16).
+        let beta = Beta::new(4.0, 16.0).unwrap();
+        let i = b.horizons[0].distribution[0];
+        assert!((i.lo - beta.inverse_cdf(0.05)).abs() < 0.01, "{i:?}");
+        assert!((i.hi - beta.inverse_cdf(0.95)).abs() < 0.01, "{i:?}");
+        // Churn at h = 2 from state 2 is p(2→3)·p(3→4): inside [0, 1] and around 0.72.
+        let churn = b.horizons[1].churn;
+        assert!(churn.lo < 0.72 && 0.72 < churn.hi && churn.lo >= 0.0 && churn.hi <= 1.0, "{churn:?}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_intervals_and_spend_uncertainty_widens_them() {
+        let post = pc_posterior(50.0);
+        let p = IntervalParams { draws: 100, level: 0.9, seed: 5 };
+        let a = ForecastBands::new(&inputs(&post, &[0.0; 4]), p).unwrap().customer(0, 30.0, 0.0);
+        let b = ForecastBands::new(&inputs(&post, &[0.0; 4]), p).unwrap().customer(0, 30.0, 0.0);
+        assert_eq!(a, b);
+        let wide = ForecastBands::new(&inputs(&post, &[20.0, 0.0, 0.0, 0.0]), p).unwrap().customer(0, 30.0, 10.0);
+        assert!(wide.value_horizon.hi - wide.value_horizon.lo > a.value_horizon.hi - a.value_horizon.lo);
+        let z = z_quantile(0.9);
+        assert!((wide.next_spend.hi - (30.0 + z * 10.0)).abs() < 1e-9);
+        assert_eq!(wide.horizons[0].expected_spend, wide.next_spend);
+    }
+
+    #[test]
+    fn population_intervals_keep_the_total_and_realized_ones_are_wider() {
+        let post = pc_posterior(200.0);
+        let bands = ForecastBands::new(&inputs(&post, &[0.0; 4]), IntervalParams::default()).unwrap();
+        let mix = [400.0, 300.0, 200.0, 100.0];
+        let pop = bands.population(&mix, 2, 0.0, 0);
+        for h in 0..2 {
+            for j in 0..4 {
+                let (e, r) = (pop.expected[h][j], pop.realized[h][j]);
+                assert!(e.lo <= e.hi && r.lo <= r.hi);
+                assert!(r.hi - r.lo >= e.hi - e.lo - 1.0, "h{h} j{j}: {e:?} {r:?}");
+            }
+        }
+        // The absorbing state can only grow.
+        assert!(pop.realized[0][3].lo >= 100.0);
+        let mut out = vec![0u64; 4];
+        let mut rng = rng_for(1, 1);
+        multinomial(1000, &[0.2, 0.0, 0.8, 0.0], &mut out, &mut rng);
+        assert_eq!(out.iter().sum::<u64>(), 1000);
+        assert_eq!(out[1] + out[3], 0);
+    }
+}
