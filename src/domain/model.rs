@@ -197,4 +197,31 @@ impl ModelArtifact {
             params,
         )
     }
+
+    /// Intervals on this model's forecasts from `intervals.draws` posterior draws (`None` with
+    /// no draws). Artifacts without spend standard errors treat the value flows as known.
+    pub fn bands(
+        &self,
+        params: super::forecast::ForecastParams,
+        intervals: super::intervals::IntervalParams,
+    ) -> Option<super::intervals::ForecastBands> {
+        let n = self.segments.states.len();
+        let posterior = self.transitions.model.posterior();
+        let zero = vec![0.0; n];
+        let spend_se =
+            if self.spend.spend_se_by_state.len() == n { &self.spend.spend_se_by_state } else { &zero };
+        let lapsed = self.lapsed_states();
+        super::intervals::ForecastBands::new(
+            &super::intervals::ChainInputs {
+                posterior: &posterior,
+                lapsed: &lapsed,
+                key: self.key_index(),
+                spend: &self.spend.spend_by_state,
+                spend_se,
+                horizon: params.horizon,
+                discount_rate: params.discount_rate,
+            },
+            intervals,
+        )
+    }
 }
