@@ -211,3 +211,25 @@ pub fn stage_message(s: Stage) -> &'static str {
         Stage::Fitting => "fitting",
     }
 }
+
+/// Intervals on forecast numbers (`kam score`, `kam evaluate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct IntervalArgs {
+    /// Posterior draws behind the intervals (`*_lo`, `*_hi`); 0 leaves them out.
+    #[arg(long, default_value_t = 200)]
+    pub draws: usize,
+    /// Central probability of each interval.
+    #[arg(long, default_value_t = 0.9)]
+    pub level: f64,
+    /// Seed of the draws (the same seed gives the same intervals).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl IntervalArgs {
+    pub fn params(&self) -> anyhow::Result<crate::domain::intervals::IntervalParams> {
+        let p = crate::domain::intervals::IntervalParams { draws: self.draws, level: self.level, seed: self.seed };
+        p.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
+        Ok(p)
+    }
+}

@@ -1,10 +1,11 @@
 //! `kam score`: one row per customer with its segment, RFM values and forecasts.
 
-use super::input::InputArgs;
+use super::input::{InputArgs, IntervalArgs};
 use super::output::{Cell, ColType, Column, ParquetSink, RowSink, write_csv_parallel};
 use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::domain::forecast::{CustomerForecast, ForecastParams, population};
+use crate::domain::intervals::{ForecastBands, HorizonIntervals, ValueIntervals};
 use crate::domain::model::ModelArtifact;
 use crate::domain::score::{CustomerNow, Snapshot, snapshot};
 use crate::store::ModelStore;
@@ -17,6 +18,8 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub intervals: IntervalArgs,
     /// Model id (default: the active one, models/CURRENT).
     #[arg(long)]
     pub model: Option<String>,
@@ -51,7 +54,22 @@ fn column_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
-fn columns(model: &ModelArtifact, horizon: usize) -> Vec<Column> {
+/// Interval columns after `value_infinite`.
+const VALUE_INTERVAL_COLUMNS: [&str; 8] = [
+    "next_spend_lo",
+    "next_spend_hi",
+    "expected_periods_to_lapse_lo",
+    "expected_periods_to_lapse_hi",
+    "value_horizon_lo",
+    "value_horizon_hi",
+    "value_infinite_lo",
+    "value_infinite_hi",
+];
+
+/// Interval columns of each horizon, after its spend.
+const HORIZON_INTERVAL_COLUMNS: [&str; 6] = ["churn_lo", "churn_hi", "p_key_lo", "p_key_hi", "spend_lo", "spend_hi"];
+
+fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column> {
     let mut c: Vec<Column> = [
         ("customer_id", ColType::Str),
         ("segment", ColType::Str),
@@ -70,6 +88,9 @@ fn columns(model: &ModelArtifact, horizon: usize) -> Vec<Column> {
     .iter()
     .map(|(n, t)| Column { name: n.to_string(), ty: *t })
     .collect();
+    if intervals {
+        c.extend(VALUE_INTERVAL_COLUMNS.iter().map(|n| Column { name: n.to_string(), ty: ColType::F64 }));
+    }
     for h in 1..=horizon {
         for (n, t) in [
             ("most_likely", ColType::Str),
@@ -78,6 +99,9 @@ fn columns(model: &ModelArtifact, horizon: usize) -> Vec<Column> {
             ("spend", ColType::F64),
         ] {
             c.push(Column { name: format!("h{h}_{n}"), ty: t });
+        }
+        if intervals {
+            c.extend(HORIZON_INTERVAL_COLUMNS.iter().map(|n| Column { name: format!("h{h}_{n}"), ty: ColType::F64 }));
         }
         for s in &model.segments.states {
             c.push(Column { name: format!("h{h}_p_{}", column_name(s)), ty: ColType::F64 });
@@ -110,7 +134,14 @@ impl<'a> Scored<'a> {
     }
 }
 
-fn cells<'a>(ids: &'a [String], states: &'a [String], now: &CustomerNow, f: &Scored<'a>, out: &mut Vec<Cell<'a>>) {
+fn cells<'a>(
+    ids: &'a [String],
+    states: &'a [String],
+    now: &CustomerNow,
+    f: &Scored<'a>,
+    bands: Option<&ForecastBands>,
+    out: &mut Vec<Cell<'a>>,
+) {
     out.clear();
     out.push(Cell::Str(&ids[now.customer as usize]));
     out.push(Cell::Str(&states[now.state]));
@@ -130,11 +161,32 @@ fn cells<'a>(ids: &'a [String], states: &'a [String], now: &CustomerNow, f: &Sco
     out.push(f.base.expected_periods_to_lapse.map_or(Cell::Null, Cell::F64));
     out.push(Cell::F64(f.value_horizon));
     out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
+    let values = bands.map(|b| b.values(now.state, now.next_spend, now.next_spend_se, &mut Vec::new()));
+    if let (Some(b), Some((first, value, infinite))) = (bands, values) {
+        let to_lapse = b.state_periods_to_lapse(now.state);
+        out.extend([
+            Cell::F64(first.lo),
+            Cell::F64(first.hi),
+            to_lapse.map_or(Cell::Null, |i| Cell::F64(i.lo)),
+            to_lapse.map_or(Cell::Null, |i| Cell::F64(i.hi)),
+            Cell::F64(value.lo),
+            Cell::F64(value.hi),
+            infinite.map_or(Cell::Null, |i| Cell::F64(i.lo)),
+            infinite.map_or(Cell::Null, |i| Cell::F64(i.hi)),
+        ]);
+    }
     for h in &f.base.horizons {
         out.push(Cell::Str(&states[h.most_likely]));
         out.push(Cell::F64(h.churn));
         out.push(h.reactivation.map_or(Cell::Null, Cell::F64));
         out.push(Cell::F64(if h.h == 1 { f.next_spend } else { h.expected_spend }));
+        if let (Some(b), Some((first, _, _))) = (bands, values) {
+            let hb = &b.state_horizons(now.state)[h.h - 1];
+            let spend = if h.h == 1 { first } else { hb.expected_spend };
+            out.extend(
+                [hb.churn.lo, hb.churn.hi, hb.p_key.lo, hb.p_key.hi, spend.lo, spend.hi].into_iter().map(Cell::F64),
+            );
+        }
         out.extend(h.distribution.iter().map(|p| Cell::F64(*p)));
     }
 }
@@ -148,13 +200,24 @@ struct JsonHorizon<'a> {
     churn: f64,
     reactivation: Option<f64>,
     expected_spend: f64,
+    #[serde(flatten)]
+    intervals: Option<HorizonIntervals>,
 }
 
-fn json_line(ids: &[String], states: &[String], now: &CustomerNow, f: &CustomerForecast) -> serde_json::Value {
+fn json_line(
+    ids: &[String],
+    states: &[String],
+    now: &CustomerNow,
+    f: &CustomerForecast,
+    bands: Option<&ForecastBands>,
+) -> serde_json::Value {
+    let bands = bands.map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
+    let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     let horizons: Vec<JsonHorizon> = f
         .horizons
         .iter()
         .map(|h| JsonHorizon {
+            intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| b.named(states)),
             h: h.h,
             distribution: states.iter().cloned().zip(h.distribution.iter().map(|p| serde_json::json!(p))).collect(),
             most_likely: &states[h.most_likely],
@@ -169,6 +232,12 @@ fn json_line(ids: &[String], states: &[String], now: &CustomerNow, f: &CustomerF
     fields.insert("expected_periods_to_lapse".into(), serde_json::json!(f.expected_periods_to_lapse));
     fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
     fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
+    if let Some(b) = &bands {
+        let v: ValueIntervals = b.value_intervals();
+        if let serde_json::Value::Object(m) = serde_json::to_value(v).expect("intervals serialize") {
+            fields.extend(m);
+        }
+    }
     fields.insert("horizons".into(), serde_json::json!(horizons));
     line
 }
@@ -190,6 +259,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let snap = snapshot(&ingested.transactions, &model, a.as_of, attributes.as_ref())
         .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
     let forecaster = model.forecaster(params)?;
+    let interval_params = a.intervals.params()?;
+    if interval_params.draws > 0 {
+        progress.step(format!("drawing {} chains from the posterior", interval_params.draws));
+    }
+    let bands = model.bands(params, interval_params);
+    let bands = bands.as_ref();
     let ids = &ingested.transactions.customer_ids;
     let states = &model.segments.states;
     progress.step("forecasting");
@@ -208,13 +283,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let mut w = std::io::BufWriter::new(file);
                 for c in &snap.customers {
                     let f = forecaster.customer(c.state, c.next_spend);
-                    serde_json::to_writer(&mut w, &json_line(ids, states, c, &f))?;
+                    serde_json::to_writer(&mut w, &json_line(ids, states, c, &f, bands))?;
                     w.write_all(b"\n")?;
                 }
                 w.flush()?;
             }
             ext => {
-                let cols = columns(&model, a.horizon);
+                let cols = columns(&model, a.horizon, bands.is_some());
                 let n = snap.customers.len();
                 let (customers, forecasts) = (&snap.customers, &forecasts);
                 match (ext, &a.out) {
@@ -222,7 +297,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let mut sink: Box<dyn RowSink> = Box::new(ParquetSink::create(p, &cols)?);
                         let mut row = Vec::with_capacity(cols.len());
                         for i in 0..n {
-                            cells(ids, states, &customers[i], &forecasts[i], &mut row);
+                            cells(ids, states, &customers[i], &forecasts[i], bands, &mut row);
                             sink.write_row(&row)?;
                         }
                         sink.finish()?;
@@ -231,12 +306,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let file =
                             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                         write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
                         })?;
                     }
                     (None, None) => {
                         write_csv_parallel(std::io::BufWriter::new(std::io::stdout().lock()), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
                         })?
                     }
                     (Some(other), _) => {

@@ -177,6 +177,68 @@ pub struct CustomerBands {
     pub horizons: Vec<HorizonBands>,
 }
 
+impl CustomerBands {
+    /// The customer-level intervals as flat `*_lo` / `*_hi` fields.
+    pub fn value_intervals(&self) -> ValueIntervals {
+        ValueIntervals {
+            next_spend_lo: self.next_spend.lo,
+            next_spend_hi: self.next_spend.hi,
+            expected_periods_to_lapse_lo: self.expected_periods_to_lapse.map(|i| i.lo),
+            expected_periods_to_lapse_hi: self.expected_periods_to_lapse.map(|i| i.hi),
+            value_horizon_lo: self.value_horizon.lo,
+            value_horizon_hi: self.value_horizon.hi,
+            value_infinite_lo: self.value_infinite.map(|i| i.lo),
+            value_infinite_hi: self.value_infinite.map(|i| i.hi),
+        }
+    }
+}
+
+impl HorizonBands {
+    /// This horizon's intervals as flat `*_lo` / `*_hi` fields, distributions by state name.
+    pub fn named(&self, states: &[String]) -> HorizonIntervals {
+        HorizonIntervals {
+            distribution_lo: states.iter().cloned().zip(self.distribution.iter().map(|i| i.lo)).collect(),
+            distribution_hi: states.iter().cloned().zip(self.distribution.iter().map(|i| i.hi)).collect(),
+            p_key_lo: self.p_key.lo,
+            p_key_hi: self.p_key.hi,
+            churn_lo: self.churn.lo,
+            churn_hi: self.churn.hi,
+            reactivation_lo: self.reactivation.map(|i| i.lo),
+            reactivation_hi: self.reactivation.map(|i| i.hi),
+            expected_spend_lo: self.expected_spend.lo,
+            expected_spend_hi: self.expected_spend.hi,
+        }
+    }
+}
+
+/// A customer's own intervals, flattened into its prediction (`kam score` JSON Lines, the API).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ValueIntervals {
+    pub next_spend_lo: f64,
+    pub next_spend_hi: f64,
+    pub expected_periods_to_lapse_lo: Option<f64>,
+    pub expected_periods_to_lapse_hi: Option<f64>,
+    pub value_horizon_lo: f64,
+    pub value_horizon_hi: f64,
+    pub value_infinite_lo: Option<f64>,
+    pub value_infinite_hi: Option<f64>,
+}
+
+/// One horizon's intervals, flattened into the horizon of a prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HorizonIntervals {
+    pub distribution_lo: std::collections::BTreeMap<String, f64>,
+    pub distribution_hi: std::collections::BTreeMap<String, f64>,
+    pub p_key_lo: f64,
+    pub p_key_hi: f64,
+    pub churn_lo: f64,
+    pub churn_hi: f64,
+    pub reactivation_lo: Option<f64>,
+    pub reactivation_hi: Option<f64>,
+    pub expected_spend_lo: f64,
+    pub expected_spend_hi: f64,
+}
+
 /// Posterior draws of a chain and the intervals they give, per starting state.
 #[derive(Clone, Debug)]
 pub struct ForecastBands {
@@ -187,6 +249,8 @@ pub struct ForecastBands {
     matrices: Vec<Vec<Vec<f64>>>,
     /// One standard normal per draw for the customers' own first-period spend.
     spend_z: Vec<f64>,
+    /// The standard normal quantile at (1 + level) / 2.
+    z: f64,
     per_state: Vec<StateBands>,
 }
 
@@ -232,7 +296,7 @@ impl ForecastBands {
                 state_bands(s, c, &matrices, &flows, &steps, &tails, step_at, params.level)
             })
             .collect();
-        Some(Self { params, horizon: c.horizon, discount_rate: d, matrices, spend_z, per_state })
+        Some(Self { params, horizon: c.horizon, discount_rate: d, matrices, spend_z, z: z_quantile(params.level), per_state })
     }
 
     pub fn params(&self) -> IntervalParams {
@@ -243,22 +307,7 @@ impl ForecastBands {
     /// standard error `next_spend_se`.
     pub fn customer(&self, state: usize, next_spend: f64, next_spend_se: f64) -> CustomerBands {
         let b = &self.per_state[state];
-        let level = self.params.level;
-        let z = z_quantile(level);
-        let first = Interval { lo: next_spend - z * next_spend_se, hi: next_spend + z * next_spend_se };
-        let discount = 1.0 + self.discount_rate;
-        let mut scratch: Vec<f64> = b
-            .value_tail
-            .iter()
-            .zip(&self.spend_z)
-            .map(|(tail, z)| (next_spend + next_spend_se * z) / discount + tail)
-            .collect();
-        let value_horizon = equal_tailed(&mut scratch, level);
-        let value_infinite = b.infinite_tail.as_ref().map(|t| {
-            scratch.clear();
-            scratch.extend(t.iter().zip(&self.spend_z).map(|(tail, z)| (next_spend + next_spend_se * z) / discount + tail));
-            equal_tailed(&mut scratch, level)
-        });
+        let (first, value_horizon, value_infinite) = self.values(state, next_spend, next_spend_se, &mut Vec::new());
         let mut horizons = b.horizons.clone();
         if let Some(h1) = horizons.first_mut() {
             h1.expected_spend = first;
@@ -270,6 +319,44 @@ impl ForecastBands {
             expected_periods_to_lapse: b.periods_to_lapse,
             horizons,
         }
+    }
+
+    /// Only the customer-specific intervals — next-period spend, value over the horizon and
+    /// over all periods — with `scratch` reused between customers.
+    pub fn values(
+        &self,
+        state: usize,
+        next_spend: f64,
+        next_spend_se: f64,
+        scratch: &mut Vec<f64>,
+    ) -> (Interval, Interval, Option<Interval>) {
+        let b = &self.per_state[state];
+        let level = self.params.level;
+        let z = self.z;
+        let first = Interval { lo: next_spend - z * next_spend_se, hi: next_spend + z * next_spend_se };
+        let discount = 1.0 + self.discount_rate;
+        let own = |z: &f64| (next_spend + next_spend_se * z) / discount;
+        scratch.clear();
+        scratch.extend(b.value_tail.iter().zip(&self.spend_z).map(|(tail, z)| own(z) + tail));
+        let value_horizon = equal_tailed(scratch, level);
+        let value_infinite = b.infinite_tail.as_ref().map(|t| {
+            scratch.clear();
+            scratch.extend(t.iter().zip(&self.spend_z).map(|(tail, z)| own(z) + tail));
+            equal_tailed(scratch, level)
+        });
+        (first, value_horizon, value_infinite)
+    }
+
+    /// The interval on expected periods until lapse from `state` (`None` where a draw never
+    /// lapses).
+    pub fn state_periods_to_lapse(&self, state: usize) -> Option<Interval> {
+        self.per_state[state].periods_to_lapse
+    }
+
+    /// The intervals shared by every customer in `state`, per horizon (h = 1's expected spend is
+    /// the chain's, not a customer's).
+    pub fn state_horizons(&self, state: usize) -> &[HorizonBands] {
+        &self.per_state[state].horizons
     }
 
     /// Intervals on population segment sizes for horizons 1..=H (H ≤ the bands' horizon) from

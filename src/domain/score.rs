@@ -29,6 +29,8 @@ pub struct CustomerNow {
     pub last: Option<PanelRow>,
     /// Spend regression prediction for the next period.
     pub next_spend: f64,
+    /// Its standard error from the coefficients' sampling covariance.
+    pub next_spend_se: f64,
 }
 
 /// RFM values of a customer-period, as written in score and snapshot files.
@@ -78,6 +80,9 @@ pub struct CustomerLine {
     pub previous_segment: Option<String>,
     pub rfm: Option<Rfm>,
     pub next_spend: f64,
+    /// Standard error of `next_spend` (0 in snapshots written before kam stored it).
+    #[serde(default)]
+    pub next_spend_se: f64,
 }
 
 impl CustomerNow {
@@ -89,6 +94,7 @@ impl CustomerNow {
             previous_segment: self.previous_state.map(|s| states[s].clone()),
             rfm: self.last.as_ref().map(Rfm::from),
             next_spend: self.next_spend,
+            next_spend_se: self.next_spend_se,
         }
     }
 }
@@ -178,6 +184,7 @@ pub fn snapshot(
             previous_state: (n >= 2).then(|| states[n - 2]),
             last: Some(last),
             next_spend: spend.predict(&x),
+            next_spend_se: spend.prediction_se(&x),
         });
     });
     let t = calendar.len() as u32 - 1;
@@ -191,6 +198,7 @@ pub fn snapshot(
                 previous_state: None,
                 last: None,
                 next_spend: spend.predict(&x),
+                next_spend_se: spend.prediction_se(&x),
             });
         }
     }

@@ -31,6 +31,7 @@ struct Stored {
     previous: Option<u32>,
     last: Option<PanelRow>,
     next_spend: f64,
+    next_spend_se: f64,
 }
 
 /// Customers at the model's as-of date, by id.
@@ -69,6 +70,7 @@ impl CustomerSnapshot {
                 previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
                 last: l.rfm.map(|r| r.to_row()),
                 next_spend: l.next_spend,
+                next_spend_se: l.next_spend_se,
             };
             if index.insert(l.customer_id.clone(), stored).is_some() {
                 return Err(format!("{name}: line {n}: customer {:?} appears twice", l.customer_id));
@@ -94,6 +96,8 @@ pub struct CustomerQuery {
     pub horizon: Option<usize>,
     /// Discount rate per period (default 0.025).
     pub discount_rate: Option<f64>,
+    /// Add 90% intervals (`*_lo`, `*_hi`) from 200 posterior draws (default true).
+    pub intervals: Option<bool>,
 }
 
 /// The response body.
@@ -135,21 +139,21 @@ pub async fn customer(
         .index
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} in model {}", served.id)))?;
-    let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let forecasts = served.forecasts(params, q.intervals.unwrap_or(true))?;
     let now = CustomerNow {
         customer: 0,
         state: c.state as usize,
         previous_state: c.previous.map(|s| s as usize),
         last: c.last,
         next_spend: c.next_spend,
+        next_spend_se: c.next_spend_se,
     };
-    let f = forecaster.customer(now.state, now.next_spend);
     Ok(Json(CustomerResponse {
         model_id: served.id.clone(),
         as_of: served.periods.as_of,
         horizon: params.horizon,
         discount_rate: params.discount_rate,
-        prediction: output(&served, id, &now, f, None),
+        prediction: output(&served, id, &now, &forecasts, None),
     }))
 }
 

@@ -5,7 +5,8 @@
 use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::ApiJson;
-use crate::domain::forecast::population;
+use crate::domain::forecast::{ForecastParams, population};
+use crate::domain::intervals::Interval;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -17,7 +18,7 @@ fn default_horizon() -> usize {
 }
 
 /// The request body (`{}` is a valid request).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForecastRequest {
     /// Periods ahead (1 to 120; default 4).
@@ -29,14 +30,33 @@ pub struct ForecastRequest {
     /// New customers entering the first segment each period (default 0).
     #[serde(default)]
     pub inflow: f64,
+    /// Add 90% intervals from 200 posterior draws (default true).
+    #[serde(default = "default_intervals")]
+    pub intervals: bool,
+}
+
+fn default_intervals() -> bool {
+    true
 }
 
 /// Segment sizes at one horizon.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PeriodSizes {
     pub h: usize,
+    /// Expected customers per segment.
     pub sizes: BTreeMap<String, f64>,
     pub total: f64,
+    /// 90% interval on the expected sizes (uncertainty in the chain's probabilities).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_lo: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_hi: Option<BTreeMap<String, f64>>,
+    /// 90% prediction interval on the counts that will be observed (adds the chance of each
+    /// customer's move; the mix and inflow are rounded to whole customers for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized_lo: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized_hi: Option<BTreeMap<String, f64>>,
 }
 
 /// The response body.
@@ -100,6 +120,15 @@ pub async fn handler(
     }
     let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
     let sizes = population(model.transitions.model.matrix(), &mix, req.horizon, req.inflow, 0);
+    let bands = if req.intervals {
+        let forecasts = model.forecasts(ForecastParams { horizon: req.horizon, discount_rate: 0.0 }, true)?;
+        forecasts.bands.as_ref().map(|b| b.population(&mix, req.horizon, req.inflow, 0))
+    } else {
+        None
+    };
+    let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
+        rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
+    };
     Ok(Json(ForecastResponse {
         model_id: model.id.clone(),
         as_of: model.periods.as_of,
@@ -109,7 +138,15 @@ pub async fn handler(
         horizons: sizes
             .iter()
             .enumerate()
-            .map(|(k, m)| PeriodSizes { h: k + 1, sizes: named(m), total: m.iter().sum() })
+            .map(|(k, m)| PeriodSizes {
+                h: k + 1,
+                sizes: named(m),
+                total: m.iter().sum(),
+                sizes_lo: side(bands.as_ref().map(|b| &b.expected), k, false),
+                sizes_hi: side(bands.as_ref().map(|b| &b.expected), k, true),
+                realized_lo: side(bands.as_ref().map(|b| &b.realized), k, false),
+                realized_hi: side(bands.as_ref().map(|b| &b.realized), k, true),
+            })
             .collect(),
     }))
 }

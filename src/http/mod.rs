@@ -24,6 +24,8 @@ pub mod models;
 pub mod openapi;
 pub mod predict;
 
+use crate::domain::forecast::{ForecastParams, Forecaster};
+use crate::domain::intervals::{ForecastBands, IntervalParams};
 use crate::domain::model::ModelArtifact;
 use crate::store::ModelStore;
 use arc_swap::ArcSwapOption;
@@ -63,6 +65,45 @@ impl Default for Limits {
 pub struct Served {
     pub artifact: ModelArtifact,
     pub customers: Option<customers::CustomerSnapshot>,
+    /// Forecasters (and their posterior draws) already built for this model, by settings.
+    forecasts: std::sync::Mutex<std::collections::HashMap<ForecastKey, Arc<Forecasts>>>,
+}
+
+/// Settings a [`Forecasts`] was built for: horizon, discount rate (bits), with intervals.
+type ForecastKey = (usize, u64, bool);
+
+/// Most cached forecast settings per model; the cache starts over when full.
+const FORECAST_CACHE: usize = 32;
+
+/// A model's per-state forecasts for one setting, and their intervals when asked for.
+#[derive(Debug)]
+pub struct Forecasts {
+    pub forecaster: Forecaster,
+    pub bands: Option<ForecastBands>,
+}
+
+impl Served {
+    pub fn new(artifact: ModelArtifact, customers: Option<customers::CustomerSnapshot>) -> Self {
+        Self { artifact, customers, forecasts: Default::default() }
+    }
+
+    /// The forecaster for `params` (with posterior-draw intervals when `intervals`), built once
+    /// per model and setting: building it is most of the work of a single-customer request.
+    pub fn forecasts(&self, params: ForecastParams, intervals: bool) -> Result<Arc<Forecasts>, ApiError> {
+        let key = (params.horizon, params.discount_rate.to_bits(), intervals);
+        if let Some(f) = self.forecasts.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(f.clone());
+        }
+        let forecaster = self.artifact.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let bands = if intervals { self.artifact.bands(params, IntervalParams::default()) } else { None };
+        let built = Arc::new(Forecasts { forecaster, bands });
+        let mut cache = self.forecasts.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= FORECAST_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, built.clone());
+        Ok(built)
+    }
 }
 
 impl std::ops::Deref for Served {

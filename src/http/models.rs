@@ -49,7 +49,7 @@ pub fn load_served(store: &ModelStore, id: &str) -> Result<Served, ApiError> {
     let path = super::customers::snapshot_path(store.dir(), id);
     let customers = super::customers::CustomerSnapshot::load(&path, &artifact)
         .map_err(|reason| ApiError::UnusableModel { id: id.into(), reason })?;
-    Ok(Served { artifact, customers })
+    Ok(Served::new(artifact, customers))
 }
 
 /// Every stored model (`active`: named by CURRENT; `problem`: why it cannot load), and the one

@@ -18,7 +18,9 @@
 use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::{JsonBody, parse};
-use crate::domain::forecast::{CustomerForecast, ForecastParams, Forecaster};
+use super::{Forecasts, Served};
+use crate::domain::forecast::ForecastParams;
+use crate::domain::intervals::{HorizonIntervals, ValueIntervals};
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
 use crate::domain::score::{CustomerNow, snapshot};
@@ -64,6 +66,14 @@ pub struct PredictRequest {
     /// on or before this date (default: the model's as-of date).
     #[serde(default)]
     pub as_of: Option<NaiveDate>,
+    /// Add 90% intervals (`*_lo`, `*_hi`) from 200 posterior draws, as `kam score` (default
+    /// true).
+    #[serde(default = "default_intervals")]
+    pub intervals: bool,
+}
+
+fn default_intervals() -> bool {
+    true
 }
 
 /// One customer: by features or by transactions.
@@ -116,6 +126,9 @@ pub struct HorizonOut {
     pub churn: f64,
     pub reactivation: Option<f64>,
     pub expected_spend: f64,
+    /// Intervals on this horizon's numbers (unless `intervals` is false).
+    #[serde(flatten)]
+    pub intervals: Option<HorizonIntervals>,
 }
 
 /// One customer's prediction: the fields of a `kam score --out x.jsonl` line, plus, for a
@@ -127,9 +140,14 @@ pub struct Prediction {
     pub previous_segment: Option<String>,
     pub rfm: Option<Rfm>,
     pub next_spend: f64,
+    /// Standard error of `next_spend` (the spend regression's coefficient uncertainty).
+    pub next_spend_se: f64,
     pub expected_periods_to_lapse: Option<f64>,
     pub value_horizon: f64,
     pub value_infinite: Option<f64>,
+    /// Intervals on the customer's own numbers (unless `intervals` is false).
+    #[serde(flatten)]
+    pub intervals: Option<ValueIntervals>,
     pub horizons: Vec<HorizonOut>,
     /// `given` or `derived` (from the RFM features with the model's cut-points); features only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -470,10 +488,13 @@ pub(super) fn output(
     model: &ModelArtifact,
     id: String,
     now: &CustomerNow,
-    f: CustomerForecast,
+    forecasts: &Forecasts,
     features: Option<(&'static str, Vec<&'static str>)>,
 ) -> Prediction {
     let states = &model.segments.states;
+    let f = forecasts.forecaster.customer(now.state, now.next_spend);
+    let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
+    let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     Prediction {
         customer_id: id,
         segment: states[now.state].clone(),
@@ -487,13 +508,16 @@ pub(super) fn output(
             tenure_periods: r.tenure,
         }),
         next_spend: now.next_spend,
+        next_spend_se: now.next_spend_se,
         expected_periods_to_lapse: f.expected_periods_to_lapse,
         value_horizon: f.value_horizon,
         value_infinite: f.value_infinite,
+        intervals: bands.as_ref().map(|b| b.value_intervals()),
         horizons: f
             .horizons
             .into_iter()
             .map(|h| HorizonOut {
+                intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| b.named(states)),
                 h: h.h,
                 distribution: states.iter().cloned().zip(h.distribution.iter().copied()).collect(),
                 most_likely: states[h.most_likely].clone(),
@@ -509,10 +533,10 @@ pub(super) fn output(
 }
 
 /// Checks, places and forecasts every customer of a request (pure; may run on the blocking pool).
-pub fn predict(req: &PredictRequest, model: &ModelArtifact) -> Result<PredictResponse, ApiError> {
+pub fn predict(req: &PredictRequest, model: &Served) -> Result<PredictResponse, ApiError> {
     let (placed, tx, attrs) = place(req, model)?;
     let params = ForecastParams { horizon: req.horizon, discount_rate: req.discount_rate };
-    let forecaster: Forecaster = model.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let forecasts = model.forecasts(params, req.intervals)?;
     let mut as_of = model.periods.as_of;
     let snap = if tx.customer_ids.is_empty() {
         None
@@ -537,14 +561,13 @@ pub fn predict(req: &PredictRequest, model: &ModelArtifact) -> Result<PredictRes
                     previous_state: None,
                     last: Some(c.row),
                     next_spend: model.spend.model.predict(&x),
+                    next_spend_se: model.spend.model.prediction_se(&x),
                 };
-                let f = forecaster.customer(now.state, now.next_spend);
-                out.push(output(model, id, &now, f, Some((c.segment_from, c.defaulted))));
+                out.push(output(model, id, &now, &forecasts, Some((c.segment_from, c.defaulted))));
             }
             Placed::Transactions(k) => {
                 let now = &snap.as_ref().expect("a snapshot for transaction customers").customers[k as usize];
-                let f = forecaster.customer(now.state, now.next_spend);
-                out.push(output(model, id, now, f, None));
+                out.push(output(model, id, now, &forecasts, None));
             }
         }
     }
@@ -561,7 +584,7 @@ pub fn predict(req: &PredictRequest, model: &ModelArtifact) -> Result<PredictRes
 const BLOCKING_BODY_BYTES: usize = 256 * 1024;
 
 /// The response body of a request, serialized.
-fn respond(req: &PredictRequest, model: &ModelArtifact) -> Result<Vec<u8>, ApiError> {
+fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(&predict(req, model)?).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
