@@ -159,5 +159,14 @@ pub fn report(ev: &Evaluation) -> String {
         t.row(row);
     }
     s.push_str(&t.render(2));
+    if let Some(c) = &ev.segment_size_coverage {
+        s.push_str(&format!(
+            "  actual sizes inside their {:.0}% prediction intervals: {} of {} ({:.1}%)\n",
+            100.0 * c.level,
+            c.covered,
+            c.cells,
+            100.0 * c.covered as f64 / c.cells.max(1) as f64
+        ));
+    }
     s
 }

@@ -3,6 +3,7 @@
 
 use super::config::TrainConfig;
 use super::forecast::{ForecastParams, Forecaster, population};
+use super::intervals::IntervalParams;
 use super::metrics::{CalibrationBin, SpendErrors, auc, binary_log_loss, brier, calibration_deciles, spend_errors};
 use super::model::ModelArtifact;
 use super::period::{Calendar, date_of};
@@ -61,6 +62,12 @@ pub struct ChurnScores {
 pub struct SizesAt {
     pub period_start: NaiveDate,
     pub predicted: Vec<f64>,
+    /// 90% prediction interval on each count (posterior draws of the chain plus the chance of
+    /// each customer's move; see [`super::intervals`]). Empty in older artifacts.
+    #[serde(default)]
+    pub predicted_lo: Vec<f64>,
+    #[serde(default)]
+    pub predicted_hi: Vec<f64>,
     pub actual: Vec<u64>,
     /// Σ|predicted − actual| / 2 / customers: the share of customers placed in the wrong segment.
     pub misplaced_share: f64,
@@ -84,6 +91,18 @@ pub struct Evaluation {
     pub no_purchase: Baselined<ChurnScores>,
     pub holdout_spend: Baselined<SpendErrors>,
     pub segment_sizes: Vec<SizesAt>,
+    /// How often the actual segment sizes fell inside their prediction intervals.
+    #[serde(default)]
+    pub segment_size_coverage: Option<IntervalCoverage>,
+}
+
+/// Coverage of prediction intervals in a backtest: `covered` of `cells` actual values inside
+/// their interval at `level` (cells with a point interval at 0 and an actual 0 are not counted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalCoverage {
+    pub level: f64,
+    pub covered: u64,
+    pub cells: u64,
 }
 
 /// A metric for the model and for the naive baselines.
@@ -233,12 +252,28 @@ pub fn evaluate(
         calibration: calibration_deciles(p, &no_purchase),
     };
     let predicted_sizes = population(p, &mix, k, 0.0, 0);
+    let intervals = IntervalParams::default();
+    let bands = model
+        .bands(ForecastParams { horizon: k, discount_rate: 0.0 }, intervals)
+        .map(|b| b.population(&mix, k, 0.0, 0).realized);
+    let mut coverage = IntervalCoverage { level: intervals.level, covered: 0, cells: 0 };
     let segment_sizes = (0..k)
         .map(|h| {
             let miss: f64 = predicted_sizes[h].iter().zip(&sizes_actual[h]).map(|(a, &b)| (a - b as f64).abs()).sum();
+            let band = bands.as_ref().map(|b| &b[h]);
+            if let Some(band) = band {
+                for (i, &a) in band.iter().zip(&sizes_actual[h]) {
+                    if i.hi > 0.0 || a > 0 {
+                        coverage.cells += 1;
+                        coverage.covered += u64::from(i.contains(a as f64));
+                    }
+                }
+            }
             SizesAt {
                 period_start: date_of(calendar.start(t + 1 + h)),
                 predicted: predicted_sizes[h].clone(),
+                predicted_lo: band.map(|b| b.iter().map(|i| i.lo).collect()).unwrap_or_default(),
+                predicted_hi: band.map(|b| b.iter().map(|i| i.hi).collect()).unwrap_or_default(),
                 actual: sizes_actual[h].clone(),
                 misplaced_share: miss / 2.0 / n,
             }
@@ -270,6 +305,7 @@ pub fn evaluate(
             segment_average: Some(spend_errors(&spend_segment, &spend_actual)),
         },
         segment_sizes,
+        segment_size_coverage: bands.is_some().then_some(coverage),
     };
     Ok((model, evaluation))
 }

@@ -279,8 +279,10 @@ impl ForecastBands {
                 .map(|(mean, se)| mean + se * rng.sample::<f64, _>(StandardNormal))
                 .collect();
             spend_z.push(rng.sample::<f64, _>(StandardNormal));
-            let q: Vec<Vec<f64>> =
-                others.iter().map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect()).collect();
+            let q: Vec<Vec<f64>> = others
+                .iter()
+                .map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect())
+                .collect();
             steps.push(solve(q, vec![1.0; others.len()]));
             let tail = (d > 0.0)
                 .then(|| super::forecast::pc_value(&p, &m, d))
@@ -296,7 +298,15 @@ impl ForecastBands {
                 state_bands(s, c, &matrices, &flows, &steps, &tails, step_at, params.level)
             })
             .collect();
-        Some(Self { params, horizon: c.horizon, discount_rate: d, matrices, spend_z, z: z_quantile(params.level), per_state })
+        Some(Self {
+            params,
+            horizon: c.horizon,
+            discount_rate: d,
+            matrices,
+            spend_z,
+            z: z_quantile(params.level),
+            per_state,
+        })
     }
 
     pub fn params(&self) -> IntervalParams {
@@ -495,7 +505,11 @@ fn state_bands(
             for j in 0..n {
                 dist[h][j].push(pi[j]);
             }
-            churn[h].push(if lapsed[s] { 1.0 } else { abs.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum() });
+            churn[h].push(if lapsed[s] {
+                1.0
+            } else {
+                abs.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum()
+            });
             spend[h].push(chain_spend);
             if lapsed[s] {
                 stay = vec_mat(&stay, p);

@@ -208,8 +208,7 @@ impl ModelArtifact {
         let n = self.segments.states.len();
         let posterior = self.transitions.model.posterior();
         let zero = vec![0.0; n];
-        let spend_se =
-            if self.spend.spend_se_by_state.len() == n { &self.spend.spend_se_by_state } else { &zero };
+        let spend_se = if self.spend.spend_se_by_state.len() == n { &self.spend.spend_se_by_state } else { &zero };
         let lapsed = self.lapsed_states();
         super::intervals::ForecastBands::new(
             &super::intervals::ChainInputs {
