@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -142,14 +143,25 @@ class Work:
 
 class Api:
     """A client of `kam serve`: KAM_API (and KAM_API_KEY), or a temporary server over the work
-    directory's models, started here and stopped when the notebook's kernel ends (or by stop())."""
+    directory's models, started here and stopped when the notebook's kernel ends (or by stop()).
+    The temporary server serves `model_id` (default: the active model): a model other than the
+    active one is served from a scratch copy of the store, so models/CURRENT is left alone."""
 
-    def __init__(self, work: Work, base: str | None = None, key: str | None = None):
+    def __init__(self, work: Work, base: str | None = None, key: str | None = None, model_id: str | None = None):
         self.base = (base or os.environ.get("KAM_API") or "").rstrip("/")
         self.key = key or os.environ.get("KAM_API_KEY")
         self._proc = None
+        self._scratch = None
         if not self.base:
-            self.base = self._start(work.models)
+            models = work.models
+            if model_id and model_id != work.active_id():
+                self._scratch = Path(tempfile.mkdtemp(prefix="kam-models-"))
+                for name in (f"{model_id}.json", f"{model_id}.customers.jsonl"):
+                    if (work.models / name).exists():
+                        shutil.copy(work.models / name, self._scratch / name)
+                (self._scratch / "CURRENT").write_text(model_id + "\n")
+                models = self._scratch
+            self.base = self._start(models)
         self.session = requests.Session()
         if self.key:
             self.session.headers["Authorization"] = f"Bearer {self.key}"
@@ -185,6 +197,9 @@ class Api:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def _check(self, r: requests.Response):
         if not r.ok:

@@ -2,6 +2,7 @@
 """Runs kam's notebooks headless against a fresh work directory, as CI does.
 
     python3 notebooks/run_all.py --kam target/release/kam --out /tmp/kam-notebooks
+    python3 notebooks/run_all.py --clear      # clear the notebooks' outputs before committing
 
 1. makes OUT/work: generated transactions (kam generate), a model trained on them with a
    backtest (kam train --backtest-last 4), its scores (kam score);
@@ -124,15 +125,36 @@ def run_notebook(path: Path, out: Path, cell_timeout: int, ipc_dir: Path) -> str
     return f"{path.name}: {where} failed: {failure}"
 
 
+def clear(paths: list[Path]) -> int:
+    """Removes outputs and execution counts, so the committed notebooks diff as code."""
+    import nbformat
+
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+            cell.metadata.pop("execution", None)
+        nbformat.write(nb, path)
+        log(f"cleared {path.name}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kam", help="the kam executable (default: KAM_BIN, kam on PATH, or target/release/kam)")
-    ap.add_argument("--out", required=True, type=Path, help="output directory (work directory, executed notebooks)")
+    ap.add_argument("--out", type=Path, help="output directory (work directory, executed notebooks)")
+    ap.add_argument("--clear", action="store_true", help="clear the outputs of the notebooks in place (before committing) and exit")
     ap.add_argument("--customers", type=int, default=20_000, help="generated customers (default 20,000)")
     ap.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
     ap.add_argument("--cell-timeout", type=int, default=300, help="seconds a cell may take (default 300)")
     ap.add_argument("notebooks", nargs="*", default=NOTEBOOKS, help="notebooks to run (default: all three, in order)")
     args = ap.parse_args()
+    if args.clear:
+        return clear([HERE / n for n in args.notebooks])
+    if args.out is None:
+        ap.error("--out is required")
 
     try:
         import nbclient  # noqa: F401
