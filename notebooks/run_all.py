@@ -177,6 +177,9 @@ def main() -> int:
     for name in ("KAM_MODEL", "KAM_API", "KAM_API_KEY", "KAM_ADMIN_KEY", "KAM_NEW_DATA"):
         os.environ.pop(name, None)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # No __pycache__ left in the source tree by this runner or the kernels it starts.
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    sys.dont_write_bytecode = True
 
     sys.path.insert(0, str(HERE))
     import kamnb
