@@ -20,3 +20,6 @@ mod pipeline;
 // The prediction API (kam serve): every route through the router, the server on port 0 during a
 // model swap, and the real executable.
 mod api;
+
+// The analyst notebooks, executed headless by notebooks/run_all.py (needs its Python packages).
+mod notebooks;
