@@ -2,7 +2,7 @@
 //   {model, transitions, forecast, customers}
 // whose parts are the API's responses (GET /v1/model, GET /v1/model/transitions,
 // POST /v1/forecast, GET /v1/model/customers/summary). The report embeds it in
-// <script id="kam-data">; the dashboard fetches it from the server that sent the page.
+// a JSON script element (id kam-data); the dashboard fetches it from the server that sent the page.
 // Plain JavaScript, no dependencies, no network beyond that server.
 (function () {
   'use strict';
@@ -205,6 +205,24 @@
     return groups;
   }
 
+  // Lapsed states grow without bound and would flatten every other line: hidden at first.
+  function lapsedHidden(model) {
+    var hidden = {};
+    (model.lapsed_states || []).forEach(function (s) { hidden[s] = true; });
+    return hidden;
+  }
+
+  // Moves labels at the right end of lines apart so that they do not overlap.
+  function spreadLabels(labels, gap, top, bottom) {
+    labels.sort(function (a, b) { return a.y - b.y; });
+    for (var i = 1; i < labels.length; i++) labels[i].y = Math.max(labels[i].y, labels[i - 1].y + gap);
+    var over = labels.length ? labels[labels.length - 1].y - bottom : 0;
+    if (over > 0) labels.forEach(function (l) { l.y -= over; });
+    for (var k = labels.length - 2; k >= 0; k--) labels[k].y = Math.min(labels[k].y, labels[k + 1].y - gap);
+    labels.forEach(function (l) { l.y = Math.max(top, l.y); });
+    return labels;
+  }
+
   function drawSizes(data, hidden) {
     var box = clear($('chart-sizes'));
     var m = data.model;
@@ -251,6 +269,7 @@
       svgEl('line', { x1: xa, x2: xa, y1: 0, y2: f.h, stroke: '#9aa5b1', 'stroke-dasharray': '3 3' }, f.g);
       svgEl('text', { x: xa + 4, y: 10, 'class': 'axis-label' }, f.g, 'as of ' + m.as_of);
     }
+    var labels = [];
     groups.forEach(function (g, gi) {
       if (hidden[g.name]) return;
       var colour = PALETTE[gi % PALETTE.length];
@@ -279,7 +298,10 @@
         svgEl('title', null, c, g.name + ', ' + label + ': ' + fmtInt(v) + extra);
       });
       var lastPt = fc.length ? [x(N - 1), y(sum(fcVals[fc.length - 1], g))] : pts[T - 1];
-      svgEl('text', { x: lastPt[0] + 6, y: lastPt[1], dy: '0.32em', 'font-size': 11, fill: colour }, series, g.name);
+      labels.push({ x: lastPt[0] + 6, y: lastPt[1], text: g.name, colour: colour });
+    });
+    spreadLabels(labels, 12, 0, f.h).forEach(function (l) {
+      svgEl('text', { x: l.x, y: l.y, dy: '0.32em', 'font-size': 11, fill: l.colour }, f.g, l.text);
     });
     var legend = el('div', { 'class': 'legend' }, box);
     groups.forEach(function (g, gi) {
@@ -302,7 +324,9 @@
     var cap = 'Customers in each segment at the end of every training period, then the population forecast for ' +
       fc.length + ' periods from the mix at the as-of date (no new customers). ';
     cap += hasBands ? 'Shaded bands: the forecast\'s interval.' : 'The forecast carries no intervals.';
-    $('sizes-caption').textContent = cap + ' Click a legend entry to hide or show it.';
+    var off = groups.filter(function (g) { return hidden[g.name]; }).map(function (g) { return g.name; });
+    $('sizes-caption').textContent = cap + (off.length ? ' Hidden: ' + off.join(', ') + '.' : '') +
+      ' Click a legend entry to hide or show it.';
   }
 
   // ---------- transition heatmap ----------
@@ -393,8 +417,9 @@
       svgEl('text', { x: cx + 7, y: cy + 12, 'font-size': 11 }, f.g, 'top ' + fmtPct(s.customer_share, 0) + ': ' + fmtPct(s.value_share, 0));
     });
     var top20 = (c.top_shares || []).filter(function (s) { return Math.abs(s.customer_share - 0.2) < 1e-9; })[0];
-    $('concentration-caption').textContent = 'Pareto curve of expected value over the next ' + c.horizon + ' periods (discount ' +
-      fmtPct(c.discount_rate) + ' per period) across ' + fmtInt(c.customers) + ' customers' +
+    $('concentration-caption').textContent = 'Pareto curve of expected value over the next ' + c.horizon + ' periods (' +
+      (isNum(c.discount_rate) ? 'discount ' + fmtPct(c.discount_rate) + ' per period' : 'discounted as scored') + ') across ' +
+      fmtInt(c.customers) + ' customers' +
       (top20 ? ': the top 20% hold ' + fmtPct(top20.value_share) + '.' : '.');
   }
 
@@ -619,7 +644,7 @@
   function render(data) {
     drawHeader(data);
     var views = [
-      ['sizes', function () { drawSizes(data, {}); }],
+      ['sizes', function () { drawSizes(data, lapsedHidden(data.model)); }],
       ['transitions', function () { drawTransitions(data); }],
       ['concentration', function () { drawConcentration(data); }],
       ['churn', function () { drawChurn(data); }],
@@ -634,8 +659,11 @@
       }
     });
     var foot = clear($('foot'));
-    foot.textContent = (data.mode === 'dashboard' ? 'Dashboard of kam serve, read-only; refreshed ' : 'Report written ') +
-      (data.generated || new Date().toISOString().substr(0, 19).replace('T', ' ')) + '. Model ' + data.model.id + '.';
+    foot.textContent = data.mode === 'dashboard'
+      ? 'Dashboard of kam serve (read-only), model ' + data.model.id + ', loaded ' +
+        new Date().toISOString().substr(0, 19).replace('T', ' ') + ' UTC.'
+      : 'Report of model ' + data.model.id + ' written by kam ' + data.model.kam_version +
+        '; self-contained: the data and the code that draws it are in this file.';
     document.body.setAttribute('data-rendered', 'true');
   }
 

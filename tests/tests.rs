@@ -20,3 +20,10 @@ mod pipeline;
 // The prediction API (kam serve): every route through the router, the server on port 0 during a
 // model swap, and the real executable.
 mod api;
+
+// kam report: the self-contained HTML page, from the snapshot or a score file; errors.
+mod report;
+
+// The report and the dashboard in headless Chromium (Playwright): every chart drawn, no console
+// errors, screenshots in test-output/.
+mod browser;
