@@ -245,7 +245,7 @@
       return t;
     };
     var width = chartWidth(box, 1100);
-    var f = makeFrame(box, width, 330, { top: 14, right: 70, bottom: 46, left: 64 });
+    var f = makeFrame(box, width, 330, { top: 14, right: 120, bottom: 46, left: 64 });
     var N = T + fc.length;
     var x = linear(0, Math.max(N - 1, 1), 0, f.w);
     var ymax = 0;

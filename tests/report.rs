@@ -61,7 +61,12 @@ fn a_report_from_a_csv_or_json_lines_score_file_shows_the_same_customers() {
     assert_eq!(csv["customers"]["source"], "scores.csv");
     assert_eq!(csv["customers"]["horizon"], 4);
     let ids = |v: &Value| -> Vec<String> {
-        v["customers"]["at_risk"].as_array().unwrap().iter().map(|a| a["customer_id"].as_str().unwrap().into()).collect()
+        v["customers"]["at_risk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["customer_id"].as_str().unwrap().into())
+            .collect()
     };
     assert_eq!(ids(&csv), ids(&jsonl));
     assert_eq!(csv["customers"]["churn"]["counts"], jsonl["customers"]["churn"]["counts"]);

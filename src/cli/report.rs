@@ -83,7 +83,10 @@ fn read_jsonl(path: &Path, model: &ModelArtifact, by_state: &OutlookByState) -> 
         }
         let l: Line = serde_json::from_str(&line).with_context(|| format!("{name}: line {n}"))?;
         let state = model.state_index(&l.segment).with_context(|| {
-            format!("{name}: line {n}: unknown segment {:?}; the model's segments are {:?}", l.segment, model.segments.states)
+            format!(
+                "{name}: line {n}: unknown segment {:?}; the model's segments are {:?}",
+                l.segment, model.segments.states
+            )
         })?;
         let (value, churn) = match (l.value_horizon, l.horizons.last(), l.next_spend) {
             (Some(v), Some(h), _) => (v, h.churn),
@@ -108,9 +111,10 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> anyhow::Result<(Vec<Outlook>,
         header.iter().position(|h| h == c).with_context(|| format!("{name}: no column {c:?} (is it a kam score file?)"))
     };
     let (id, segment, value) = (col("customer_id")?, col("segment")?, col("value_horizon")?);
-    let horizon = (1..=120).rev().find(|h| header.iter().any(|c| c == format!("h{h}_churn"))).with_context(|| {
-        format!("{name}: no churn column h1_churn, h2_churn, … (is it a kam score file?)")
-    })?;
+    let horizon = (1..=120)
+        .rev()
+        .find(|h| header.iter().any(|c| c == format!("h{h}_churn")))
+        .with_context(|| format!("{name}: no churn column h1_churn, h2_churn, … (is it a kam score file?)"))?;
     let churn = col(&format!("h{horizon}_churn"))?;
     let mut out = Vec::new();
     for rec in r.records() {
@@ -125,7 +129,10 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> anyhow::Result<(Vec<Outlook>,
         };
         let seg = rec.get(segment).unwrap_or("");
         let state = model.state_index(seg).with_context(|| {
-            format!("{name}: line {line}: unknown segment {seg:?}; the model's segments are {:?}", model.segments.states)
+            format!(
+                "{name}: line {line}: unknown segment {seg:?}; the model's segments are {:?}",
+                model.segments.states
+            )
         })?;
         out.push(Outlook {
             customer_id: rec.get(id).unwrap_or("").to_string(),
