@@ -18,11 +18,14 @@
 //! - [`store`]: model artifacts under `models/`: content-addressed, written atomically, and the
 //!   `CURRENT` pointer to the active one.
 //! - [`http`]: the prediction API (`kam serve`): axum router, one error type, hot model swap.
+//! - [`report`]: the HTML page of `kam report` and of the dashboard at `/` (template, style and
+//!   script embedded from `assets/`).
 //! - [`cli`]: one file per subcommand (`generate`, `train`, `score`, `evaluate`, `serve`,
-//!   `models`); the only place that uses `anyhow`.
+//!   `models`, `report`); the only place that uses `anyhow`.
 
 pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod report;
 pub mod store;

@@ -706,6 +706,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("GET", "/v1/customers/{id}"),
         ("GET", "/v1/jobs/{id}"),
         ("GET", "/v1/model"),
+        ("GET", "/v1/model/customers/summary"),
         ("GET", "/v1/model/transitions"),
         ("GET", "/v1/models"),
         ("GET", "/v1/models/{id}"),
@@ -827,4 +828,67 @@ async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), new_id);
     let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// The raw response of a GET through the router: status, content type and body text.
+async fn get_text(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+    let mut b = Request::builder().method("GET").uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let r = app.clone().oneshot(b.body(Body::empty()).unwrap()).await.unwrap();
+    let status = r.status();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_served_without_a_key_and_carries_the_script_but_no_data() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let (st, ct, html) = get_text(&app, "/", &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(html.contains("data-mode=\"dashboard\" data-auth=\"required\""));
+    assert!(html.contains("/v1/model/customers/summary"), "the embedded script fetches the views");
+    assert!(html.contains("data-chart=\"sizes\""));
+    assert!(!html.contains("type=\"application/json\"") && !html.contains(&fixture().a), "the shell carries no data");
+    let (_s2, open) = app_without_keys();
+    let (st, _, html) = get_text(&open, "/", &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("data-auth=\"open\""));
+}
+
+#[tokio::test]
+async fn the_customer_summary_ranks_key_accounts_by_value_at_risk_behind_the_read_role() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let uri = "/v1/model/customers/summary?horizon=3&top=5";
+    assert_error(&get(&app, uri).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (st, v) = send(&app, "GET", uri, None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["model_id"], fixture().a);
+    assert_eq!(v["horizon"], 3);
+    assert_eq!(v["customers"], fixture().scores.len());
+    assert_eq!(v["source"], "snapshot");
+    let at_risk = v["at_risk"].as_array().unwrap();
+    assert_eq!(at_risk.len(), 5);
+    for pair in at_risk.windows(2) {
+        assert!(pair[0]["value_at_risk"].as_f64() >= pair[1]["value_at_risk"].as_f64());
+    }
+    // The top account's value and churn are those of its own forecast.
+    let top = at_risk[0]["customer_id"].as_str().unwrap();
+    let (_, c) =
+        send(&app, "GET", &format!("/v1/customers/{top}?horizon=3"), None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(c["prediction"]["segment"], "key");
+    assert!((c["prediction"]["value_horizon"].as_f64().unwrap() - at_risk[0]["value"].as_f64().unwrap()).abs() < 1e-6);
+    assert_eq!(c["prediction"]["horizons"][2]["churn"], at_risk[0]["churn"]);
+    let shares = v["concentration"].as_array().unwrap();
+    assert_eq!(shares.first().unwrap()["value_share"], 0.0);
+    assert_eq!(shares.last().unwrap()["value_share"], 1.0);
+    let binned: u64 = v["churn"]["counts"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(binned + v["churn"]["lapsed_now"].as_u64().unwrap(), v["customers"].as_u64().unwrap());
+    let bad = send(&app, "GET", "/v1/model/customers/summary?top=5000", None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["top"]);
 }

@@ -23,3 +23,10 @@ mod api;
 
 // The analyst notebooks, executed headless by notebooks/run_all.py (needs its Python packages).
 mod notebooks;
+
+// kam report: the self-contained HTML page, from the snapshot or a score file; errors.
+mod report;
+
+// The report and the dashboard in headless Chromium (Playwright): every chart drawn, no console
+// errors, screenshots in test-output/.
+mod browser;

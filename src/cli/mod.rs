@@ -6,6 +6,7 @@ pub mod input;
 pub mod models;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod score;
 pub mod serve;
 pub mod table;
@@ -33,6 +34,9 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Serve predictions over HTTP from the active model (hot-swappable).
     Serve(serve::Args),
+    /// Write a self-contained HTML report of a model: charts of segments, forecast, transitions,
+    /// value, churn risk, key accounts at risk, backtest and diagnostics.
+    Report(report::Args),
     /// List, show or activate stored models.
     #[command(subcommand)]
     Models(models::Command),
@@ -47,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(a) => score::run(a),
         Command::Models(c) => models::run(c),
         Command::Serve(a) => serve::run(a),
+        Command::Report(a) => report::run(a),
     }
 }

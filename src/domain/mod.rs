@@ -3,7 +3,9 @@
 //! One file per concept, in pipeline order: [`period`] (calendar), [`transaction`] (validated
 //! rows and their per-(customer, period) aggregation), [`panel`] (RFM per customer-period),
 //! [`segment`] (states), [`markov`] (transition counts and matrix), [`spend`] (regression),
-//! [`config`] (training parameters), [`model`] (the artifact), [`train`] (the pipeline), and
+//! [`config`] (training parameters), [`model`] (the artifact), [`train`] (the pipeline),
+//! [`score`] and [`forecast`] (customers at an as-of date and their forecasts), [`portfolio`]
+//! (value concentration, churn risk and key accounts at risk, for the report and dashboard), and
 //! [`simulate`] (synthetic data with planted truth).
 
 pub mod config;
@@ -16,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod panel;
 pub mod period;
+pub mod portfolio;
 pub mod score;
 pub mod segment;
 pub mod simulate;

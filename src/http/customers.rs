@@ -5,6 +5,10 @@
 //! forecast is recomputed for the `horizon` and `discount_rate` of the query (defaults 4 and
 //! 0.025), so it equals `kam score`'s line for the same settings.
 //!
+//! `GET /v1/model/customers/summary`: the same customers at a glance — value concentration
+//! curve, churn-risk histogram, key accounts with the most value at risk
+//! ([`crate::domain::portfolio`]); the dashboard's per-customer charts.
+//!
 //! The snapshot is loaded with the model and swapped with it; a model without one answers 404.
 
 use super::AppState;
@@ -13,6 +17,7 @@ use super::predict::{Prediction, output};
 use crate::domain::forecast::ForecastParams;
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
+use crate::domain::portfolio::{Outlook, OutlookByState, Portfolio, PortfolioParams, summarise};
 use crate::domain::score::CustomerLine;
 use crate::domain::score::CustomerNow;
 use axum::Json;
@@ -86,6 +91,17 @@ impl CustomerSnapshot {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+
+    /// Every customer's value and churn over the forecaster's horizon.
+    pub fn outlooks(&self, by_state: &OutlookByState) -> Vec<Outlook> {
+        self.index
+            .iter()
+            .map(|(id, c)| {
+                let (value, churn) = by_state.value_and_churn(c.state as usize, c.next_spend);
+                Outlook { customer_id: id.clone(), state: c.state as usize, value, churn }
+            })
+            .collect()
+    }
 }
 
 /// Query parameters.
@@ -110,6 +126,16 @@ pub struct CustomerResponse {
     pub prediction: Prediction,
 }
 
+fn checked_params(horizon: Option<usize>, discount_rate: Option<f64>) -> Result<ForecastParams, ApiError> {
+    let params = ForecastParams { horizon: horizon.unwrap_or(4), discount_rate: discount_rate.unwrap_or(0.025) };
+    params.check().map_err(|e| {
+        let path =
+            if matches!(e, crate::domain::forecast::ForecastError::Horizon(_)) { "horizon" } else { "discount_rate" };
+        ApiError::invalid(path, e.to_string())
+    })?;
+    Ok(params)
+}
+
 /// A known customer's segment, RFM and forecast at the model's as-of date.
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "predict", security(("api_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "Customer id"), CustomerQuery), responses(
@@ -124,12 +150,7 @@ pub async fn customer(
     query: Result<Query<CustomerQuery>, QueryRejection>,
 ) -> Result<Json<CustomerResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let params = ForecastParams { horizon: q.horizon.unwrap_or(4), discount_rate: q.discount_rate.unwrap_or(0.025) };
-    params.check().map_err(|e| {
-        let path =
-            if matches!(e, crate::domain::forecast::ForecastError::Horizon(_)) { "horizon" } else { "discount_rate" };
-        ApiError::invalid(path, e.to_string())
-    })?;
+    let params = checked_params(q.horizon, q.discount_rate)?;
     let served = state.model()?;
     let snapshot = served
         .customers
@@ -157,6 +178,83 @@ pub async fn customer(
     }))
 }
 
+/// Query parameters of the summary.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Horizon of the expected value and churn probability (1 to 120 periods; default 4).
+    pub horizon: Option<usize>,
+    /// Discount rate per period (default 0.025).
+    pub discount_rate: Option<f64>,
+    /// Key accounts listed in `at_risk` (at most 1,000; default 20).
+    pub top: Option<usize>,
+}
+
+/// The summary's response body: the settings, then the [`Portfolio`] fields.
+#[derive(Debug, Serialize)]
+pub struct SummaryResponse {
+    pub model_id: String,
+    pub as_of: chrono::NaiveDate,
+    pub horizon: usize,
+    /// `None` when the values come from a scores file that does not record it.
+    pub discount_rate: Option<f64>,
+    /// Where the customers come from: `snapshot` (here), or a scores file (in `kam report`).
+    pub source: String,
+    #[serde(flatten)]
+    pub portfolio: Portfolio,
+}
+
+/// The served model's customers at a glance: value concentration curve, churn-risk histogram,
+/// and the key accounts with the most value at risk (expected value × churn probability).
+#[utoipa::path(get, path = "/v1/model/customers/summary", tag = "model", security(("api_key" = []), ("bearer" = [])),
+    params(SummaryQuery), responses(
+        (status = 200, description = "`{model_id, as_of, horizon, discount_rate, source, customers, total_value, \
+            concentration: [{customer_share, value_share}], top_shares, churn: {edges, counts, lapsed_now}, key_state, \
+            key_accounts, key_value_at_risk, at_risk: [{customer_id, segment, value, churn, value_at_risk}]}`",
+            body = serde_json::Value),
+        (status = 404, description = "The model has no customer snapshot", body = ErrorResponse),
+        (status = 422, description = "Invalid horizon, discount rate or top", body = ErrorResponse),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
+pub async fn summary(
+    State(state): State<AppState>,
+    query: Result<Query<SummaryQuery>, QueryRejection>,
+) -> Result<Json<SummaryResponse>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let params = checked_params(q.horizon, q.discount_rate)?;
+    let top = q.top.unwrap_or(20);
+    if top > 1000 {
+        return Err(ApiError::invalid("top", format!("must be at most 1000, got {top}")));
+    }
+    let served = state.model()?;
+    let size = served.customers.as_ref().map_or(0, CustomerSnapshot::len);
+    let big = size >= 10 * state.limits.blocking_from;
+    super::compute(big, move || {
+        let snapshot = served
+            .customers
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
+        let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let by_state = OutlookByState::new(&forecaster, served.segments.states.len());
+        let portfolio = summarise(
+            &snapshot.outlooks(&by_state),
+            &served.segments.states,
+            served.key_index(),
+            &served.lapsed_states(),
+            PortfolioParams { top, ..PortfolioParams::default() },
+        );
+        Ok(Json(SummaryResponse {
+            model_id: served.id.clone(),
+            as_of: served.periods.as_of,
+            horizon: params.horizon,
+            discount_rate: Some(params.discount_rate),
+            source: "snapshot".into(),
+            portfolio,
+        }))
+    })
+    .await
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/customers/{id}", get(customer))
+    Router::new().route("/v1/customers/{id}", get(customer)).route("/v1/model/customers/summary", get(summary))
 }

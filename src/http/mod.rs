@@ -7,12 +7,14 @@
 //!   [`serve`] runs it on a bound listener until a shutdown future completes.
 //! - One file per resource: [`health`] (`/healthz`, `/readyz`), [`model`] (`/v1/model…`),
 //!   [`models`] (`/v1/models…`, activation), [`predict`] (`/v1/predict`), [`forecast`]
-//!   (`/v1/forecast`), [`jobs`] (`/v1/train`, `/v1/jobs/{id}`), [`metrics`] (`/metrics`),
-//!   [`openapi`] (`/openapi.json`); infrastructure in
+//!   (`/v1/forecast`), [`customers`] (`/v1/customers/{id}`, `/v1/model/customers/summary`),
+//!   [`jobs`] (`/v1/train`, `/v1/jobs/{id}`), [`metrics`] (`/metrics`), [`openapi`]
+//!   (`/openapi.json`), [`dashboard`] (`/`, the HTML dashboard); infrastructure in
 //!   [`auth`], [`json`] and [`error`] (the one error type, mapped to status codes and a JSON body).
 
 pub mod auth;
 pub mod customers;
+pub mod dashboard;
 pub mod error;
 pub mod forecast;
 pub mod health;
@@ -175,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
         .merge(health::router())
+        .merge(dashboard::router())
         .merge(openapi::router())
         .merge(read)
         .merge(admin)

@@ -42,6 +42,7 @@ impl Modify for Security {
         predict::handler,
         forecast::handler,
         customers::customer,
+        customers::summary,
         jobs::start,
         jobs::show,
     ),

@@ -1,0 +1,287 @@
+//! The customer base at a glance, as the report and the dashboard show it: how concentrated the
+//! expected value is (a Pareto curve), how churn risk is distributed, and which key accounts
+//! carry the most value at risk (expected value × churn probability).
+//!
+//! Input is one [`Outlook`] per customer (its state, expected value over the horizon and churn
+//! probability by the horizon), from `kam score`'s output or from the customer snapshot beside a
+//! model through [`OutlookByState`].
+
+use super::forecast::{CustomerForecast, Forecaster};
+use serde::Serialize;
+
+/// One customer's forecast, as far as the portfolio views need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outlook {
+    pub customer_id: String,
+    /// Index of the customer's state now.
+    pub state: usize,
+    /// Expected (discounted) value over the horizon.
+    pub value: f64,
+    /// Probability of first reaching a lapsed state by the horizon (1 when lapsed now).
+    pub churn: f64,
+}
+
+/// Per-state chain forecasts, so that a customer's outlook costs two additions: only the
+/// first period's spend depends on the customer beyond its state.
+#[derive(Clone, Debug)]
+pub struct OutlookByState {
+    /// Each state's forecast with a first-period spend of 0.
+    base: Vec<CustomerForecast>,
+    discount_rate: f64,
+}
+
+impl OutlookByState {
+    pub fn new(forecaster: &Forecaster, states: usize) -> Self {
+        Self {
+            base: (0..states).map(|s| forecaster.customer(s, 0.0)).collect(),
+            discount_rate: forecaster.params().discount_rate,
+        }
+    }
+
+    /// Expected value over the horizon and churn by the horizon of a customer now in `state`
+    /// whose predicted next-period spend is `next_spend`; equal to
+    /// `Forecaster::customer(state, next_spend)`'s `value_horizon` and last `churn`.
+    pub fn value_and_churn(&self, state: usize, next_spend: f64) -> (f64, f64) {
+        let b = &self.base[state];
+        let churn = b.horizons.last().map_or(0.0, |h| h.churn);
+        (b.value_horizon + next_spend / (1.0 + self.discount_rate), churn)
+    }
+}
+
+/// Settings of the summary.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PortfolioParams {
+    /// Key accounts listed in the at-risk table.
+    pub top: usize,
+    /// Bins of the churn histogram over [0, 1].
+    pub churn_bins: usize,
+    /// Points of the concentration curve beyond the origin (at customer shares k / points).
+    pub curve_points: usize,
+}
+
+impl Default for PortfolioParams {
+    fn default() -> Self {
+        Self { top: 20, churn_bins: 20, curve_points: 100 }
+    }
+}
+
+/// A point of the concentration curve: the top `customer_share` of customers by expected value
+/// hold `value_share` of it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SharePoint {
+    pub customer_share: f64,
+    pub value_share: f64,
+}
+
+/// Customers by churn probability: `counts[k]` customers in [`edges[k]`, `edges[k + 1]`) (the
+/// last bin includes 1). Customers already lapsed (churn 1 by definition) are counted apart.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChurnHistogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub lapsed_now: u64,
+}
+
+/// A key account and its value at risk.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AtRisk {
+    pub customer_id: String,
+    pub segment: String,
+    pub value: f64,
+    pub churn: f64,
+    /// `value × churn`.
+    pub value_at_risk: f64,
+}
+
+/// The summary of a customer base.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Portfolio {
+    pub customers: u64,
+    /// Sum of the customers' expected values (negative values count as 0 in the shares).
+    pub total_value: f64,
+    /// The concentration (Pareto) curve from (0, 0) to (1, 1).
+    pub concentration: Vec<SharePoint>,
+    /// The curve at the top 1%, 5%, 10% and 20% of customers.
+    pub top_shares: Vec<SharePoint>,
+    pub churn: ChurnHistogram,
+    /// Name of the key state (`None` for a scheme without tiers).
+    pub key_state: Option<String>,
+    pub key_accounts: u64,
+    /// Σ value × churn over the key accounts.
+    pub key_value_at_risk: f64,
+    /// The key accounts with the most value at risk, most first (ties by customer id).
+    pub at_risk: Vec<AtRisk>,
+}
+
+/// Share of the (non-negative) value held by the top `share` of customers; `desc` sorted
+/// descending, `cumulative[k]` the sum of the first k values clipped at 0.
+fn share_at(cumulative: &[f64], share: f64) -> f64 {
+    let n = cumulative.len() - 1;
+    let total = cumulative[n];
+    let k = ((n as f64 * share).round() as usize).min(n);
+    if total > 0.0 { cumulative[k] / total } else { share }
+}
+
+/// Summarises customers. `states` names the model's states, `key` is the key state's index and
+/// `lapsed[s]` marks churn states.
+pub fn summarise(
+    customers: &[Outlook],
+    states: &[String],
+    key: Option<usize>,
+    lapsed: &[bool],
+    params: PortfolioParams,
+) -> Portfolio {
+    let mut values: Vec<f64> = customers.iter().map(|c| c.value).collect();
+    values.sort_unstable_by(|a, b| b.total_cmp(a));
+    let mut cumulative = Vec::with_capacity(values.len() + 1);
+    cumulative.push(0.0);
+    let mut running = 0.0;
+    for v in &values {
+        running += v.max(0.0);
+        cumulative.push(running);
+    }
+    let points = params.curve_points.max(1);
+    let point = |share: f64| SharePoint { customer_share: share, value_share: share_at(&cumulative, share) };
+    let concentration = (0..=points).map(|k| point(k as f64 / points as f64)).collect();
+    let top_shares = [0.01, 0.05, 0.10, 0.20].into_iter().map(point).collect();
+
+    let bins = params.churn_bins.max(1);
+    let mut counts = vec![0u64; bins];
+    let mut lapsed_now = 0;
+    for c in customers {
+        if lapsed.get(c.state).copied().unwrap_or(false) {
+            lapsed_now += 1;
+        } else {
+            let b = ((c.churn.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+            counts[b] += 1;
+        }
+    }
+    let edges = (0..=bins).map(|k| k as f64 / bins as f64).collect();
+
+    let mut at_risk: Vec<AtRisk> = customers
+        .iter()
+        .filter(|c| Some(c.state) == key)
+        .map(|c| AtRisk {
+            customer_id: c.customer_id.clone(),
+            segment: states[c.state].clone(),
+            value: c.value,
+            churn: c.churn,
+            value_at_risk: c.value * c.churn,
+        })
+        .collect();
+    let key_accounts = at_risk.len() as u64;
+    let key_value_at_risk = at_risk.iter().map(|a| a.value_at_risk).sum();
+    at_risk.sort_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then_with(|| a.customer_id.cmp(&b.customer_id)));
+    at_risk.truncate(params.top);
+
+    Portfolio {
+        customers: customers.len() as u64,
+        total_value: values.iter().sum(),
+        concentration,
+        top_shares,
+        churn: ChurnHistogram { edges, counts, lapsed_now },
+        key_state: key.map(|k| states[k].clone()),
+        key_accounts,
+        key_value_at_risk,
+        at_risk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::forecast::ForecastParams;
+
+    fn states() -> Vec<String> {
+        ["new", "key", "core", "lapsed"].iter().map(|s| s.to_string()).collect()
+    }
+
+    const LAPSED: [bool; 4] = [false, false, false, true];
+
+    fn outlook(id: &str, state: usize, value: f64, churn: f64) -> Outlook {
+        Outlook { customer_id: id.into(), state, value, churn }
+    }
+
+    #[test]
+    fn the_concentration_curve_runs_from_nothing_to_everything_through_the_top_customers_share() {
+        // Values 60, 30, 10, 0 (and a negative one, counted as 0): the top 20% (1 of 5) hold 60%.
+        let c = [
+            outlook("a", 1, 60.0, 0.1),
+            outlook("b", 2, 10.0, 0.2),
+            outlook("c", 1, 30.0, 0.5),
+            outlook("d", 2, 0.0, 0.0),
+            outlook("e", 0, -5.0, 0.0),
+        ];
+        let p = summarise(&c, &states(), Some(1), &LAPSED, PortfolioParams { curve_points: 5, ..Default::default() });
+        let shares: Vec<f64> = p.concentration.iter().map(|s| s.value_share).collect();
+        assert_eq!(shares, [0.0, 0.6, 0.9, 1.0, 1.0, 1.0]);
+        assert_eq!(p.concentration[1].customer_share, 0.2);
+        assert_eq!(p.top_shares[3], SharePoint { customer_share: 0.2, value_share: 0.6 });
+        assert_eq!(p.total_value, 95.0);
+    }
+
+    #[test]
+    fn the_churn_histogram_counts_every_customer_not_yet_lapsed_once() {
+        let c = [
+            outlook("a", 1, 1.0, 0.0),
+            outlook("b", 1, 1.0, 0.24),
+            outlook("c", 2, 1.0, 0.25),
+            outlook("d", 2, 1.0, 1.0),
+            outlook("e", 3, 0.0, 1.0),
+        ];
+        let p = summarise(&c, &states(), Some(1), &LAPSED, PortfolioParams { churn_bins: 4, ..Default::default() });
+        assert_eq!(p.churn.edges, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(p.churn.counts, [2, 1, 0, 1]);
+        assert_eq!(p.churn.lapsed_now, 1);
+    }
+
+    #[test]
+    fn key_accounts_are_ranked_by_value_times_churn_with_ties_by_id() {
+        let c = [
+            outlook("big-safe", 1, 1000.0, 0.01), // 10 at risk
+            outlook("mid-risky", 1, 100.0, 0.5),  // 50
+            outlook("b-tie", 1, 50.0, 0.2),       // 10
+            outlook("core", 2, 10_000.0, 0.9),    // not a key account
+        ];
+        let p = summarise(&c, &states(), Some(1), &LAPSED, PortfolioParams { top: 2, ..Default::default() });
+        let ids: Vec<&str> = p.at_risk.iter().map(|a| a.customer_id.as_str()).collect();
+        assert_eq!(ids, ["mid-risky", "b-tie"]);
+        assert_eq!(p.at_risk[0].value_at_risk, 50.0);
+        assert_eq!(p.at_risk[0].segment, "key");
+        assert_eq!(p.key_accounts, 3);
+        assert!((p.key_value_at_risk - 70.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_outlook_by_state_equals_the_full_customer_forecast() {
+        let p = vec![
+            vec![0.0, 0.5, 0.5, 0.0],
+            vec![0.0, 0.7, 0.2, 0.1],
+            vec![0.0, 0.2, 0.5, 0.3],
+            vec![0.0, 0.0, 0.1, 0.9],
+        ];
+        let f = Forecaster::new(
+            &p,
+            &LAPSED,
+            Some(1),
+            &[50.0, 200.0, 80.0, 0.0],
+            ForecastParams { horizon: 3, discount_rate: 0.05 },
+        )
+        .unwrap();
+        let by_state = OutlookByState::new(&f, 4);
+        for s in 0..4 {
+            let full = f.customer(s, 123.0);
+            let (value, churn) = by_state.value_and_churn(s, 123.0);
+            assert!((value - full.value_horizon).abs() < 1e-9);
+            assert_eq!(churn, full.horizons[2].churn);
+        }
+    }
+
+    #[test]
+    fn an_empty_base_gives_the_diagonal_and_no_accounts() {
+        let p = summarise(&[], &states(), Some(1), &LAPSED, PortfolioParams { curve_points: 2, ..Default::default() });
+        assert_eq!(p.concentration.iter().map(|s| s.value_share).collect::<Vec<_>>(), [0.0, 0.5, 1.0]);
+        assert!(p.at_risk.is_empty());
+        assert_eq!(p.customers, 0);
+    }
+}
