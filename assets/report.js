@@ -234,8 +234,10 @@
     if (T === 0) { emptyNote(box, 'No segment sizes stored in this model.'); return; }
     var pick = function (obj) { return states.map(function (s) { return obj && isNum(obj[s]) ? obj[s] : null; }); };
     var fcVals = fc.map(function (h) { return pick(h.sizes); });
-    var fcLo = fc.map(function (h) { return h.sizes_lo ? pick(h.sizes_lo) : null; });
-    var fcHi = fc.map(function (h) { return h.sizes_hi ? pick(h.sizes_hi) : null; });
+    // Bands: the 90% prediction interval on the counts that will be observed when present,
+    // else the interval on the expected sizes.
+    var fcLo = fc.map(function (h) { var b = h.realized_lo || h.sizes_lo; return b ? pick(b) : null; });
+    var fcHi = fc.map(function (h) { var b = h.realized_hi || h.sizes_hi; return b ? pick(b) : null; });
     var hasBands = fc.length > 0 && fcLo.every(Boolean) && fcHi.every(Boolean);
     var groups = seriesGroups(states, history.concat(fcVals));
     var sum = function (row, g) {
@@ -323,7 +325,12 @@
     }
     var cap = 'Customers in each segment at the end of every training period, then the population forecast for ' +
       fc.length + ' periods from the mix at the as-of date (no new customers). ';
-    cap += hasBands ? 'Shaded bands: the forecast\'s interval.' : 'The forecast carries no intervals.';
+    var realized = fc.length > 0 && fc[0].realized_lo;
+    cap += hasBands
+      ? (realized
+        ? 'Shaded bands: 90% prediction intervals on the counts (posterior draws of the chain plus each customer\'s chance of moving; bands of grouped segments are summed).'
+        : 'Shaded bands: 90% intervals on the expected sizes.')
+      : 'The forecast carries no intervals.';
     var off = groups.filter(function (g) { return hidden[g.name]; }).map(function (g) { return g.name; });
     $('sizes-caption').textContent = cap + (off.length ? ' Hidden: ' + off.join(', ') + '.' : '') +
       ' Click a legend entry to hide or show it.';

@@ -9,6 +9,7 @@
 
 use super::progress::Progress;
 use crate::domain::forecast::{ForecastParams, population};
+use crate::domain::intervals::{Interval, IntervalParams};
 use crate::domain::model::ModelArtifact;
 use crate::domain::portfolio::{Outlook, OutlookByState, PortfolioParams, summarise};
 use crate::http::customers::{SummaryResponse, snapshot_path};
@@ -198,6 +199,13 @@ fn population_forecast(model: &ModelArtifact, horizon: usize) -> Value {
     mix.resize(states.len(), 0.0);
     let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
     let sizes = population(model.transitions.model.matrix(), &mix, horizon, 0.0, 0);
+    // The same intervals as POST /v1/forecast: expected sizes and realized counts, 90%.
+    let bands = model
+        .bands(ForecastParams { horizon, discount_rate: 0.0 }, IntervalParams::default())
+        .map(|b| b.population(&mix, horizon, 0.0, 0));
+    let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
+        rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
+    };
     json!({
         "model_id": model.id,
         "as_of": model.periods.as_of,
@@ -208,6 +216,10 @@ fn population_forecast(model: &ModelArtifact, horizon: usize) -> Value {
             "h": k + 1,
             "sizes": named(m),
             "total": m.iter().sum::<f64>(),
+            "sizes_lo": side(bands.as_ref().map(|b| &b.expected), k, false),
+            "sizes_hi": side(bands.as_ref().map(|b| &b.expected), k, true),
+            "realized_lo": side(bands.as_ref().map(|b| &b.realized), k, false),
+            "realized_hi": side(bands.as_ref().map(|b| &b.realized), k, true),
         })).collect::<Vec<_>>(),
     })
 }
