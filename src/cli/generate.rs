@@ -26,6 +26,10 @@ pub struct Args {
     /// hold on less): data whose chain changes half-way.
     #[arg(long)]
     pub change_at: Option<u32>,
+    /// Second order: a key account that slipped to core is likelier to win back key than other
+    /// core accounts (to test the order diagnostic).
+    #[arg(long)]
+    pub second_order: bool,
     /// Transactions file to write (.csv, or .parquet); the truth goes to <stem>.truth.json and
     /// the matching kam configuration to <stem>.kam.toml beside it.
     #[arg(long, default_value = "data/generated.csv")]
@@ -56,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         start: a.start,
         seed: a.seed,
         change_at: a.change_at,
+        second_order: a.second_order,
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (tx, truth) = simulate(&params, threads);

@@ -136,6 +136,9 @@ pub struct ConfigArgs {
     /// Additive prior count on every allowed move.
     #[arg(long)]
     pub prior: Option<f64>,
+    /// Fit the transition matrix on the moves of the last K periods only.
+    #[arg(long)]
+    pub recent_periods: Option<usize>,
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
@@ -191,6 +194,9 @@ impl ConfigArgs {
         }
         if let Some(p) = self.prior {
             c.transitions.prior = p;
+        }
+        if let Some(k) = self.recent_periods {
+            c.transitions.recent_periods = Some(k);
         }
         if let Err(e) = c.check() {
             match &self.config {

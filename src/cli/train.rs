@@ -258,8 +258,20 @@ pub fn summary(m: &ModelArtifact) -> String {
         }
     }
 
+    if let Some(fit) = m.config.transitions.recent_periods {
+        s.push_str(&format!("  matrix fitted on the moves of the last {fit} periods only (recent_periods)\n"));
+    }
     if let Some(t) = &m.transitions.time_homogeneity {
         s.push_str(&format!("  time-homogeneity: {}\n", t.verdict));
+    }
+    if let Some(c) = &m.transitions.recent_window {
+        s.push_str(&format!("  recent periods: {}\n", c.verdict));
+    }
+    if let Some(t) = &m.transitions.order {
+        s.push_str(&format!("  order: {}\n", t.verdict));
+    }
+    if let Some(t) = &m.transitions.thin_rows {
+        s.push_str(&format!("  thin rows: {}\n", t.verdict));
     }
     s.push_str(&format!(
         "  every probability has a {:.0}% credible interval (Dirichlet posterior): see --json or `kam models show`\n",

@@ -111,11 +111,15 @@ impl Default for SegmentConfig {
 pub struct TransitionConfig {
     /// Additive prior count on every allowed move (0 = plain maximum likelihood).
     pub prior: f64,
+    /// Fit the matrix on the moves of the last K periods only (default: all periods) — the fix
+    /// the diagnostics suggest when the chain changes over time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_periods: Option<usize>,
 }
 
 impl Default for TransitionConfig {
     fn default() -> Self {
-        Self { prior: 0.5 }
+        Self { prior: 0.5, recent_periods: None }
     }
 }
 
@@ -136,6 +140,8 @@ pub struct TrainParams {
     pub as_of: Option<NaiveDate>,
     pub scheme: SegmentScheme,
     pub transitions: TransitionParams,
+    /// Periods of moves the matrix is fitted on (`None`: all).
+    pub recent_periods: Option<usize>,
 }
 
 impl TrainParams {
@@ -202,6 +208,9 @@ impl TrainConfig {
         })?;
         let transitions = TransitionParams { prior: self.transitions.prior };
         transitions.check().map_err(|e| err("transitions.prior", e.to_string()))?;
+        if self.transitions.recent_periods == Some(0) {
+            return Err(err("transitions.recent_periods", "must be at least 1 period".into()));
+        }
         Ok(TrainParams {
             unit: p.unit,
             length_days: p.length_days,
@@ -209,6 +218,7 @@ impl TrainConfig {
             as_of: p.as_of,
             scheme,
             transitions,
+            recent_periods: self.transitions.recent_periods,
         })
     }
 }

@@ -136,9 +136,10 @@ pub fn time_homogeneity(by_period: &[Vec<Vec<u64>>]) -> Option<ChiSquareTest> {
     let p = 1.0 - ChiSquared::new(df).expect("df > 0").cdf(g2.max(0.0));
     let verdict = if p < 0.01 {
         format!(
-            "The moves between segments change over time (G² = {g2:.1}, df = {df}, p = {p:.2e}): \
+            "The moves between segments change over time (G² = {g2:.1}, df = {df}, {}): \
              the pooled matrix averages different periods (a cohort ageing, a market shifting), so \
-             check its forecasts with a backtest (kam evaluate) before trusting long horizons."
+             check its forecasts with a backtest (kam evaluate) before trusting long horizons.",
+            format_p(p)
         )
     } else if p < 0.05 {
         format!("Weak evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
@@ -146,6 +147,17 @@ pub fn time_homogeneity(by_period: &[Vec<Vec<u64>>]) -> Option<ChiSquareTest> {
         format!("No evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
     };
     Some(ChiSquareTest { statistic: g2, df, p_value: p, verdict })
+}
+
+/// A p-value for a sentence: `p < 1e-16` where it underflows, else three significant digits.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-16 {
+        "p < 1e-16".into()
+    } else if p < 0.001 {
+        format!("p = {p:.2e}")
+    } else {
+        format!("p = {p:.3}")
+    }
 }
 
 /// Level of the credible intervals reported on transition probabilities.

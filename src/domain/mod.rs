@@ -9,6 +9,7 @@
 //! [`simulate`] (synthetic data with planted truth).
 
 pub mod config;
+pub mod diagnostics;
 pub mod evaluate;
 pub mod forecast;
 pub mod intervals;

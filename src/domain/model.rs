@@ -101,6 +101,16 @@ pub struct TransitionsInfo {
     /// Likelihood-ratio test of time-homogeneity over the periods (none with fewer than two).
     #[serde(default)]
     pub time_homogeneity: Option<super::markov::ChiSquareTest>,
+    /// Likelihood-ratio test of first against second order (none above 64 states or without
+    /// three consecutive periods).
+    #[serde(default)]
+    pub order: Option<super::markov::ChiSquareTest>,
+    /// Rows with too few observations to trust.
+    #[serde(default)]
+    pub thin_rows: Option<super::diagnostics::ThinRows>,
+    /// Would a chain on recent periods only predict the last period's moves better?
+    #[serde(default)]
+    pub recent_window: Option<super::diagnostics::RecentWindowCheck>,
 }
 
 /// The spend regression.

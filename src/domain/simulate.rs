@@ -26,6 +26,10 @@ pub struct SimulationParams {
     /// that changes half-way, to test the homogeneity diagnostic.
     #[serde(default)]
     pub change_at: Option<u32>,
+    /// Second order: a key account that slipped to core moves by [`ROW_AFTER_KEY_SLIP`] instead
+    /// of core's row (it is likelier to win back key), to test the order diagnostic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second_order: bool,
 }
 
 impl Default for SimulationParams {
@@ -36,6 +40,7 @@ impl Default for SimulationParams {
             start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
             seed: 7,
             change_at: None,
+            second_order: false,
         }
     }
 }
@@ -84,6 +89,9 @@ pub const MATRIX_LATER: [[f64; 6]; 6] = [
     [0.0, 0.03, 0.10, 0.22, 0.0, 0.65],
     [0.0, 0.005, 0.015, 0.05, 0.0, 0.93],
 ];
+
+/// Core's row for a customer who was key the period before (with `second_order`).
+pub const ROW_AFTER_KEY_SLIP: [f64; 6] = [0.0, 0.40, 0.30, 0.10, 0.20, 0.0];
 
 const SPEND: [(f64, f64); 6] = [(20.0, 600.0), (600.0, 2400.0), (120.0, 450.0), (15.0, 90.0), (0.0, 0.0), (0.0, 0.0)];
 const EXTRA_PURCHASES: [f64; 6] = [1.0, 3.8, 1.9, 0.45, 0.0, 0.0];
@@ -151,11 +159,18 @@ fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &
     for c in lo..hi {
         let arrival = rng.random_range(0..p);
         let mut state = 0usize;
+        let mut before = None;
         for t in arrival..p {
             if t > arrival {
                 let matrix = if params.change_at.is_some_and(|c| t as u32 >= c) { &MATRIX_LATER } else { &MATRIX };
-                let next = draw_state(&mut rng, &matrix[state]);
+                let row = if params.second_order && state == 2 && before == Some(1) {
+                    &ROW_AFTER_KEY_SLIP
+                } else {
+                    &matrix[state]
+                };
+                let next = draw_state(&mut rng, row);
                 out.counts[state][next] += 1;
+                before = Some(state);
                 state = next;
             }
             out.sizes[t][state] += 1;
@@ -394,6 +409,25 @@ mod tests {
         }
         let kept = (1..=20).filter(|&seed| homogeneity_p(seed, None) >= 0.05).count();
         assert!(kept >= 18, "stationary chain rejected at 0.05 in {} of 20 seeds", 20 - kept);
+    }
+
+    fn order_p(seed: u64, second_order: bool) -> f64 {
+        use crate::domain::train::{SourceInfo, train};
+        let params = SimulationParams { customers: 3000, seed, second_order, ..Default::default() };
+        let (tx, truth) = simulate(&params, 1);
+        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
+        m.transitions.order.unwrap().p_value
+    }
+
+    #[test]
+    fn the_order_test_rejects_a_second_order_chain_and_not_a_first_order_one() {
+        for seed in 1..=5 {
+            let p = order_p(seed, true);
+            assert!(p < 0.01, "seed {seed}: p = {p}");
+        }
+        let kept = (1..=20).filter(|&seed| order_p(seed, false) >= 0.05).count();
+        assert!(kept >= 18, "first-order chain rejected at 0.05 in {} of 20 seeds", 20 - kept);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
 use super::config::{ConfigError, TrainConfig};
+use super::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
 use super::markov::{TransitionCounts, TransitionModel, time_homogeneity};
 use super::model::{
     DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
@@ -62,6 +63,7 @@ struct ShardStats {
     moments: SpendMoments,
     spend_sum: Vec<f64>,
     spend_sq_sum: Vec<f64>,
+    triples: Option<TripleCounts>,
     without_attributes: u64,
 }
 
@@ -172,6 +174,7 @@ pub fn train(
             moments: SpendMoments::new(design.len()),
             spend_sum: vec![0.0; n_states],
             spend_sq_sum: vec![0.0; n_states],
+            triples: TripleCounts::new(n_states),
             without_attributes: 0,
         };
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
@@ -200,6 +203,11 @@ pub fn train(
                 st.spend_sum[s] += r.spend;
                 st.spend_sq_sum[s] += r.spend * r.spend;
                 if k + 1 < rows.len() {
+                    if k > 0
+                        && let Some(t) = st.triples.as_mut()
+                    {
+                        t.record(row_states[k - 1], s, row_states[k + 1]);
+                    }
                     st.counts.record(r.period as usize, s, row_states[k + 1]);
                     design.features(s, r, &attrs, &mut x);
                     st.moments.add(&x, rows[k + 1].spend);
@@ -222,21 +230,38 @@ pub fn train(
         for (a, b) in total.spend_sq_sum.iter_mut().zip(&st.spend_sq_sum) {
             *a += b;
         }
+        if let (Some(a), Some(b)) = (total.triples.as_mut(), st.triples.as_ref()) {
+            a.merge(b);
+        }
         total.without_attributes += st.without_attributes;
     }
-    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, without_attributes } = total;
+    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, triples, without_attributes } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
     let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
+    // The matrix from all periods' moves, or from the last K periods' only.
+    let fitted_counts: Vec<Vec<u64>> = match params.recent_periods {
+        Some(k) if k < counts.by_period().len() => {
+            let mut pooled = vec![vec![0u64; n_states]; n_states];
+            for table in &counts.by_period()[counts.by_period().len() - k..] {
+                for (a, b) in pooled.iter_mut().flatten().zip(table.iter().flatten()) {
+                    *a += b;
+                }
+            }
+            pooled
+        }
+        _ => counts.pooled().to_vec(),
+    };
     let model = TransitionModel::fit(
         states.clone(),
-        allowed,
-        counts.pooled(),
+        allowed.clone(),
+        &fitted_counts,
         &inactive,
         &scheme.borrow_plan(),
         params.transitions,
     );
+    let thin = thin_rows(&model);
     let spend = SpendModel::fit(design, &moments)?;
     let moves = counts.total();
     let spend_by_state: Vec<f64> = (0..n_states)
@@ -297,6 +322,9 @@ pub fn train(
             counts_by_period: counts.by_period().to_vec(),
             moves,
             time_homogeneity: time_homogeneity(counts.by_period()),
+            order: triples.as_ref().and_then(order_test),
+            thin_rows: Some(thin),
+            recent_window: recent_window_check(counts.by_period(), &allowed, params.transitions.prior),
         },
         backtest: None,
         spend: SpendInfo {
