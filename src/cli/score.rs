@@ -201,7 +201,7 @@ struct JsonHorizon<'a> {
     reactivation: Option<f64>,
     expected_spend: f64,
     #[serde(flatten)]
-    intervals: Option<HorizonIntervals>,
+    intervals: Option<HorizonIntervals<'a>>,
 }
 
 fn json_line(

@@ -41,6 +41,7 @@ impl TripleCounts {
 /// current state j, is the next state independent of the state before? G² = 2 Σ n_ijk
 /// ln(n_ijk n_·j· / (n_ij· n_·jk)), df = Σ_j (r_j − 1)(c_j − 1) with r_j the earlier states and
 /// c_j the next states seen around j. `None` when there is nothing to compare.
+#[allow(clippy::needless_range_loop)] // three-index arithmetic reads clearer with indices
 pub fn order_test(t: &TripleCounts) -> Option<ChiSquareTest> {
     let n = t.n;
     let mut g2 = 0.0;

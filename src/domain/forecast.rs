@@ -9,6 +9,24 @@
 use super::linalg::{mat_vec, solve, vec_mat};
 use serde::{Deserialize, Serialize};
 
+/// Values by state name, serialized as a JSON object `{state: value}` without building a map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByState<'a> {
+    pub names: &'a [String],
+    pub values: Vec<f64>,
+}
+
+impl Serialize for ByState<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.values.len()))?;
+        for (k, v) in self.names.iter().zip(&self.values) {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// Forecast settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ForecastParams {

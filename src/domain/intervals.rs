@@ -18,6 +18,7 @@
 //!
 //! Deterministic: draw d uses its own generator seeded from (seed, d).
 
+use super::forecast::ByState;
 use super::linalg::{mat_vec, solve, vec_mat};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, StandardNormal};
@@ -195,10 +196,10 @@ impl CustomerBands {
 
 impl HorizonBands {
     /// This horizon's intervals as flat `*_lo` / `*_hi` fields, distributions by state name.
-    pub fn named(&self, states: &[String]) -> HorizonIntervals {
+    pub fn named<'a>(&self, states: &'a [String]) -> HorizonIntervals<'a> {
         HorizonIntervals {
-            distribution_lo: states.iter().cloned().zip(self.distribution.iter().map(|i| i.lo)).collect(),
-            distribution_hi: states.iter().cloned().zip(self.distribution.iter().map(|i| i.hi)).collect(),
+            distribution_lo: ByState { names: states, values: self.distribution.iter().map(|i| i.lo).collect() },
+            distribution_hi: ByState { names: states, values: self.distribution.iter().map(|i| i.hi).collect() },
             p_key_lo: self.p_key.lo,
             p_key_hi: self.p_key.hi,
             churn_lo: self.churn.lo,
@@ -226,9 +227,11 @@ pub struct ValueIntervals {
 
 /// One horizon's intervals, flattened into the horizon of a prediction.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct HorizonIntervals {
-    pub distribution_lo: std::collections::BTreeMap<String, f64>,
-    pub distribution_hi: std::collections::BTreeMap<String, f64>,
+pub struct HorizonIntervals<'a> {
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub distribution_lo: ByState<'a>,
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub distribution_hi: ByState<'a>,
     pub p_key_lo: f64,
     pub p_key_hi: f64,
     pub churn_lo: f64,

@@ -24,6 +24,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -118,12 +119,12 @@ pub struct CustomerQuery {
 
 /// The response body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CustomerResponse {
-    pub model_id: String,
+pub struct CustomerResponse<'a> {
+    pub model_id: &'a str,
     pub as_of: chrono::NaiveDate,
     pub horizon: usize,
     pub discount_rate: f64,
-    pub prediction: Prediction,
+    pub prediction: Prediction<'a>,
 }
 
 fn checked_params(horizon: Option<usize>, discount_rate: Option<f64>) -> Result<ForecastParams, ApiError> {
@@ -148,7 +149,7 @@ pub async fn customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<CustomerQuery>, QueryRejection>,
-) -> Result<Json<CustomerResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let params = checked_params(q.horizon, q.discount_rate)?;
     let served = state.model()?;
@@ -170,12 +171,13 @@ pub async fn customer(
         next_spend_se: c.next_spend_se,
     };
     Ok(Json(CustomerResponse {
-        model_id: served.id.clone(),
+        model_id: &served.id,
         as_of: served.periods.as_of,
         horizon: params.horizon,
         discount_rate: params.discount_rate,
-        prediction: output(&served, id, &now, &forecasts, None),
-    }))
+        prediction: output(&served, &id, &now, &forecasts, None),
+    })
+    .into_response())
 }
 
 /// Query parameters of the summary.

@@ -19,7 +19,7 @@ use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::{JsonBody, parse};
 use super::{Forecasts, Served};
-use crate::domain::forecast::ForecastParams;
+use crate::domain::forecast::{ByState, ForecastParams};
 use crate::domain::intervals::{HorizonIntervals, ValueIntervals};
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
@@ -118,26 +118,27 @@ pub struct Rfm {
 
 /// One horizon of a prediction.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HorizonOut {
+pub struct HorizonOut<'a> {
     pub h: usize,
-    pub distribution: BTreeMap<String, f64>,
-    pub most_likely: String,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub distribution: ByState<'a>,
+    pub most_likely: &'a str,
     pub p_key: f64,
     pub churn: f64,
     pub reactivation: Option<f64>,
     pub expected_spend: f64,
     /// Intervals on this horizon's numbers (unless `intervals` is false).
     #[serde(flatten)]
-    pub intervals: Option<HorizonIntervals>,
+    pub intervals: Option<HorizonIntervals<'a>>,
 }
 
 /// One customer's prediction: the fields of a `kam score --out x.jsonl` line, plus, for a
 /// customer given by features, where its segment came from and which features took defaults.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Prediction {
-    pub customer_id: String,
-    pub segment: String,
-    pub previous_segment: Option<String>,
+pub struct Prediction<'a> {
+    pub customer_id: &'a str,
+    pub segment: &'a str,
+    pub previous_segment: Option<&'a str>,
     pub rfm: Option<Rfm>,
     pub next_spend: f64,
     /// Standard error of `next_spend` (the spend regression's coefficient uncertainty).
@@ -148,7 +149,7 @@ pub struct Prediction {
     /// Intervals on the customer's own numbers (unless `intervals` is false).
     #[serde(flatten)]
     pub intervals: Option<ValueIntervals>,
-    pub horizons: Vec<HorizonOut>,
+    pub horizons: Vec<HorizonOut<'a>>,
     /// `given` or `derived` (from the RFM features with the model's cut-points); features only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_from: Option<&'static str>,
@@ -159,12 +160,12 @@ pub struct Prediction {
 
 /// The response body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PredictResponse {
-    pub model_id: String,
+pub struct PredictResponse<'a> {
+    pub model_id: &'a str,
     pub as_of: NaiveDate,
     pub horizon: usize,
     pub discount_rate: f64,
-    pub predictions: Vec<Prediction>,
+    pub predictions: Vec<Prediction<'a>>,
 }
 
 /// A customer given by features, ready to forecast.
@@ -484,21 +485,21 @@ fn place(
     Ok((placed, tx, any_attrs.then_some(attrs)))
 }
 
-pub(super) fn output(
-    model: &ModelArtifact,
-    id: String,
+pub(super) fn output<'a>(
+    model: &'a ModelArtifact,
+    id: &'a str,
     now: &CustomerNow,
     forecasts: &Forecasts,
     features: Option<(&'static str, Vec<&'static str>)>,
-) -> Prediction {
+) -> Prediction<'a> {
     let states = &model.segments.states;
     let f = forecasts.forecaster.customer(now.state, now.next_spend);
     let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     Prediction {
         customer_id: id,
-        segment: states[now.state].clone(),
-        previous_segment: now.previous_state.map(|s| states[s].clone()),
+        segment: &states[now.state],
+        previous_segment: now.previous_state.map(|s| states[s].as_str()),
         rfm: now.last.map(|r| Rfm {
             purchases: r.purchases,
             spend: r.spend,
@@ -519,8 +520,8 @@ pub(super) fn output(
             .map(|h| HorizonOut {
                 intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| b.named(states)),
                 h: h.h,
-                distribution: states.iter().cloned().zip(h.distribution.iter().copied()).collect(),
-                most_likely: states[h.most_likely].clone(),
+                distribution: ByState { names: states, values: h.distribution },
+                most_likely: &states[h.most_likely],
                 p_key: h.p_key,
                 churn: h.churn,
                 reactivation: h.reactivation,
@@ -532,60 +533,137 @@ pub(super) fn output(
     }
 }
 
-/// Checks, places and forecasts every customer of a request (pure; may run on the blocking pool).
-pub fn predict(req: &PredictRequest, model: &Served) -> Result<PredictResponse, ApiError> {
-    let (placed, tx, attrs) = place(req, model)?;
-    let params = ForecastParams { horizon: req.horizon, discount_rate: req.discount_rate };
-    let forecasts = model.forecasts(params, req.intervals)?;
-    let mut as_of = model.periods.as_of;
-    let snap = if tx.customer_ids.is_empty() {
-        None
-    } else {
-        let s = snapshot(&tx, model, req.as_of, attrs.as_ref())
-            .map_err(|e| ApiError::invalid(if req.as_of.is_some() { "as_of" } else { "customers" }, e.to_string()))?;
-        as_of = s.as_of;
-        Some(s)
-    };
-    let design = model.spend.model.design();
-    let mut x = vec![0.0; design.len()];
-    let mut out = Vec::with_capacity(placed.len());
-    let mut ids = req.customers.iter().map(|c| &c.id);
-    for p in placed {
-        let id = ids.next().expect("one placement per customer").clone();
-        match p {
+/// A request checked and placed, ready to forecast customer by customer.
+struct Prepared<'a> {
+    req: &'a PredictRequest,
+    model: &'a Served,
+    placed: Vec<Placed>,
+    snap: Option<crate::domain::score::Snapshot>,
+    forecasts: std::sync::Arc<Forecasts>,
+    as_of: NaiveDate,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(req: &'a PredictRequest, model: &'a Served) -> Result<Self, ApiError> {
+        let (placed, tx, attrs) = place(req, model)?;
+        let params = ForecastParams { horizon: req.horizon, discount_rate: req.discount_rate };
+        let forecasts = model.forecasts(params, req.intervals)?;
+        let mut as_of = model.periods.as_of;
+        let snap = if tx.customer_ids.is_empty() {
+            None
+        } else {
+            let s = snapshot(&tx, model, req.as_of, attrs.as_ref()).map_err(|e| {
+                ApiError::invalid(if req.as_of.is_some() { "as_of" } else { "customers" }, e.to_string())
+            })?;
+            as_of = s.as_of;
+            Some(s)
+        };
+        Ok(Self { req, model, placed, snap, forecasts, as_of })
+    }
+
+    /// The prediction of the request's `i`-th customer; `x` is scratch for its features.
+    fn prediction(&self, i: usize, x: &mut Vec<f64>) -> Prediction<'a> {
+        let model: &'a ModelArtifact = self.model;
+        let id: &'a str = self.req.customers[i].id.as_str();
+        match &self.placed[i] {
             Placed::Features(c) => {
-                design.features(c.state, &c.row, &c.attributes, &mut x);
+                let design = model.spend.model.design();
+                x.resize(design.len(), 0.0);
+                design.features(c.state, &c.row, &c.attributes, x);
                 let now = CustomerNow {
                     customer: 0,
                     state: c.state,
                     previous_state: None,
                     last: Some(c.row),
-                    next_spend: model.spend.model.predict(&x),
-                    next_spend_se: model.spend.model.prediction_se(&x),
+                    next_spend: model.spend.model.predict(x),
+                    next_spend_se: model.spend.model.prediction_se(x),
                 };
-                out.push(output(model, id, &now, &forecasts, Some((c.segment_from, c.defaulted))));
+                output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())))
             }
             Placed::Transactions(k) => {
-                let now = &snap.as_ref().expect("a snapshot for transaction customers").customers[k as usize];
-                out.push(output(model, id, now, &forecasts, None));
+                let now = &self.snap.as_ref().expect("a snapshot for transaction customers").customers[*k as usize];
+                output(model, id, now, &self.forecasts, None)
             }
         }
     }
+}
+
+/// Checks, places and forecasts every customer of a request (pure; may run on the blocking pool).
+pub fn predict<'a>(req: &'a PredictRequest, model: &'a Served) -> Result<PredictResponse<'a>, ApiError> {
+    let p = Prepared::new(req, model)?;
+    let mut x = Vec::new();
+    let predictions = (0..p.placed.len()).map(|i| p.prediction(i, &mut x)).collect();
     Ok(PredictResponse {
-        model_id: model.id.clone(),
-        as_of,
+        model_id: &model.id,
+        as_of: p.as_of,
         horizon: req.horizon,
         discount_rate: req.discount_rate,
-        predictions: out,
+        predictions,
     })
 }
 
 /// Bodies from this size on are parsed, computed and serialized on the blocking pool.
 const BLOCKING_BODY_BYTES: usize = 256 * 1024;
 
-/// The response body of a request, serialized.
-fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(&predict(req, model)?).map_err(|e| ApiError::Internal(e.to_string()))
+/// Batches from this many customers are forecast and serialized in parallel chunks.
+const PARALLEL_FROM: usize = 2_000;
+
+/// The response body of a request, serialized, as consecutive pieces. Large batches are
+/// forecast and serialized in chunks on all cores; the pieces, in order, are the bytes of a
+/// serial `serde_json::to_vec` of [`predict`]'s response (they are sent as they are, without
+/// being copied into one buffer).
+pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, ApiError> {
+    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let n = req.customers.len();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(8);
+    if n < PARALLEL_FROM || threads == 1 {
+        return Ok(vec![serde_json::to_vec(&predict(req, model)?).map_err(internal)?]);
+    }
+    let p = Prepared::new(req, model)?;
+    // The envelope with an empty list, split before its closing `]}`; the chunks go between.
+    let mut head = serde_json::to_vec(&PredictResponse {
+        model_id: &model.id,
+        as_of: p.as_of,
+        horizon: req.horizon,
+        discount_rate: req.discount_rate,
+        predictions: Vec::new(),
+    })
+    .map_err(internal)?;
+    let tail = head.split_off(head.len() - 2);
+    debug_assert_eq!(tail, b"]}");
+    // Size of one serialized prediction, to allocate each chunk's buffer once.
+    let one = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?.len();
+    let per = n.div_ceil(threads);
+    let chunks: Vec<Result<Vec<u8>, serde_json::Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let p = &p;
+                s.spawn(move || {
+                    let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
+                    let mut x = Vec::new();
+                    if start > 0 {
+                        buf.push(b',');
+                    }
+                    for i in start..(start + per).min(n) {
+                        if i > start {
+                            buf.push(b',');
+                        }
+                        serde_json::to_writer(&mut buf, &p.prediction(i, &mut x))?;
+                    }
+                    Ok(buf)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a prediction worker panicked")).collect()
+    });
+    let mut pieces = Vec::with_capacity(chunks.len() + 2);
+    pieces.push(head);
+    for chunk in chunks {
+        pieces.push(chunk.map_err(internal)?);
+    }
+    pieces.push(tail);
+    Ok(pieces)
 }
 
 /// Forecasts for 1..=10,000 customers, each by features or by transactions.
@@ -601,16 +679,54 @@ fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<u8>, ApiError> {
         (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
 pub async fn handler(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
     let model = state.model()?;
-    let bytes = if body.len() >= BLOCKING_BODY_BYTES {
+    let mut pieces = if body.len() >= BLOCKING_BODY_BYTES {
         super::compute(true, move || respond(&parse(&body)?, &model)).await?
     } else {
         let req: PredictRequest = parse(&body)?;
         let many = req.customers.len() >= state.limits.blocking_from;
         super::compute(many, move || respond(&req, &model)).await?
     };
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    let length: usize = pieces.iter().map(Vec::len).sum();
+    let body = if pieces.len() == 1 {
+        axum::body::Body::from(pieces.pop().expect("one piece"))
+    } else {
+        let stream = futures_util::stream::iter(
+            pieces.into_iter().map(|p| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(p))),
+        );
+        axum::body::Body::from_stream(stream)
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_LENGTH, length.to_string())], body)
+        .into_response())
 }
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/predict", post(handler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parallel path of large batches gives the same bytes as serializing the serial result.
+    #[test]
+    fn a_large_batch_serializes_in_parallel_to_the_same_bytes() {
+        let store = crate::store::ModelStore::new("models");
+        let id = store.current().unwrap().expect("the committed default model");
+        let served = Served::new(store.load(&id).unwrap(), None);
+        let segments = ["key", "core", "occasional", "dormant", "lapsed", "new"];
+        let customers: Vec<serde_json::Value> = (0..PARALLEL_FROM + 777)
+            .map(|i| {
+                serde_json::json!({"id": format!("C{i}"), "segment": segments[i % 6], "monetary": 50 + i % 900,
+                    "recency_days": i % 80, "frequency": 1 + i % 5})
+            })
+            .collect();
+        for intervals in [true, false] {
+            let body = serde_json::json!({"customers": customers, "intervals": intervals}).to_string();
+            let req: PredictRequest = parse(body.as_bytes()).unwrap();
+            let serial = serde_json::to_vec(&predict(&req, &served).unwrap()).unwrap();
+            let pieces = respond(&req, &served).unwrap();
+            assert!(pieces.len() > 2, "the parallel path");
+            assert_eq!(pieces.concat(), serial);
+        }
+    }
 }
