@@ -323,7 +323,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     drop(progress);
     if a.summary {
-        print!("{}", summary(&model, &snap, &forecasts, ids, &a));
+        print!("{}", summary(&model, &snap, &forecasts, ids, bands, &a));
     }
     Ok(())
 }
@@ -335,7 +335,14 @@ fn concentration(values: &[f64], share: f64) -> f64 {
     if total <= 0.0 { f64::NAN } else { values[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total }
 }
 
-fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[String], a: &Args) -> String {
+fn summary(
+    model: &ModelArtifact,
+    snap: &Snapshot,
+    forecasts: &[Scored],
+    ids: &[String],
+    bands: Option<&ForecastBands>,
+    a: &Args,
+) -> String {
     let states = &model.segments.states;
     let n_states = states.len();
     let h = a.horizon;
@@ -456,13 +463,24 @@ fn summary(model: &ModelArtifact, snap: &Snapshot, forecasts: &[Scored], ids: &[
     let mut row = vec!["now".to_string()];
     row.extend(mix.iter().map(|x| format!("{x:.0}")));
     t.row(row);
+    let realized = bands.map(|b| b.population(&mix, h, inflow, 0).realized);
     for (k, m) in forecast.iter().enumerate() {
         let mut row = vec![format!("+{}", k + 1)];
-        row.extend(m.iter().map(|x| format!("{x:.0}")));
+        match &realized {
+            Some(r) => row.extend(m.iter().zip(&r[k]).map(|(x, i)| format!("{x:.0} [{:.0}–{:.0}]", i.lo, i.hi))),
+            None => row.extend(m.iter().map(|x| format!("{x:.0}"))),
+        }
         t.row(row);
     }
     s.push('\n');
     s.push_str(&t.render(2));
+    if let Some(b) = bands {
+        s.push_str(&format!(
+            "  [lo–hi]: {:.0}% prediction interval on the counts ({} posterior draws of the chain and each customer's move)\n",
+            100.0 * b.params().level,
+            b.params().draws
+        ));
+    }
     if a.inflow {
         s.push_str(&format!(
             "  with {inflow:.0} new customers per period (the average of the last {} training periods)\n",
