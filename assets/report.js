@@ -595,9 +595,16 @@
       var dl = el('dl', null, card);
       Object.keys(value).forEach(function (k) {
         if (value[k] === sentence) return;
-        el('dt', null, dl, k === 'p_value' ? 'p' : titleCase(k));
         var v = value[k];
-        el('dd', null, dl, v !== null && typeof v === 'object' ? JSON.stringify(v) : k === 'p_value' ? fmtP(v) : scalar(v));
+        if (Array.isArray(v) && v.length && typeof v[0] === 'object' && v[0] !== null) {
+          // A list of records (window scores, thin rows): a small table under the list.
+          var sub = el('div', { 'class': 'diag-table' }, card);
+          el('p', { 'class': 'caption' }, sub, titleCase(k));
+          renderValue(sub, v);
+          return;
+        }
+        el('dt', null, dl, k === 'p_value' ? 'p' : titleCase(k));
+        el('dd', null, dl, Array.isArray(v) && !v.length ? 'none' : v !== null && typeof v === 'object' ? JSON.stringify(v) : k === 'p_value' ? fmtP(v) : scalar(v));
       });
       return;
     }
@@ -617,7 +624,13 @@
     var names = Object.keys(diag);
     if (names.indexOf('time_homogeneity') < 0) names.unshift('time_homogeneity');
     names.forEach(function (name) {
-      var title = name === 'time_homogeneity' ? 'Time-homogeneity of the moves (likelihood-ratio test)' : titleCase(name);
+      var titles = {
+        time_homogeneity: 'Time-homogeneity of the moves (likelihood-ratio test)',
+        order: 'First- vs second-order chain (likelihood-ratio test)',
+        thin_rows: 'Rows with too few observations',
+        recent_window: 'Recent periods only? (scored on the last period\'s moves)'
+      };
+      var title = titles[name] || titleCase(name);
       var card = diagCard(box, title);
       if (name === 'time_homogeneity' && !diag[name]) {
         el('p', { 'class': 'empty' }, card, 'Not computed: fewer than two periods of moves.');
