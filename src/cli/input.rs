@@ -136,6 +136,10 @@ pub struct ConfigArgs {
     /// Additive prior count on every allowed move.
     #[arg(long)]
     pub prior: Option<f64>,
+    /// Covariate-dependent first steps: a multinomial logit per origin on RFM values and
+    /// attributes, kept where it beats the pooled row on held-out moves (true or false).
+    #[arg(long)]
+    pub covariates: Option<bool>,
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
@@ -191,6 +195,9 @@ impl ConfigArgs {
         }
         if let Some(p) = self.prior {
             c.transitions.prior = p;
+        }
+        if let Some(v) = self.covariates {
+            c.transitions.covariates = v;
         }
         if let Err(e) = c.check() {
             match &self.config {

@@ -111,11 +111,16 @@ impl Default for SegmentConfig {
 pub struct TransitionConfig {
     /// Additive prior count on every allowed move (0 = plain maximum likelihood).
     pub prior: f64,
+    /// Fit a multinomial logit of the next state on the customer's RFM values and attributes per
+    /// origin, kept where it beats the pooled row on the last training period's moves (see
+    /// `domain::covariates`); forecasts then use the customer's own first step.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub covariates: bool,
 }
 
 impl Default for TransitionConfig {
     fn default() -> Self {
-        Self { prior: 0.5 }
+        Self { prior: 0.5, covariates: false }
     }
 }
 
@@ -136,6 +141,7 @@ pub struct TrainParams {
     pub as_of: Option<NaiveDate>,
     pub scheme: SegmentScheme,
     pub transitions: TransitionParams,
+    pub covariates: bool,
 }
 
 impl TrainParams {
@@ -209,6 +215,7 @@ impl TrainConfig {
             as_of: p.as_of,
             scheme,
             transitions,
+            covariates: self.transitions.covariates,
         })
     }
 }

@@ -26,6 +26,13 @@ pub struct SimulationParams {
     /// that changes half-way, to test the homogeneity diagnostic.
     #[serde(default)]
     pub change_at: Option<u32>,
+    /// Strength s in [0, 1] of a customer attribute on key and core accounts' moves: each
+    /// customer has an attribute a in [0, 1) ([`customer_attribute`]), and a key or core
+    /// account's probability p of staying in its tier becomes p + s·(2a − 1)·min(p, 1 − p), its
+    /// other moves scaled to match (so the planted matrix stays the average over customers).
+    /// `None`: no attribute (the default simulation, unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_effect: Option<f64>,
 }
 
 impl Default for SimulationParams {
@@ -36,6 +43,7 @@ impl Default for SimulationParams {
             start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
             seed: 7,
             change_at: None,
+            attribute_effect: None,
         }
     }
 }
@@ -102,7 +110,24 @@ pub fn planted_config(params: &SimulationParams) -> TrainConfig {
     c.segments.inactive_tiers = false;
     c.segments.rule = RuleName::Fixed;
     c.segments.cuts = vec![500.0, 100.0];
+    c.transitions.covariates = params.attribute_effect.is_some();
     c
+}
+
+/// The attribute of customer `c` (0-based) under `seed`: uniform in [0, 1), from a hash, so it
+/// takes nothing from the simulation's random streams.
+pub fn customer_attribute(seed: u64, c: u32) -> f64 {
+    (mix(seed ^ 0xA77_B0B5, u64::from(c) + 1) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A planted row with the stay probability of `state` moved by the attribute `a` at strength `s`.
+fn row_with_attribute(row: &[f64; 6], state: usize, a: f64, s: f64) -> [f64; 6] {
+    let p = row[state];
+    let stay = p + s * (2.0 * a - 1.0) * p.min(1.0 - p);
+    let scale = if p < 1.0 { (1.0 - stay) / (1.0 - p) } else { 0.0 };
+    let mut out = row.map(|x| x * scale);
+    out[state] = stay;
+    out
 }
 
 struct Chunk {
@@ -154,7 +179,13 @@ fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &
         for t in arrival..p {
             if t > arrival {
                 let matrix = if params.change_at.is_some_and(|c| t as u32 >= c) { &MATRIX_LATER } else { &MATRIX };
-                let next = draw_state(&mut rng, &matrix[state]);
+                let next = match params.attribute_effect {
+                    Some(s) if state == 1 || state == 2 => draw_state(
+                        &mut rng,
+                        &row_with_attribute(&matrix[state], state, customer_attribute(params.seed, c), s),
+                    ),
+                    _ => draw_state(&mut rng, &matrix[state]),
+                };
                 out.counts[state][next] += 1;
                 state = next;
             }
