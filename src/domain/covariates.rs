@@ -504,3 +504,207 @@ impl FirstStep {
         self.row(state, &x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::forecast::{ForecastParams, Forecaster};
+    use crate::domain::linalg::vec_mat;
+
+    fn states(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("s{i}")).collect()
+    }
+
+    /// Moves out of origin 0 to destinations 1 or 2, with one covariate (the attribute, last)
+    /// making 1 likelier by `effect` on the logit scale; the RFM covariates are noise.
+    fn samples(n_fit: usize, n_held: usize, effect: f64) -> MoveSamples {
+        let draw = |k: usize, salt: u64| -> (Vec<f64>, usize) {
+            let u = |i: u64| (sample_key(k as u32, (salt * 10 + i) as u32) >> 11) as f64 / (1u64 << 53) as f64;
+            let a = u(0) * 2.0 - 1.0;
+            let x = vec![u(1) * 3.0, u(2), u(3) * 5.0, (u(4) * 8.0).floor(), a];
+            let p1 = 1.0 / (1.0 + (-(0.3 + effect * a)).exp());
+            (x, if u(5) < p1 { 1 } else { 2 })
+        };
+        let collect = |n: usize, salt: u64| {
+            let mut o = OriginSamples::default();
+            for k in 0..n {
+                let (x, to) = draw(k, salt);
+                o.x.extend(x);
+                o.to.push(to);
+            }
+            o
+        };
+        MoveSamples {
+            dim: 5,
+            fit: vec![collect(n_fit, 1), OriginSamples::default(), OriginSamples::default()],
+            holdout: vec![collect(n_held, 2), OriginSamples::default(), OriginSamples::default()],
+        }
+    }
+
+    fn baseline(s: &MoveSamples) -> Vec<Vec<f64>> {
+        let mut counts = vec![vec![0u64; 3]; 3];
+        for &to in &s.fit[0].to {
+            counts[0][to] += 1;
+        }
+        let allowed = vec![vec![false, true, true]; 3];
+        smoothed_rows(&counts, &allowed, 0.5)
+    }
+
+    fn names() -> Vec<String> {
+        feature_names(&["a".to_string()])
+    }
+
+    #[test]
+    fn an_attribute_that_drives_the_moves_gives_a_kept_model_with_a_lower_held_out_log_loss() {
+        let s = samples(4000, 1000, 2.0);
+        let c = fit(&states(3), names(), &s, &baseline(&s));
+        let o = &c.origins[0];
+        assert_eq!(o.origin, "s0");
+        assert!(o.kept, "{o:?}");
+        assert!(o.holdout_log_loss < o.pooled_holdout_log_loss - 0.05, "{o:?}");
+        // The attribute's slope dominates: destination 1 minus destination 2 on the attribute.
+        let slope = o.coefficients[0][4] - o.coefficients[1][4];
+        assert!(slope > 0.5, "{o:?}");
+        for k in 0..4 {
+            assert!((o.coefficients[0][k] - o.coefficients[1][k]).abs() < slope / 4.0, "{o:?}");
+        }
+        // Origins without moves are skipped with a reason.
+        assert_eq!(c.skipped.len(), 2);
+        assert!(c.skipped[0].reason.contains("too few moves"), "{:?}", c.skipped);
+    }
+
+    #[test]
+    fn covariates_that_do_not_drive_the_moves_are_not_kept() {
+        for n in [2000, 4000, 8000] {
+            let s = samples(n, n / 4, 0.0);
+            let c = fit(&states(3), names(), &s, &baseline(&s));
+            let o = &c.origins[0];
+            assert!(!o.kept, "{o:?}");
+            assert!(o.improvement_z < KEEP_Z, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn too_few_moves_skip_the_origin() {
+        let s = samples(MIN_FIT_MOVES - 1, 100, 2.0);
+        let c = fit(&states(3), names(), &s, &baseline(&s));
+        assert!(c.origins.is_empty());
+        assert_eq!(c.skipped.len(), 3);
+    }
+
+    #[test]
+    fn a_first_step_row_is_a_distribution_that_leaves_unmodelled_allowed_moves_at_their_pooled_value() {
+        let s = samples(4000, 1000, 2.0);
+        let c = fit(&states(3), names(), &s, &baseline(&s));
+        // The chain also allows 0 → 0, which no sampled move took: it keeps its pooled 0.1.
+        let matrix = vec![vec![0.1, 0.5, 0.4], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]];
+        let first = FirstStep::new(&c, &states(3), &matrix).unwrap().expect("a kept model");
+        assert!(first.covers(0) && !first.covers(1));
+        for a in [-1.0, 0.0, 1.0] {
+            let q = first.row(0, &[1.0, 0.5, 2.0, 3.0, a]).unwrap();
+            assert_eq!(q[0], 0.1);
+            assert!((q.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{q:?}");
+        }
+        let low = first.row(0, &[1.0, 0.5, 2.0, 3.0, -1.0]).unwrap();
+        let high = first.row(0, &[1.0, 0.5, 2.0, 3.0, 1.0]).unwrap();
+        assert!(high[1] > low[1] + 0.3, "{low:?} {high:?}");
+        assert_eq!(first.row(1, &[0.0; 5]), None);
+        // A model naming a state the chain lacks is refused.
+        assert!(FirstStep::new(&c, &["x".to_string(), "s1".into(), "s2".into()], &matrix).is_err());
+    }
+
+    #[test]
+    fn the_sample_keeps_the_smallest_keys_whatever_the_shard_order() {
+        let row = |t: u32| PanelRow { recency_days: t, ..PanelRow::empty(t, t) };
+        let mut a = MoveSampler::new(2, 4, 10, 4);
+        let mut b = MoveSampler::new(2, 4, 10, 4);
+        for c in 0..3000u32 {
+            for t in 0..8 {
+                a.record(c, &row(t), 0, 1, &[]);
+            }
+        }
+        for c in 3000..6000u32 {
+            for t in 0..8 {
+                b.record(c, &row(t), 0, 1, &[]);
+            }
+        }
+        let ab = MoveSampler::merge(vec![a.clone(), b.clone()]);
+        let ba = MoveSampler::merge(vec![b, a]);
+        assert_eq!(ab, ba);
+        // Each of the 4 shards' share: ⌈20,000 / 4⌉ = 5,000, for fitting and for the held-out
+        // moves (out of period 8, the second-to-last of 10) alike.
+        assert_eq!(ab.fit[0].to.len(), 10_000);
+        assert_eq!(ab.holdout[0].to.len(), 0);
+        assert!(ab.fit[1].to.is_empty());
+        // The kept moves are the ones with the smallest keys.
+        let mut keys: Vec<u64> = (0..6000u32).flat_map(|c| (0..8).map(move |t| sample_key(c, t))).collect();
+        keys.sort_unstable();
+        let threshold = keys[4999];
+        let kept_a = (0..3000u32).flat_map(|c| (0..8).map(move |t| sample_key(c, t))).filter(|&k| k <= threshold);
+        assert!(kept_a.count() <= 5000);
+    }
+
+    /// Pfeifer & Carraway's chain (state 3 lapsed) and a first-step row q: the mixture forecast
+    /// equals q·P^{h−1} computed directly.
+    #[test]
+    fn the_mixture_forecast_equals_the_first_step_row_times_the_chain_to_the_h_minus_one() {
+        let p = vec![
+            vec![0.5, 0.5, 0.0, 0.0],
+            vec![0.2, 0.0, 0.8, 0.0],
+            vec![0.1, 0.0, 0.0, 0.9],
+            vec![0.0, 0.0, 0.0, 1.0],
+        ];
+        let lapsed = [false, false, false, true];
+        let m = [100.0, 0.0, 0.0, 0.0];
+        let d = 0.1;
+        let f = Forecaster::new(&p, &lapsed, Some(0), &m, ForecastParams { horizon: 5, discount_rate: d }).unwrap();
+        let q = [0.3, 0.2, 0.4, 0.1];
+        let c = f.customer_with_first_step(1, &q, 42.0);
+        let mut absorbing = p.clone();
+        absorbing[3] = vec![0.0, 0.0, 0.0, 1.0];
+        let (mut pi, mut abs) = (q.to_vec(), q.to_vec());
+        let mut value = 0.0;
+        for h in 1..=5 {
+            if h > 1 {
+                pi = vec_mat(&pi, &p);
+                abs = vec_mat(&abs, &absorbing);
+            }
+            let got = &c.horizons[h - 1];
+            for j in 0..4 {
+                assert!((got.distribution[j] - pi[j]).abs() < 1e-12, "h {h}: {:?} vs {pi:?}", got.distribution);
+            }
+            assert!((got.churn - abs[3]).abs() < 1e-12, "h {h}");
+            assert!((got.p_key - pi[0]).abs() < 1e-12);
+            let spend = if h == 1 { 42.0 } else { pi[0] * 100.0 };
+            assert!((got.expected_spend - spend).abs() < 1e-9, "h {h}");
+            value += spend / (1.0f64 + d).powi(h as i32);
+        }
+        // By hand at h = 2: q·P = (0.3·0.5 + 0.2·0.2 + 0.4·0.1, 0.3·0.5, 0.2·0.8, 0.4·0.9 + 0.1).
+        let h2 = &c.horizons[1].distribution;
+        let want = [0.23, 0.15, 0.16, 0.46];
+        assert!(h2.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{h2:?}");
+        assert!((c.value_horizon - value).abs() < 1e-9);
+        // Periods to lapse: 1 + q·t with t from the state forecasts.
+        let t: Vec<f64> = (0..4).map(|s| f.customer(s, 0.0).expected_periods_to_lapse.unwrap()).collect();
+        let want = 1.0 + q.iter().zip(&t).map(|(a, b)| a * b).sum::<f64>();
+        assert!((c.expected_periods_to_lapse.unwrap() - want).abs() < 1e-9);
+        // The infinite value equals a long horizon's sum.
+        let long =
+            Forecaster::new(&p, &lapsed, Some(0), &m, ForecastParams { horizon: 120, discount_rate: d }).unwrap();
+        let c = long.customer_with_first_step(1, &q, 42.0);
+        assert!((c.value_infinite.unwrap() - c.value_horizon).abs() < 1e-3);
+        // With the state's pooled row it is the state forecast.
+        let pooled = f.customer_with_first_step(1, &p[1], 42.0);
+        let state = f.customer(1, 42.0);
+        for (a, b) in pooled.horizons.iter().zip(&state.horizons) {
+            assert!(a.distribution.iter().zip(&b.distribution).all(|(x, y)| (x - y).abs() < 1e-12));
+            assert!((a.churn - b.churn).abs() < 1e-12 && (a.expected_spend - b.expected_spend).abs() < 1e-9);
+        }
+        assert!((pooled.value_infinite.unwrap() - state.value_infinite.unwrap()).abs() < 1e-9);
+        // A lapsed customer: churned throughout, re-activation = 1 − mass kept in lapsed states.
+        let r = f.customer_with_first_step(3, &[0.05, 0.0, 0.0, 0.95], 0.0);
+        assert_eq!(r.horizons[0].churn, 1.0);
+        assert!((r.horizons[0].reactivation.unwrap() - 0.05).abs() < 1e-12);
+        assert!((r.horizons[2].reactivation.unwrap() - 0.05).abs() < 1e-12);
+    }
+}

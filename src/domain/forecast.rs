@@ -241,6 +241,15 @@ impl Forecaster {
         }
     }
 
+    /// [`Self::customer_with_first_step`] when the customer has its own first-step row, else
+    /// [`Self::customer`].
+    pub fn customer_given(&self, state: usize, first_step: Option<&[f64]>, first_spend: f64) -> CustomerForecast {
+        match first_step {
+            Some(q) => self.customer_with_first_step(state, q, first_spend),
+            None => self.customer(state, first_spend),
+        }
+    }
+
     /// Forecast for a customer now in `state` whose first step follows its own row `q` (a
     /// covariate model's, [`super::covariates::FirstStep`]) and the pooled chain P after it: the
     /// distribution at h is q·P^{h−1}, a mixture of the per-state forecasts one step shorter —
