@@ -362,9 +362,11 @@ fn fit_origin(
         }
     }
     let y: Array1<usize> = fit.to.iter().copied().collect();
+    // L-BFGS on the summed loss: the gradient's norm below 1e-5 per move, or 100 iterations (on
+    // CDNOW every origin converges before 100; 20 were too few).
     let fitted = MultiLogisticRegression::default()
         .alpha(PENALTY)
-        .max_iterations(200)
+        .max_iterations(100)
         .gradient_tolerance(1e-5 * n_fit as f64)
         .fit(&Dataset::new(x, y))
         .map_err(|e| format!("the logistic fit failed: {e}"))?;
