@@ -457,7 +457,7 @@ impl FirstStep {
                 || o.intercepts.len() != k
                 || o.coefficients.len() != k
                 || o.coefficients.iter().any(|c| c.len() != dim)
-                || o.scales.iter().any(|s| !(*s > 0.0))
+                || o.scales.iter().any(|s| s.is_nan() || *s <= 0.0)
             {
                 return Err(format!("the covariate model of {:?} does not match its features", o.origin));
             }
