@@ -14,6 +14,10 @@ mod models;
 // generated data with a planted chain.
 mod forecast;
 
+// Covariate-dependent transitions on generated data where an attribute drives the moves, and
+// where it drives nothing.
+mod covariates;
+
 // Training end to end: recovery of a planted chain, determinism, formats.
 mod pipeline;
 

@@ -30,6 +30,12 @@ pub struct Args {
     /// core accounts (to test the order diagnostic).
     #[arg(long)]
     pub second_order: bool,
+    /// Give every customer a numeric attribute in [0, 1), written to <stem>.customers.csv, that
+    /// drives key and core accounts' moves with this strength in [0, 1] (a high attribute stays
+    /// in its tier more often); 0 writes the attribute without any effect. The .kam.toml then
+    /// turns covariate transitions on.
+    #[arg(long)]
+    pub attribute_effect: Option<f64>,
     /// Transactions file to write (.csv, or .parquet); the truth goes to <stem>.truth.json and
     /// the matching kam configuration to <stem>.kam.toml beside it.
     #[arg(long, default_value = "data/generated.csv")]
@@ -54,6 +60,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(c) = a.change_at {
         anyhow::ensure!(c >= 1 && c < a.periods, "--change-at must be a quarter between 1 and {}", a.periods - 1);
     }
+    if let Some(s) = a.attribute_effect {
+        anyhow::ensure!((0.0..=1.0).contains(&s), "--attribute-effect must be between 0 and 1, got {s}");
+    }
     let params = SimulationParams {
         customers: a.customers,
         periods: a.periods,
@@ -61,9 +70,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: a.seed,
         change_at: a.change_at,
         second_order: a.second_order,
+        attribute_effect: a.attribute_effect,
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let progress = super::progress::Progress::new();
+    progress.step(format!("simulating {} customers", crate::cli::table::thousands(u64::from(a.customers))));
     let (tx, truth) = simulate(&params, threads);
+    progress.step(format!("writing {}", a.out.display()));
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -88,6 +101,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         truth.config.to_toml()
     );
     std::fs::write(&config_path, config).with_context(|| format!("cannot write {}", config_path.display()))?;
+    let customers_path = sibling(&a.out, ".customers.csv");
+    if params.attribute_effect.is_some() {
+        write_attributes(&customers_path, &tx, a.seed)
+            .with_context(|| format!("cannot write {}", customers_path.display()))?;
+    }
+    drop(progress);
     println!(
         "generated {} rows for {} customers over {} quarters from {} (seed {})",
         crate::cli::table::thousands(tx.len() as u64),
@@ -99,7 +118,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("  transactions: {}", a.out.display());
     println!("  truth:        {}", truth_path.display());
     println!("  config:       {}", config_path.display());
+    if params.attribute_effect.is_some() {
+        println!("  customers:    {} (train with --customers)", customers_path.display());
+    }
     Ok(())
+}
+
+/// Writes `customer_id,attribute` for every simulated customer.
+pub fn write_attributes(path: &Path, tx: &Transactions, seed: u64) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    w.write_all(b"customer_id,attribute\n")?;
+    for (c, id) in tx.customer_ids.iter().enumerate() {
+        writeln!(w, "{id},{:.6}", crate::domain::simulate::customer_attribute(seed, c as u32))?;
+    }
+    w.flush()
 }
 
 /// Writes `customer_id,date,amount` with amounts to the cent.

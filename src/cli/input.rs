@@ -139,6 +139,10 @@ pub struct ConfigArgs {
     /// Fit the transition matrix on the moves of the last K periods only.
     #[arg(long)]
     pub recent_periods: Option<usize>,
+    /// Covariate-dependent first steps: a multinomial logit per origin on RFM values and
+    /// attributes, kept where it beats the pooled row on held-out moves (true or false).
+    #[arg(long)]
+    pub covariates: Option<bool>,
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
@@ -197,6 +201,9 @@ impl ConfigArgs {
         }
         if let Some(k) = self.recent_periods {
             c.transitions.recent_periods = Some(k);
+        }
+        if let Some(v) = self.covariates {
+            c.transitions.covariates = v;
         }
         if let Err(e) = c.check() {
             match &self.config {

@@ -8,7 +8,7 @@
 //! JSON Lines) or else from the customer snapshot stored beside the model.
 
 use super::progress::Progress;
-use crate::domain::forecast::{ForecastParams, population};
+use crate::domain::forecast::{ForecastParams, Forecaster, population};
 use crate::domain::intervals::{Interval, IntervalParams};
 use crate::domain::model::ModelArtifact;
 use crate::domain::portfolio::{Outlook, OutlookByState, PortfolioParams, summarise};
@@ -58,7 +58,12 @@ struct Customers {
 
 /// Reads a JSON Lines file of `kam score` lines (value and churn taken as written) or snapshot
 /// lines (`customer_id`, `segment`, `next_spend`: value and churn forecast with `by_state`).
-fn read_jsonl(path: &Path, model: &ModelArtifact, by_state: &OutlookByState) -> anyhow::Result<(Vec<Outlook>, bool)> {
+fn read_jsonl(
+    path: &Path,
+    model: &ModelArtifact,
+    by_state: &OutlookByState,
+    forecaster: &Forecaster,
+) -> anyhow::Result<(Vec<Outlook>, bool)> {
     #[derive(serde::Deserialize)]
     struct ChurnAt {
         churn: f64,
@@ -71,6 +76,8 @@ fn read_jsonl(path: &Path, model: &ModelArtifact, by_state: &OutlookByState) -> 
         value_horizon: Option<f64>,
         #[serde(default)]
         horizons: Vec<ChurnAt>,
+        #[serde(default)]
+        first_step: Option<Vec<f64>>,
     }
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display();
@@ -93,7 +100,13 @@ fn read_jsonl(path: &Path, model: &ModelArtifact, by_state: &OutlookByState) -> 
             (Some(v), Some(h), _) => (v, h.churn),
             (_, _, Some(next_spend)) => {
                 scored = false;
-                by_state.value_and_churn(state, next_spend)
+                match &l.first_step {
+                    Some(q) if q.len() == model.segments.states.len() => {
+                        let f = forecaster.customer_with_first_step(state, q, next_spend);
+                        (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
+                    }
+                    _ => by_state.value_and_churn(state, next_spend),
+                }
             }
             _ => bail!("{name}: line {n}: neither value_horizon with horizons (kam score) nor next_spend (a snapshot)"),
         };
@@ -159,14 +172,14 @@ fn read_customers(a: &Args, model: &ModelArtifact, params: ForecastParams) -> an
         if !path.exists() {
             return Ok(None);
         }
-        let (outlooks, _) = read_jsonl(&path, model, &by_state)?;
+        let (outlooks, _) = read_jsonl(&path, model, &by_state, &forecaster)?;
         return Ok(Some(from_snapshot(outlooks)));
     };
     let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     match ext.as_deref() {
         Some("jsonl") | Some("ndjson") => {
-            let (outlooks, scored) = read_jsonl(path, model, &by_state)?;
+            let (outlooks, scored) = read_jsonl(path, model, &by_state, &forecaster)?;
             if !scored {
                 return Ok(Some(Customers { source: file, ..from_snapshot(outlooks) }));
             }

@@ -269,8 +269,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let states = &model.segments.states;
     progress.step("forecasting");
     let per_state: Vec<CustomerForecast> = (0..states.len()).map(|s| forecaster.customer(s, 0.0)).collect();
-    let forecasts: Vec<Scored> =
-        snap.customers.iter().map(|c| Scored::new(&per_state[c.state], c.next_spend, a.discount_rate)).collect();
+    // Customers with their own first-step row (a kept covariate model) get their own chain part.
+    let own: Vec<Option<CustomerForecast>> = snap
+        .customers
+        .iter()
+        .map(|c| c.first_step.as_ref().map(|q| forecaster.customer_with_first_step(c.state, q, 0.0)))
+        .collect();
+    let forecasts: Vec<Scored> = snap
+        .customers
+        .iter()
+        .zip(&own)
+        .map(|(c, o)| Scored::new(o.as_ref().unwrap_or(&per_state[c.state]), c.next_spend, a.discount_rate))
+        .collect();
 
     let write_rows = a.out.is_some() || !a.summary;
     if write_rows {
@@ -282,7 +292,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
                 for c in &snap.customers {
-                    let f = forecaster.customer(c.state, c.next_spend);
+                    let f = forecaster.customer_given(c.state, c.first_step.as_deref(), c.next_spend);
                     serde_json::to_writer(&mut w, &json_line(ids, states, c, &f, bands))?;
                     w.write_all(b"\n")?;
                 }

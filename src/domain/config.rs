@@ -115,11 +115,16 @@ pub struct TransitionConfig {
     /// the diagnostics suggest when the chain changes over time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_periods: Option<usize>,
+    /// Fit a multinomial logit of the next state on the customer's RFM values and attributes per
+    /// origin, kept where it beats the pooled row on the last training period's moves (see
+    /// `domain::covariates`); forecasts then use the customer's own first step.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub covariates: bool,
 }
 
 impl Default for TransitionConfig {
     fn default() -> Self {
-        Self { prior: 0.5, recent_periods: None }
+        Self { prior: 0.5, recent_periods: None, covariates: false }
     }
 }
 
@@ -142,6 +147,7 @@ pub struct TrainParams {
     pub transitions: TransitionParams,
     /// Periods of moves the matrix is fitted on (`None`: all).
     pub recent_periods: Option<usize>,
+    pub covariates: bool,
 }
 
 impl TrainParams {
@@ -219,6 +225,7 @@ impl TrainConfig {
             scheme,
             transitions,
             recent_periods: self.transitions.recent_periods,
+            covariates: self.transitions.covariates,
         })
     }
 }

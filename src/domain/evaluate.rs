@@ -37,6 +37,8 @@ pub enum EvaluateError {
     EmptyHoldout(NaiveDate),
     #[error("no customer with a purchase by the calibration end")]
     NoCustomers,
+    #[error("the trained model's covariate transitions are unusable: {0}")]
+    Covariates(String),
 }
 
 /// Log-loss and accuracy of next-segment predictions.
@@ -94,6 +96,14 @@ pub struct Evaluation {
     /// How often the actual segment sizes fell inside their prediction intervals.
     #[serde(default)]
     pub segment_size_coverage: Option<IntervalCoverage>,
+    /// Customers whose forecasts used their own first-step row (a kept covariate model); their
+    /// segment sizes still come from the pooled chain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub customers_with_covariate_rows: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Coverage of prediction intervals in a backtest: `covered` of `cells` actual values inside
@@ -127,6 +137,8 @@ struct Observed {
     holdout_spend: f64,
     current_spend: f64,
     next_spend: f64,
+    /// The customer's own first-step row (a kept covariate model), if any.
+    first_step: Option<Vec<f64>>,
 }
 
 /// Trains on `tx` up to `calibration_end`, forecasts the holdout and scores the forecasts.
@@ -166,6 +178,7 @@ pub fn evaluate(
     let na = model.spend.model.design().attributes.len();
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
+    let first_step = model.first_step().map_err(EvaluateError::Covariates)?;
     let mut observed = Vec::new();
     let mut new_in_holdout = 0usize;
     let t32 = t as u32;
@@ -175,7 +188,8 @@ pub fn evaluate(
             return;
         };
         let r = &rows[pos];
-        design.features(states[pos], r, &attrs[c as usize * na..(c as usize + 1) * na], &mut x);
+        let customer_attrs = &attrs[c as usize * na..(c as usize + 1) * na];
+        design.features(states[pos], r, customer_attrs, &mut x);
         let holdout = &rows[pos + 1..];
         observed.push(Observed {
             state: states[pos],
@@ -185,6 +199,7 @@ pub fn evaluate(
             holdout_spend: holdout.iter().map(|r| r.spend).sum(),
             current_spend: r.spend,
             next_spend: model.spend.model.predict(&x),
+            first_step: first_step.as_ref().and_then(|f| f.row_of(states[pos], r, customer_attrs)),
         });
     });
     if observed.is_empty() {
@@ -220,8 +235,15 @@ pub fn evaluate(
         .collect();
     let m = &model.spend.spend_by_state;
     let r: Vec<f64> = p.iter().map(|row| row.iter().zip(m).map(|(a, b)| a * b).sum()).collect();
+    // No purchase in the k − 1 periods after a first step into each state (for first-step rows).
+    let no_purchase_after: Vec<f64> =
+        (0..n_states).map(|j| Forecaster::no_purchase_probability(p, &inactive, j, k - 1)).collect();
+    let mut with_first_step = 0usize;
     for o in &observed {
-        let f = forecaster.customer(o.state, o.next_spend);
+        let f = match &o.first_step {
+            Some(q) => forecaster.customer_with_first_step(o.state, q, o.next_spend),
+            None => forecaster.customer(o.state, o.next_spend),
+        };
         let dist = &f.horizons[0].distribution;
         ll_m -= clip(dist[o.next_state]).ln();
         acc_m += f64::from(u8::from(f.horizons[0].most_likely == o.next_state));
@@ -230,7 +252,13 @@ pub fn evaluate(
         acc_p += f64::from(u8::from(o.next_state == o.state));
 
         no_purchase.push(!o.bought_in_holdout);
-        p_model.push(Forecaster::no_purchase_probability(p, &inactive, o.state, k));
+        p_model.push(match &o.first_step {
+            Some(q) => {
+                with_first_step += 1;
+                (0..n_states).filter(|&j| inactive[j]).map(|j| q[j] * no_purchase_after[j]).sum()
+            }
+            None => Forecaster::no_purchase_probability(p, &inactive, o.state, k),
+        });
         p_persist.push(if inactive[o.state] { 0.99 } else { 0.01 });
         p_segment.push(segment_no_purchase[o.state]);
 
@@ -306,6 +334,7 @@ pub fn evaluate(
         },
         segment_sizes,
         segment_size_coverage: bands.is_some().then_some(coverage),
+        customers_with_covariate_rows: with_first_step,
     };
     Ok((model, evaluation))
 }

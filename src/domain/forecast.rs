@@ -104,6 +104,8 @@ struct StateForecast {
     chain_spend: Vec<f64>,
     /// Σ_{h ≥ 2} π_h·m / (1+d)^h, or `None` when d = 0.
     tail_value: Option<f64>,
+    /// Σ_{h ≥ 1} π_h·m / (1+d)^h = (P V)_s / (1+d), or `None` when d = 0.
+    future_value: Option<f64>,
 }
 
 /// One horizon of a customer forecast.
@@ -167,7 +169,8 @@ impl Forecaster {
         let steps = solve(q, vec![1.0; others.len()]);
         // Tail value: Σ_{h≥2} e_s P^h m / (1+d)^h = e_s P² V / (1+d)² with V = [I − P/(1+d)]⁻¹ m.
         let v = if d > 0.0 { pc_value(p, spend, d) } else { None };
-        let ppv = v.as_ref().map(|v| mat_vec(p, &mat_vec(p, v)));
+        let pv = v.as_ref().map(|v| mat_vec(p, v));
+        let ppv = pv.as_ref().map(|pv| mat_vec(p, pv));
         let mut per_state = Vec::with_capacity(n);
         for s in 0..n {
             let mut dist = vec![0.0; n];
@@ -208,6 +211,7 @@ impl Forecaster {
                     .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
             };
             let tail_value = ppv.as_ref().map(|v| v[s] / ((1.0 + d) * (1.0 + d)));
+            let future_value = pv.as_ref().map(|v| v[s] / (1.0 + d));
             per_state.push(StateForecast {
                 distribution,
                 churn,
@@ -215,6 +219,7 @@ impl Forecaster {
                 periods_to_lapse,
                 chain_spend,
                 tail_value,
+                future_value,
             });
         }
         Ok(Self { params, key, lapsed: lapsed.to_vec(), per_state })
@@ -251,6 +256,78 @@ impl Forecaster {
             expected_periods_to_lapse: f.periods_to_lapse,
             value_horizon: value,
             value_infinite: f.tail_value.map(|t| first_spend / (1.0 + d) + t),
+        }
+    }
+
+    /// [`Self::customer_with_first_step`] when the customer has its own first-step row, else
+    /// [`Self::customer`].
+    pub fn customer_given(&self, state: usize, first_step: Option<&[f64]>, first_spend: f64) -> CustomerForecast {
+        match first_step {
+            Some(q) => self.customer_with_first_step(state, q, first_spend),
+            None => self.customer(state, first_spend),
+        }
+    }
+
+    /// Forecast for a customer now in `state` whose first step follows its own row `q` (a
+    /// covariate model's, [`super::covariates::FirstStep`]) and the pooled chain P after it: the
+    /// distribution at h is q·P^{h−1}, a mixture of the per-state forecasts one step shorter —
+    /// distribution_h = Σ_j q_j·dist_j(h−1), churn_h = Σ_j q_j·churn_j(h−1) (a lapsed j has
+    /// churned), re-activation and chain spend likewise, periods to lapse 1 + Σ_j q_j·t_j and the
+    /// value beyond h = 1 Σ_j q_j·(future value from j)/(1+d). With q the state's pooled row it
+    /// equals [`Self::customer`] up to rounding.
+    pub fn customer_with_first_step(&self, state: usize, q: &[f64], first_spend: f64) -> CustomerForecast {
+        let n = self.per_state.len();
+        let d = self.params.discount_rate;
+        let used: Vec<usize> = (0..n).filter(|&j| q[j] > 0.0).collect();
+        let mut horizons = Vec::with_capacity(self.params.horizon);
+        let mut value = 0.0;
+        for h in 1..=self.params.horizon {
+            let mut dist = vec![0.0; n];
+            let (mut churn, mut reactivation, mut chain_spend) = (0.0, 0.0, 0.0);
+            for &j in &used {
+                let f = &self.per_state[j];
+                if h == 1 {
+                    dist[j] += q[j];
+                } else {
+                    dist.iter_mut().zip(&f.distribution[h - 2]).for_each(|(a, b)| *a += q[j] * b);
+                    chain_spend += q[j] * f.chain_spend[h - 2];
+                }
+                churn +=
+                    q[j] * if self.lapsed[j] || h == 1 { f64::from(u8::from(self.lapsed[j])) } else { f.churn[h - 2] };
+                reactivation += q[j]
+                    * match (&f.reactivation, h) {
+                        (None, _) => 1.0,
+                        (Some(_), 1) => 0.0,
+                        (Some(r), _) => r[h - 2],
+                    };
+            }
+            let spend = if h == 1 { first_spend } else { chain_spend };
+            value += spend / (1.0 + d).powi(h as i32);
+            let most_likely = (0..n).max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a))).unwrap_or(0);
+            horizons.push(HorizonForecast {
+                h,
+                most_likely,
+                p_key: self.key.map_or(0.0, |k| dist[k]),
+                churn: if self.lapsed[state] { 1.0 } else { churn },
+                reactivation: self.lapsed[state].then_some(reactivation),
+                expected_spend: spend,
+                distribution: dist,
+            });
+        }
+        let periods_to_lapse = if self.lapsed[state] {
+            Some(0.0)
+        } else {
+            used.iter()
+                .map(|&j| self.per_state[j].periods_to_lapse.map(|t| q[j] * t))
+                .sum::<Option<f64>>()
+                .map(|t| 1.0 + t)
+        };
+        let future: Option<f64> = used.iter().map(|&j| self.per_state[j].future_value.map(|v| q[j] * v)).sum();
+        CustomerForecast {
+            horizons,
+            expected_periods_to_lapse: periods_to_lapse,
+            value_horizon: value,
+            value_infinite: future.map(|t| first_spend / (1.0 + d) + t / (1.0 + d)),
         }
     }
 

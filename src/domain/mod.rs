@@ -2,13 +2,15 @@
 //!
 //! One file per concept, in pipeline order: [`period`] (calendar), [`transaction`] (validated
 //! rows and their per-(customer, period) aggregation), [`panel`] (RFM per customer-period),
-//! [`segment`] (states), [`markov`] (transition counts and matrix), [`spend`] (regression),
+//! [`segment`] (states), [`markov`] (transition counts and matrix), [`covariates`] (customer-specific first-step
+//! rows from a multinomial logit per origin), [`spend`] (regression),
 //! [`config`] (training parameters), [`model`] (the artifact), [`train`] (the pipeline),
 //! [`score`] and [`forecast`] (customers at an as-of date and their forecasts), [`portfolio`]
 //! (value concentration, churn risk and key accounts at risk, for the report and dashboard), and
 //! [`simulate`] (synthetic data with planted truth).
 
 pub mod config;
+pub mod covariates;
 pub mod diagnostics;
 pub mod evaluate;
 pub mod forecast;

@@ -111,6 +111,10 @@ pub struct TransitionsInfo {
     /// Would a chain on recent periods only predict the last period's moves better?
     #[serde(default)]
     pub recent_window: Option<super::diagnostics::RecentWindowCheck>,
+    /// Per-origin multinomial logits of the next state on the customer's covariates
+    /// (`[transitions] covariates = true`), with the held-out check that kept or dropped each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariates: Option<super::covariates::CovariateTransitions>,
 }
 
 /// The spend regression.
@@ -169,7 +173,22 @@ impl ModelArtifact {
             return Err("its tier cut-points do not match its tiers".into());
         }
         self.forecaster(super::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
+        if let Some(c) = &self.transitions.covariates
+            && c.features.len() != super::covariates::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
+        {
+            return Err("its covariate model's features do not match its attributes".into());
+        }
+        self.first_step()?;
         Ok(())
+    }
+
+    /// The kept covariate models, giving customers their own first-step rows; `None` without
+    /// covariates or with none kept. The reason when they do not fit the chain.
+    pub fn first_step(&self) -> Result<Option<super::covariates::FirstStep>, String> {
+        match &self.transitions.covariates {
+            None => Ok(None),
+            Some(c) => super::covariates::FirstStep::new(c, &self.segments.states, self.transitions.model.matrix()),
+        }
     }
 
     /// The segmenter with the cut-points learned at training.

@@ -15,6 +15,8 @@ pub enum ScoreError {
     NoTransactions,
     #[error(transparent)]
     Calendar(#[from] CalendarError),
+    #[error("the model's covariate transitions are unusable: {0}")]
+    Covariates(String),
 }
 
 /// A customer at the as-of date.
@@ -31,6 +33,9 @@ pub struct CustomerNow {
     pub next_spend: f64,
     /// Its standard error from the coefficients' sampling covariance.
     pub next_spend_se: f64,
+    /// Its own first-step row over the states (a kept covariate model of its state, see
+    /// [`super::covariates`]); `None`: the pooled chain's row.
+    pub first_step: Option<Vec<f64>>,
 }
 
 /// RFM values of a customer-period, as written in score and snapshot files.
@@ -83,6 +88,10 @@ pub struct CustomerLine {
     /// Standard error of `next_spend` (0 in snapshots written before kam stored it).
     #[serde(default)]
     pub next_spend_se: f64,
+    /// The customer's own first-step row, in state order, when a covariate model covers its
+    /// segment (absent otherwise: the pooled row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step: Option<Vec<f64>>,
 }
 
 impl CustomerNow {
@@ -95,6 +104,7 @@ impl CustomerNow {
             rfm: self.last.as_ref().map(Rfm::from),
             next_spend: self.next_spend,
             next_spend_se: self.next_spend_se,
+            first_step: self.first_step.clone(),
         }
     }
 }
@@ -172,12 +182,14 @@ pub fn snapshot(
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
     let spend = &model.spend.model;
+    let first_step = model.first_step().map_err(ScoreError::Covariates)?;
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
         let n = rows.len();
         let last = rows[n - 1];
         let state = states[n - 1];
-        design.features(state, &last, &attrs[c as usize * k..(c as usize + 1) * k], &mut x);
+        let customer_attrs = &attrs[c as usize * k..(c as usize + 1) * k];
+        design.features(state, &last, customer_attrs, &mut x);
         customers[c as usize] = Some(CustomerNow {
             customer: c,
             state,
@@ -185,6 +197,7 @@ pub fn snapshot(
             last: Some(last),
             next_spend: spend.predict(&x),
             next_spend_se: spend.prediction_se(&x),
+            first_step: first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
         });
     });
     let t = calendar.len() as u32 - 1;
@@ -199,6 +212,7 @@ pub fn snapshot(
                 last: None,
                 next_spend: spend.predict(&x),
                 next_spend_se: spend.prediction_se(&x),
+                first_step: first_step.as_ref().and_then(|f| f.row_of(0, &row, &attrs[c * k..(c + 1) * k])),
             });
         }
     }

@@ -30,6 +30,13 @@ pub struct SimulationParams {
     /// of core's row (it is likelier to win back key), to test the order diagnostic.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub second_order: bool,
+    /// Strength s in [0, 1] of a customer attribute on key and core accounts' moves: each
+    /// customer has an attribute a in [0, 1) ([`customer_attribute`]), and a key or core
+    /// account's probability p of staying in its tier becomes p + s·(2a − 1)·min(p, 1 − p), its
+    /// other moves scaled to match (so the planted matrix stays the average over customers).
+    /// `None`: no attribute (the default simulation, unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_effect: Option<f64>,
 }
 
 impl Default for SimulationParams {
@@ -41,6 +48,7 @@ impl Default for SimulationParams {
             seed: 7,
             change_at: None,
             second_order: false,
+            attribute_effect: None,
         }
     }
 }
@@ -110,7 +118,24 @@ pub fn planted_config(params: &SimulationParams) -> TrainConfig {
     c.segments.inactive_tiers = false;
     c.segments.rule = RuleName::Fixed;
     c.segments.cuts = vec![500.0, 100.0];
+    c.transitions.covariates = params.attribute_effect.is_some();
     c
+}
+
+/// The attribute of customer `c` (0-based) under `seed`: uniform in [0, 1), from a hash, so it
+/// takes nothing from the simulation's random streams.
+pub fn customer_attribute(seed: u64, c: u32) -> f64 {
+    (mix(seed ^ 0xA77_B0B5, u64::from(c) + 1) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A planted row with the stay probability of `state` moved by the attribute `a` at strength `s`.
+fn row_with_attribute(row: &[f64; 6], state: usize, a: f64, s: f64) -> [f64; 6] {
+    let p = row[state];
+    let stay = p + s * (2.0 * a - 1.0) * p.min(1.0 - p);
+    let scale = if p < 1.0 { (1.0 - stay) / (1.0 - p) } else { 0.0 };
+    let mut out = row.map(|x| x * scale);
+    out[state] = stay;
+    out
 }
 
 struct Chunk {
@@ -168,7 +193,12 @@ fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &
                 } else {
                     &matrix[state]
                 };
-                let next = draw_state(&mut rng, row);
+                let next = match params.attribute_effect {
+                    Some(s) if state == 1 || state == 2 => {
+                        draw_state(&mut rng, &row_with_attribute(row, state, customer_attribute(params.seed, c), s))
+                    }
+                    _ => draw_state(&mut rng, row),
+                };
                 out.counts[state][next] += 1;
                 before = Some(state);
                 state = next;

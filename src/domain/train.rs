@@ -2,6 +2,7 @@
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
 use super::config::{ConfigError, TrainConfig};
+use super::covariates::{self, MoveSampler};
 use super::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
 use super::markov::{TransitionCounts, TransitionModel, time_homogeneity};
 use super::model::{
@@ -65,6 +66,8 @@ struct ShardStats {
     spend_sq_sum: Vec<f64>,
     triples: Option<TripleCounts>,
     without_attributes: u64,
+    /// Moves with their covariates, for the covariate transitions (when configured).
+    sampler: Option<MoveSampler>,
 }
 
 /// Customers are cut into this many contiguous shards, whatever the number of threads.
@@ -176,6 +179,9 @@ pub fn train(
             spend_sq_sum: vec![0.0; n_states],
             triples: TripleCounts::new(n_states),
             without_attributes: 0,
+            sampler: params
+                .covariates
+                .then(|| MoveSampler::new(n_states, covariates::RFM_FEATURES.len() + k_attr, calendar.len(), SHARDS)),
         };
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
         let mut x = vec![0.0; design.len()];
@@ -209,6 +215,9 @@ pub fn train(
                         t.record(row_states[k - 1], s, row_states[k + 1]);
                     }
                     st.counts.record(r.period as usize, s, row_states[k + 1]);
+                    if let Some(sampler) = st.sampler.as_mut() {
+                        sampler.record(c as u32, r, s, row_states[k + 1], &attrs);
+                    }
                     design.features(s, r, &attrs, &mut x);
                     st.moments.add(&x, rows[k + 1].spend);
                 }
@@ -216,6 +225,8 @@ pub fn train(
         }
         st
     });
+    let mut shards = shards;
+    let samplers: Vec<MoveSampler> = shards.iter_mut().filter_map(|s| s.sampler.take()).collect();
     let mut shards = shards.into_iter();
     let mut total = shards.next().expect("at least one shard");
     for st in shards {
@@ -235,10 +246,23 @@ pub fn train(
         }
         total.without_attributes += st.without_attributes;
     }
-    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, triples, without_attributes } = total;
+    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, triples, without_attributes, .. } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
+    let covariate_model = (!samplers.is_empty()).then(|| {
+        // The pooled chain on the moves before the held-out ones (into the last period).
+        let steps = counts.by_period();
+        let mut earlier = vec![vec![0u64; n_states]; n_states];
+        for table in &steps[..steps.len().saturating_sub(1)] {
+            for (a, b) in earlier.iter_mut().flatten().zip(table.iter().flatten()) {
+                *a += b;
+            }
+        }
+        let baseline = covariates::smoothed_rows(&earlier, &allowed, params.transitions.prior);
+        let samples = MoveSampler::merge(samplers);
+        covariates::fit(&states, covariates::feature_names(&design.attributes), &samples, &baseline)
+    });
     let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
     // The matrix from all periods' moves, or from the last K periods' only.
     let fitted_counts: Vec<Vec<u64>> = match params.recent_periods {
@@ -325,6 +349,7 @@ pub fn train(
             order: triples.as_ref().and_then(order_test),
             thin_rows: Some(thin),
             recent_window: recent_window_check(counts.by_period(), &allowed, params.transitions.prior),
+            covariates: covariate_model,
         },
         backtest: None,
         spend: SpendInfo {

@@ -14,7 +14,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
 use super::predict::{Prediction, output};
-use crate::domain::forecast::ForecastParams;
+use crate::domain::forecast::{ForecastParams, Forecaster};
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
 use crate::domain::portfolio::{Outlook, OutlookByState, Portfolio, PortfolioParams, summarise};
@@ -38,6 +38,7 @@ struct Stored {
     last: Option<PanelRow>,
     next_spend: f64,
     next_spend_se: f64,
+    first_step: Option<Vec<f64>>,
 }
 
 /// Customers at the model's as-of date, by id.
@@ -71,12 +72,20 @@ impl CustomerSnapshot {
                 continue;
             }
             let l: CustomerLine = serde_json::from_str(&line).map_err(|e| format!("{name}: line {n}: {e}"))?;
+            if let Some(q) = &l.first_step
+                && (q.len() != model.segments.states.len()
+                    || q.iter().any(|p| !(0.0..=1.0).contains(p))
+                    || (q.iter().sum::<f64>() - 1.0).abs() > 1e-6)
+            {
+                return Err(format!("{name}: line {n}: first_step is not a distribution over the model's states"));
+            }
             let stored = Stored {
                 state: state(&l.segment, n)?,
                 previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
                 last: l.rfm.map(|r| r.to_row()),
                 next_spend: l.next_spend,
                 next_spend_se: l.next_spend_se,
+                first_step: l.first_step,
             };
             if index.insert(l.customer_id.clone(), stored).is_some() {
                 return Err(format!("{name}: line {n}: customer {:?} appears twice", l.customer_id));
@@ -94,11 +103,18 @@ impl CustomerSnapshot {
     }
 
     /// Every customer's value and churn over the forecaster's horizon.
-    pub fn outlooks(&self, by_state: &OutlookByState) -> Vec<Outlook> {
+    /// Customers with their own first-step row get it from `forecaster`.
+    pub fn outlooks(&self, by_state: &OutlookByState, forecaster: &Forecaster) -> Vec<Outlook> {
         self.index
             .iter()
             .map(|(id, c)| {
-                let (value, churn) = by_state.value_and_churn(c.state as usize, c.next_spend);
+                let (value, churn) = match &c.first_step {
+                    Some(q) => {
+                        let f = forecaster.customer_with_first_step(c.state as usize, q, c.next_spend);
+                        (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
+                    }
+                    None => by_state.value_and_churn(c.state as usize, c.next_spend),
+                };
                 Outlook { customer_id: id.clone(), state: c.state as usize, value, churn }
             })
             .collect()
@@ -169,6 +185,7 @@ pub async fn customer(
         last: c.last,
         next_spend: c.next_spend,
         next_spend_se: c.next_spend_se,
+        first_step: c.first_step.clone(),
     };
     Ok(Json(CustomerResponse {
         model_id: &served.id,
@@ -239,7 +256,7 @@ pub async fn summary(
         let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let by_state = OutlookByState::new(&forecaster, served.segments.states.len());
         let portfolio = summarise(
-            &snapshot.outlooks(&by_state),
+            &snapshot.outlooks(&by_state, &forecaster),
             &served.segments.states,
             served.key_index(),
             &served.lapsed_states(),

@@ -67,6 +67,8 @@ impl Default for Limits {
 pub struct Served {
     pub artifact: ModelArtifact,
     pub customers: Option<customers::CustomerSnapshot>,
+    /// The kept covariate models (customers' own first-step rows), if any.
+    pub first_step: Option<crate::domain::covariates::FirstStep>,
     /// Forecasters (and their posterior draws) already built for this model, by settings.
     forecasts: std::sync::Mutex<std::collections::HashMap<ForecastKey, Arc<Forecasts>>>,
 }
@@ -86,7 +88,8 @@ pub struct Forecasts {
 
 impl Served {
     pub fn new(artifact: ModelArtifact, customers: Option<customers::CustomerSnapshot>) -> Self {
-        Self { artifact, customers, forecasts: Default::default() }
+        let first_step = artifact.first_step().ok().flatten();
+        Self { artifact, customers, first_step, forecasts: Default::default() }
     }
 
     /// The forecaster for `params` (with posterior-draw intervals when `intervals`), built once

@@ -493,7 +493,8 @@ pub(super) fn output<'a>(
     features: Option<(&'static str, Vec<&'static str>)>,
 ) -> Prediction<'a> {
     let states = &model.segments.states;
-    let f = forecasts.forecaster.customer(now.state, now.next_spend);
+    // A customer with its own first-step row keeps its state's intervals (see the README).
+    let f = forecasts.forecaster.customer_given(now.state, now.first_step.as_deref(), now.next_spend);
     let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     Prediction {
@@ -577,6 +578,7 @@ impl<'a> Prepared<'a> {
                     last: Some(c.row),
                     next_spend: model.spend.model.predict(x),
                     next_spend_se: model.spend.model.prediction_se(x),
+                    first_step: self.model.first_step.as_ref().and_then(|f| f.row_of(c.state, &c.row, &c.attributes)),
                 };
                 output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())))
             }
