@@ -172,19 +172,21 @@ pub fn snapshot(
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
     let spend = &model.spend.model;
+    let next_value = model.next_value();
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
         let n = rows.len();
         let last = rows[n - 1];
         let state = states[n - 1];
         design.features(state, &last, &attrs[c as usize * k..(c as usize + 1) * k], &mut x);
+        let (next_spend, next_spend_se) = next_value.predict(spend, state, &x);
         customers[c as usize] = Some(CustomerNow {
             customer: c,
             state,
             previous_state: (n >= 2).then(|| states[n - 2]),
             last: Some(last),
-            next_spend: spend.predict(&x),
-            next_spend_se: spend.prediction_se(&x),
+            next_spend,
+            next_spend_se,
         });
     });
     let t = calendar.len() as u32 - 1;
@@ -192,13 +194,14 @@ pub fn snapshot(
         if !seen[c] {
             let row = PanelRow::empty(t, 0);
             design.features(0, &row, &attrs[c * k..(c + 1) * k], &mut x);
+            let (next_spend, next_spend_se) = next_value.predict(spend, 0, &x);
             *slot = Some(CustomerNow {
                 customer: c as u32,
                 state: 0,
                 previous_state: None,
                 last: None,
-                next_spend: spend.predict(&x),
-                next_spend_se: spend.prediction_se(&x),
+                next_spend,
+                next_spend_se,
             });
         }
     }

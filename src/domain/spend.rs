@@ -1,11 +1,22 @@
 //! Spend regression: next-period spend from the customer's current state, log RFM features,
-//! tenure and numeric attributes, by ordinary least squares.
+//! tenure and numeric attributes. Three candidates ([`SpendModelKind`]):
 //!
-//! Fitting uses only sufficient statistics (X'X, X'y, y'y), which add across shards, so the
-//! regression runs on every customer-period without holding the design matrix in memory (a
-//! million customers over a dozen periods would need ~1 GB for it). The coefficients live in
-//! kam's own type so a saved model is rebuilt from its numbers alone.
+//! - `ols`: ordinary least squares of spend;
+//! - `log_ols`: least squares of ln(1 + max(spend, 0)) (a return-only period counts as no
+//!   spend), back-transformed with Duan's smearing estimate s = mean(exp(residual)):
+//!   E[spend | x] ≈ s·exp(x'β) − 1;
+//! - `tweedie`: a Tweedie GLM (variance power 1 < p < 2, log link) of max(spend, 0) by iteratively
+//!   reweighted least squares, which handles the many zero periods without a transform.
+//!
+//! Least-squares fits use only sufficient statistics (X'X, X'y, y'y), which add across shards, so
+//! they run on every customer-period without holding the design matrix in memory (a million
+//! customers over a dozen periods would need ~1 GB for it). The smearing factor and the GLM need
+//! the rows themselves; they use a deterministic sample ([`SpendSample`], at most
+//! [`FIT_SAMPLE`] customer-periods chosen by a hash). [`select`] compares the candidates on
+//! held-out moves. The coefficients live in kam's own type so a saved model is rebuilt from its
+//! numbers alone.
 
+use super::metrics::{SpendErrors, spend_errors};
 use super::panel::PanelRow;
 use serde::{Deserialize, Serialize};
 
@@ -57,53 +68,122 @@ impl SpendDesign {
     }
 }
 
-/// Sufficient statistics of a least-squares fit with intercept. Mergeable.
+/// Sufficient statistics of a least-squares fit with intercept, for one or more targets that
+/// share the design (X'X once, X'y and y'y per target). Mergeable.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpendMoments {
     p: usize,
+    targets: usize,
     xtx: Vec<f64>,
+    /// `xty[t * p + i]`: target t.
     xty: Vec<f64>,
-    yty: f64,
+    yty: Vec<f64>,
     n: u64,
     /// Scratch: the non-zero features of the observation being added.
     nz: Vec<(usize, f64)>,
 }
 
 impl SpendMoments {
-    /// Empty moments for `features` features (plus intercept).
+    /// Empty moments for `features` features (plus intercept) and one target.
     pub fn new(features: usize) -> Self {
+        Self::with_targets(features, 1)
+    }
+
+    /// Empty moments for `features` features (plus intercept) and `targets` targets.
+    pub fn with_targets(features: usize, targets: usize) -> Self {
         let p = features + 1;
-        Self { p, xtx: vec![0.0; p * p], xty: vec![0.0; p], yty: 0.0, n: 0, nz: Vec::with_capacity(p) }
+        Self {
+            p,
+            targets,
+            xtx: vec![0.0; p * p],
+            xty: vec![0.0; p * targets],
+            yty: vec![0.0; targets],
+            n: 0,
+            nz: Vec::with_capacity(p),
+        }
+    }
+
+    /// Collects the non-zero features of `x` (with the intercept first) into the scratch list.
+    #[inline]
+    fn non_zero(&mut self, x: &[f64]) -> Vec<(usize, f64)> {
+        debug_assert_eq!(x.len() + 1, self.p);
+        let mut nz = std::mem::take(&mut self.nz);
+        nz.clear();
+        nz.push((0, 1.0));
+        nz.extend(x.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, v)| (i + 1, *v)));
+        nz
     }
 
     /// Adds one observation (upper triangle only; mirrored on fit). The state indicators are
     /// one-hot, so only the few non-zero features are visited.
     #[inline]
     pub fn add(&mut self, x: &[f64], y: f64) {
+        debug_assert_eq!(self.targets, 1);
+        self.add_targets(x, &[y]);
+    }
+
+    /// Adds one observation with a value for every target.
+    #[inline]
+    pub fn add_targets(&mut self, x: &[f64], y: &[f64]) {
+        debug_assert_eq!(y.len(), self.targets);
         let p = self.p;
-        debug_assert_eq!(x.len() + 1, p);
-        let mut nz = std::mem::take(&mut self.nz);
-        nz.clear();
-        nz.push((0, 1.0));
-        nz.extend(x.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, v)| (i + 1, *v)));
+        let nz = self.non_zero(x);
         for (k, &(i, a)) in nz.iter().enumerate() {
             let row = &mut self.xtx[i * p..(i + 1) * p];
             for &(j, b) in &nz[k..] {
                 row[j] += a * b;
             }
-            self.xty[i] += a * y;
+            for (t, yt) in y.iter().enumerate() {
+                self.xty[t * p + i] += a * yt;
+            }
         }
         self.nz = nz;
-        self.yty += y * y;
+        for (s, yt) in self.yty.iter_mut().zip(y) {
+            *s += yt * yt;
+        }
+        self.n += 1;
+    }
+
+    /// Adds one observation of a single-target fit with weight `w` (weighted least squares:
+    /// X'WX, X'Wy, y'Wy).
+    #[inline]
+    pub fn add_weighted(&mut self, x: &[f64], y: f64, w: f64) {
+        debug_assert_eq!(self.targets, 1);
+        let p = self.p;
+        let nz = self.non_zero(x);
+        for (k, &(i, a)) in nz.iter().enumerate() {
+            let wa = w * a;
+            let row = &mut self.xtx[i * p..(i + 1) * p];
+            for &(j, b) in &nz[k..] {
+                row[j] += wa * b;
+            }
+            self.xty[i] += wa * y;
+        }
+        self.nz = nz;
+        self.yty[0] += w * y * y;
         self.n += 1;
     }
 
     pub fn merge(&mut self, other: &SpendMoments) {
-        assert_eq!(self.p, other.p);
+        assert_eq!((self.p, self.targets), (other.p, other.targets));
         self.xtx.iter_mut().zip(&other.xtx).for_each(|(a, b)| *a += b);
         self.xty.iter_mut().zip(&other.xty).for_each(|(a, b)| *a += b);
-        self.yty += other.yty;
+        self.yty.iter_mut().zip(&other.yty).for_each(|(a, b)| *a += b);
         self.n += other.n;
+    }
+
+    /// The single-target moments of target `t`.
+    pub fn target(&self, t: usize) -> SpendMoments {
+        let p = self.p;
+        SpendMoments {
+            p,
+            targets: 1,
+            xtx: self.xtx.clone(),
+            xty: self.xty[t * p..(t + 1) * p].to_vec(),
+            yty: vec![self.yty[t]],
+            n: self.n,
+            nz: Vec::with_capacity(p),
+        }
     }
 
     pub fn n(&self) -> u64 {
@@ -116,40 +196,116 @@ impl SpendMoments {
 pub enum SpendError {
     #[error("the spend regression has no customer-period with an observed next period (one period only?)")]
     NoObservations,
+    #[error("the Tweedie spend model needs some positive next-period spend; every sampled period had none")]
+    NoPositiveSpend,
+}
+
+/// Which regression predicts next-period spend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendModelKind {
+    /// Least squares of spend.
+    #[default]
+    Ols,
+    /// Least squares of ln(1 + max(spend, 0)), back-transformed with Duan's smearing estimate.
+    LogOls,
+    /// Tweedie GLM with log link (1 < p < 2) of max(spend, 0), by IRLS.
+    Tweedie,
+}
+
+impl SpendModelKind {
+    /// Every candidate, simplest first (the order that breaks ties in [`select`]).
+    pub const ALL: [SpendModelKind; 3] = [SpendModelKind::Ols, SpendModelKind::LogOls, SpendModelKind::Tweedie];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SpendModelKind::Ols => "ols",
+            SpendModelKind::LogOls => "log_ols",
+            SpendModelKind::Tweedie => "tweedie",
+        }
+    }
+}
+
+impl std::fmt::Display for SpendModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// How an iteratively reweighted fit ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlmFit {
+    /// Variance power p of the Tweedie family (variance φ·μ^p).
+    pub power: f64,
+    /// Dispersion φ̂: Pearson χ² / (n − parameters).
+    pub dispersion: f64,
+    /// Total unit deviance at the estimate.
+    pub deviance: f64,
+    pub iterations: u32,
+    pub converged: bool,
 }
 
 /// A fitted spend regression.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpendModel {
+    /// Which regression this is; `ols` in artifacts written before kam had a choice.
+    #[serde(default)]
+    kind: SpendModelKind,
     design: SpendDesign,
     feature_names: Vec<String>,
+    /// On the model's link scale: spend (`ols`), ln(1 + spend) (`log_ols`), ln E[spend]
+    /// (`tweedie`).
     intercept: f64,
     coefficients: Vec<f64>,
     /// Features that were constant zero in training (their coefficient is fixed at 0).
     dropped: Vec<String>,
-    /// Customer-periods with an observed next period.
+    /// Customer-periods the coefficients were fitted on (for `tweedie`, the sample).
     observations: u64,
+    /// Mean next-period spend over those customer-periods.
     mean_target: f64,
+    /// 1 − SSE/SST and √(SSE/n) of the predicted spend, in spend units (`ols`: on every
+    /// customer-period; the others: on the sample).
     r_squared: f64,
     rmse: f64,
-    /// Sampling covariance of (intercept, coefficients…): σ̂² (X'X)⁻¹ with σ̂² = SSE / (n − p),
-    /// row-major (p + 1)²; zero rows and columns for dropped features. Empty in artifacts written
-    /// before kam stored it (then spend intervals are points).
+    /// Sampling covariance of (intercept, coefficients…) on the link scale, row-major
+    /// (p + 1)²; zero rows and columns for dropped features. `ols` and `log_ols`: σ̂² (X'X)⁻¹
+    /// with σ̂² = SSE / (n − p); `tweedie`: φ̂ (X'WX)⁻¹ at the estimate. Empty in artifacts
+    /// written before kam stored it (then spend intervals are points).
     #[serde(default)]
     covariance: Vec<f64>,
+    /// Duan's smearing factor, mean exp(residual) of the log fit (`log_ols`); 1 otherwise.
+    #[serde(default = "one")]
+    smearing: f64,
+    /// The GLM's family and how its fit ended (`tweedie`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    glm: Option<GlmFit>,
 }
 
-impl SpendModel {
+/// The normal equations of a (weighted) least-squares fit, solved.
+struct Normal {
+    p: usize,
+    /// Symmetric X'X (full).
+    full: Vec<f64>,
+    /// Parameters with a non-zero column; the others are fixed at 0.
+    keep: Vec<usize>,
+    /// √diagonal of the kept columns (the system is solved on unit-diagonal scale).
+    scale: Vec<f64>,
+    /// The scaled kept system.
+    a: Vec<f64>,
+    beta: Vec<f64>,
+}
+
+impl Normal {
     /// Least squares from moments: scales columns to unit diagonal, then solves the normal
     /// equations by Cholesky (with a tiny ridge for numerical safety, grown until the system is
-    /// positive definite, so collinear or too few observations still give the minimum-norm-like
-    /// ridge solution; [`Self::observations`] tells how much data stood behind it).
-    pub fn fit(design: SpendDesign, m: &SpendMoments) -> Result<Self, SpendError> {
+    /// positive definite, so collinear or too few observations still give the
+    /// minimum-norm-like ridge solution).
+    fn solve(m: &SpendMoments) -> Self {
         let p = m.p;
-        if m.n == 0 {
-            return Err(SpendError::NoObservations);
-        }
-        let names = design.feature_names();
         let mut full = vec![0.0; p * p];
         for i in 0..p {
             for j in i..p {
@@ -158,7 +314,6 @@ impl SpendModel {
             }
         }
         let keep: Vec<usize> = (0..p).filter(|&i| full[i * p + i] > 0.0).collect();
-        let dropped = (1..p).filter(|i| !keep.contains(i)).map(|i| names[i - 1].clone()).collect();
         let q = keep.len();
         let scale: Vec<f64> = keep.iter().map(|&i| full[i * p + i].sqrt()).collect();
         let mut a = vec![0.0; q * q];
@@ -174,7 +329,12 @@ impl SpendModel {
         for (r, &i) in keep.iter().enumerate() {
             beta[i] = solution[r] / scale[r];
         }
-        // SSE = y'y − 2β'X'y + β'X'Xβ.
+        Self { p, full, keep, scale, a, beta }
+    }
+
+    /// SSE = y'y − 2β'X'y + β'X'Xβ.
+    fn sse(&self, m: &SpendMoments) -> f64 {
+        let (p, beta, full) = (self.p, &self.beta, &self.full);
         let mut bxtxb = 0.0;
         for i in 0..p {
             for j in 0..p {
@@ -182,34 +342,214 @@ impl SpendModel {
             }
         }
         let bxty: f64 = beta.iter().zip(&m.xty).map(|(b, v)| b * v).sum();
-        let sse = (m.yty - 2.0 * bxty + bxtxb).max(0.0);
-        let n = m.n as f64;
-        let mean = m.xty[0] / n;
-        let sst = (m.yty - n * mean * mean).max(0.0);
-        // Covariance: σ̂² (X'X)⁻¹, from the scaled system's inverse.
-        let sigma2 = sse / (n - q as f64).max(1.0);
+        (m.yty[0] - 2.0 * bxty + bxtxb).max(0.0)
+    }
+
+    /// factor · (X'X)⁻¹ over the kept parameters, zero elsewhere, from the scaled system.
+    fn covariance(&self, factor: f64) -> Vec<f64> {
+        let (p, q) = (self.p, self.keep.len());
         let mut covariance = vec![0.0; p * p];
         let mut unit = vec![0.0; q];
-        for (c, &j) in keep.iter().enumerate() {
+        for (c, &j) in self.keep.iter().enumerate() {
             unit.fill(0.0);
             unit[c] = 1.0;
-            let column = solve_spd(&a, &unit, q);
-            for (r, &i) in keep.iter().enumerate() {
-                covariance[i * p + j] = sigma2 * column[r] / (scale[r] * scale[c]);
+            let column = solve_spd(&self.a, &unit, q);
+            for (r, &i) in self.keep.iter().enumerate() {
+                covariance[i * p + j] = factor * column[r] / (self.scale[r] * self.scale[c]);
             }
         }
+        covariance
+    }
+
+    fn dropped(&self, names: &[String]) -> Vec<String> {
+        (1..self.p).filter(|i| !self.keep.contains(i)).map(|i| names[i - 1].clone()).collect()
+    }
+}
+
+/// ln(1 + max(y, 0)): the `log_ols` target. A period of returns only counts as no spend.
+pub fn log_target(y: f64) -> f64 {
+    y.max(0.0).ln_1p()
+}
+
+/// Largest |linear predictor| a log-link model exponentiates (e^50 ≈ 5·10²¹).
+const ETA_LIMIT: f64 = 50.0;
+
+impl SpendModel {
+    /// Ordinary least squares of next-period spend from moments (see [`Normal::solve`];
+    /// [`Self::observations`] tells how much data stood behind it).
+    pub fn fit(design: SpendDesign, m: &SpendMoments) -> Result<Self, SpendError> {
+        let p = m.p;
+        if m.n == 0 {
+            return Err(SpendError::NoObservations);
+        }
+        let names = design.feature_names();
+        let normal = Normal::solve(m);
+        let q = normal.keep.len();
+        let sse = normal.sse(m);
+        let n = m.n as f64;
+        let mean = m.xty[0] / n;
+        let sst = (m.yty[0] - n * mean * mean).max(0.0);
+        // Covariance: σ̂² (X'X)⁻¹, from the scaled system's inverse.
+        let sigma2 = sse / (n - q as f64).max(1.0);
+        let covariance = normal.covariance(sigma2);
+        debug_assert_eq!(covariance.len(), p * p);
         Ok(Self {
+            kind: SpendModelKind::Ols,
+            dropped: normal.dropped(&names),
             design,
             feature_names: names,
-            intercept: beta[0],
-            coefficients: beta[1..].to_vec(),
-            dropped,
+            intercept: normal.beta[0],
+            coefficients: normal.beta[1..].to_vec(),
             observations: m.n,
             mean_target: mean,
             r_squared: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
             rmse: (sse / n).sqrt(),
             covariance,
+            smearing: 1.0,
+            glm: None,
         })
+    }
+
+    /// Least squares of ln(1 + max(spend, 0)) from moments of that target (`log_moments`),
+    /// with Duan's smearing factor s = mean exp(y' − x'β̂) over `sample` (whose targets are
+    /// spend, not its log), so that E[spend | x] ≈ s·exp(x'β̂) − 1. R² and RMSE are measured on
+    /// the sample in spend units.
+    pub fn fit_log(design: SpendDesign, log_moments: &SpendMoments, sample: &SpendSample) -> Result<Self, SpendError> {
+        let mut model = Self::fit(design, log_moments)?;
+        model.kind = SpendModelKind::LogOls;
+        let mut x = vec![0.0; model.design.len()];
+        let mut smear = 0.0;
+        for i in 0..sample.len() {
+            sample.features(i, &mut x);
+            smear += (log_target(sample.target(i)) - model.linear(&x)).exp();
+        }
+        model.smearing = if sample.is_empty() { 1.0 } else { smear / sample.len() as f64 };
+        model.measure_on(sample);
+        Ok(model)
+    }
+
+    /// A Tweedie GLM with log link and variance power `power` (1 < p < 2) of max(spend, 0) on
+    /// `sample`, by iteratively reweighted least squares: each iteration is one weighted
+    /// moments pass with working response z = η + (y − μ)/μ and weight w = μ^(2−p), solved like
+    /// OLS; a step that raises the deviance is halved. Starts from the log of the mean, stops
+    /// when the deviance changes by less than 1e-10 relative (at most 50 iterations). The
+    /// covariance is φ̂ (X'WX)⁻¹ with φ̂ the Pearson dispersion; these are the sample's standard
+    /// errors, not those of the full data.
+    pub fn fit_tweedie(design: SpendDesign, sample: &SpendSample, power: f64) -> Result<Self, SpendError> {
+        debug_assert!(power > 1.0 && power < 2.0);
+        let n = sample.len();
+        if n == 0 {
+            return Err(SpendError::NoObservations);
+        }
+        let names = design.feature_names();
+        let k = design.len();
+        let p = k + 1;
+        let y: Vec<f64> = (0..n).map(|i| sample.target(i).max(0.0)).collect();
+        let mean = y.iter().sum::<f64>() / n as f64;
+        if mean <= 0.0 {
+            return Err(SpendError::NoPositiveSpend);
+        }
+        let mut x = vec![0.0; k];
+        let eta_of = |beta: &[f64], x: &[f64]| {
+            (beta[0] + beta[1..].iter().zip(x).map(|(b, v)| b * v).sum::<f64>()).clamp(-ETA_LIMIT, ETA_LIMIT)
+        };
+        let deviance = |beta: &[f64], x: &mut [f64]| {
+            (0..n)
+                .map(|i| {
+                    sample.features(i, x);
+                    tweedie_unit_deviance(y[i], eta_of(beta, x).exp(), power)
+                })
+                .sum::<f64>()
+        };
+        // Weighted moments of the working response at beta.
+        let weighted = |beta: &[f64], x: &mut [f64]| {
+            let mut m = SpendMoments::new(k);
+            for (i, &yi) in y.iter().enumerate() {
+                sample.features(i, x);
+                let eta = eta_of(beta, x);
+                let mu = eta.exp();
+                m.add_weighted(x, eta + (yi - mu) / mu, mu.powf(2.0 - power));
+            }
+            m
+        };
+        let mut beta = vec![0.0; p];
+        beta[0] = mean.ln();
+        let mut dev = deviance(&beta, &mut x);
+        let (mut iterations, mut converged) = (0, false);
+        while iterations < 50 {
+            iterations += 1;
+            let normal = Normal::solve(&weighted(&beta, &mut x));
+            let mut step = 1.0;
+            let (mut next, mut next_dev);
+            loop {
+                next = beta.iter().zip(&normal.beta).map(|(b, c)| b + step * (c - b)).collect::<Vec<f64>>();
+                next_dev = deviance(&next, &mut x);
+                if next_dev <= dev * (1.0 + 1e-12) || step < 1e-3 {
+                    break;
+                }
+                step /= 2.0;
+            }
+            let change = (dev - next_dev).abs() / (next_dev.abs() + 0.1);
+            beta = next;
+            dev = next_dev;
+            if change < 1e-10 {
+                converged = true;
+                break;
+            }
+        }
+        // Information and dispersion at the estimate.
+        let info = weighted(&beta, &mut x);
+        let normal = Normal::solve(&info);
+        let q = normal.keep.len();
+        let pearson: f64 = (0..n)
+            .map(|i| {
+                sample.features(i, &mut x);
+                let mu = eta_of(&beta, &x).exp();
+                (y[i] - mu).powi(2) / mu.powf(power)
+            })
+            .sum();
+        let dispersion = pearson / (n as f64 - q as f64).max(1.0);
+        let mut model = Self {
+            kind: SpendModelKind::Tweedie,
+            dropped: normal.dropped(&names),
+            design,
+            feature_names: names,
+            intercept: beta[0],
+            coefficients: beta[1..].to_vec(),
+            observations: n as u64,
+            mean_target: 0.0,
+            r_squared: 0.0,
+            rmse: 0.0,
+            covariance: normal.covariance(dispersion),
+            smearing: 1.0,
+            glm: Some(GlmFit { power, dispersion, deviance: dev, iterations, converged }),
+        };
+        model.measure_on(sample);
+        Ok(model)
+    }
+
+    /// Sets mean target, R² and RMSE from the predictions on `sample`, in spend units.
+    fn measure_on(&mut self, sample: &SpendSample) {
+        let n = sample.len();
+        if n == 0 {
+            return;
+        }
+        let mut x = vec![0.0; self.design.len()];
+        let mean = (0..n).map(|i| sample.target(i)).sum::<f64>() / n as f64;
+        let (mut sse, mut sst) = (0.0, 0.0);
+        for i in 0..n {
+            sample.features(i, &mut x);
+            let y = sample.target(i);
+            sse += (y - self.predict(&x)).powi(2);
+            sst += (y - mean).powi(2);
+        }
+        self.mean_target = mean;
+        self.r_squared = if sst > 0.0 { 1.0 - sse / sst } else { 0.0 };
+        self.rmse = (sse / n as f64).sqrt();
+    }
+
+    pub fn kind(&self) -> SpendModelKind {
+        self.kind
     }
 
     pub fn design(&self) -> &SpendDesign {
@@ -248,12 +588,34 @@ impl SpendModel {
         &self.dropped
     }
 
-    /// Predicted next-period spend for features laid out by [`SpendDesign::features`].
-    pub fn predict(&self, features: &[f64]) -> f64 {
+    /// Duan's smearing factor (`log_ols`; 1 for the others).
+    pub fn smearing(&self) -> f64 {
+        self.smearing
+    }
+
+    /// The GLM's family and convergence (`tweedie`).
+    pub fn glm(&self) -> Option<&GlmFit> {
+        self.glm.as_ref()
+    }
+
+    /// The linear predictor η = intercept + β'x on the model's link scale.
+    pub fn linear(&self, features: &[f64]) -> f64 {
         self.intercept + self.coefficients.iter().zip(features).map(|(b, x)| b * x).sum::<f64>()
     }
 
-    /// Standard errors of (intercept, coefficients…), from [`Self::covariance`]'s diagonal.
+    /// Predicted next-period spend for features laid out by [`SpendDesign::features`]: η itself
+    /// (`ols`), max(s·e^η − 1, 0) (`log_ols`), e^η (`tweedie`).
+    pub fn predict(&self, features: &[f64]) -> f64 {
+        let eta = self.linear(features);
+        match self.kind {
+            SpendModelKind::Ols => eta,
+            SpendModelKind::LogOls => (self.smearing * eta.min(ETA_LIMIT).exp() - 1.0).max(0.0),
+            SpendModelKind::Tweedie => eta.clamp(-ETA_LIMIT, ETA_LIMIT).exp(),
+        }
+    }
+
+    /// Standard errors of (intercept, coefficients…) on the link scale, from
+    /// [`Self::covariance`]'s diagonal.
     pub fn standard_errors(&self) -> Vec<f64> {
         let p = self.coefficients.len() + 1;
         if self.covariance.len() != p * p {
@@ -267,9 +629,11 @@ impl SpendModel {
         &self.covariance
     }
 
-    /// Standard error of the predicted mean spend x'β̂ at `features`: √(x̃' Σ x̃) with x̃ = (1, x),
-    /// visiting only the non-zero features (the state indicators are one-hot). 0 for artifacts
-    /// without a covariance.
+    /// Standard error of the predicted mean spend at `features`. For `ols` it is √(x̃' Σ x̃)
+    /// with x̃ = (1, x). For the log-link models it is the delta method: the prediction is
+    /// g(η) with g(η) = s·e^η − 1 or e^η, so se ≈ g'(η)·√(x̃' Σ x̃) = s·e^η·√(x̃' Σ x̃) (the
+    /// smearing factor taken as known). Visits only the non-zero features (the state indicators
+    /// are one-hot). 0 for artifacts without a covariance.
     pub fn prediction_se(&self, features: &[f64]) -> f64 {
         let p = self.coefficients.len() + 1;
         if self.covariance.len() != p * p {
@@ -284,8 +648,338 @@ impl SpendModel {
                 v += a * row[j] * b;
             }
         }
-        v.max(0.0).sqrt()
+        let linear_se = v.max(0.0).sqrt();
+        match self.kind {
+            SpendModelKind::Ols => linear_se,
+            SpendModelKind::LogOls | SpendModelKind::Tweedie => {
+                self.smearing * self.linear(features).clamp(-ETA_LIMIT, ETA_LIMIT).exp() * linear_se
+            }
+        }
     }
+}
+
+/// Unit deviance of the Tweedie family with power 1 < p < 2:
+/// 2 [y^(2−p)/((1−p)(2−p)) − y·μ^(1−p)/(1−p) + μ^(2−p)/(2−p)] (for y = 0 only the last term).
+pub fn tweedie_unit_deviance(y: f64, mu: f64, p: f64) -> f64 {
+    let last = mu.powf(2.0 - p) / (2.0 - p);
+    if y <= 0.0 {
+        return 2.0 * last;
+    }
+    2.0 * (y.powf(2.0 - p) / ((1.0 - p) * (2.0 - p)) - y * mu.powf(1.0 - p) / (1.0 - p) + last)
+}
+
+/// A deterministic sample of customer-periods kept in memory for the fits that need the rows
+/// (smearing, the GLM, held-out scores): per row the state, the dense features after the state
+/// indicators (RFM, attributes) and the next-period spend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpendSample {
+    /// Number of state indicators in the design (states − 1).
+    indicators: usize,
+    /// Dense features per row (RFM + attributes).
+    width: usize,
+    state: Vec<u32>,
+    dense: Vec<f64>,
+    target: Vec<f64>,
+}
+
+/// Customer-periods the fitting sample holds at most (see [`sample_rate`]).
+pub const FIT_SAMPLE: u64 = 200_000;
+/// Held-out customer-periods scored at most.
+pub const HELD_OUT_SAMPLE: u64 = 100_000;
+
+/// The share of `rows` to keep so that about `at_most` are kept (1 when all fit).
+pub fn sample_rate(rows: u64, at_most: u64) -> f64 {
+    if rows <= at_most { 1.0 } else { at_most as f64 / rows as f64 }
+}
+
+/// A uniform number in [0, 1) from a customer number and a period (SplitMix64): the same
+/// customer-period always gets the same number, so samples do not depend on threads.
+pub fn sample_key(customer: u64, period: u32) -> f64 {
+    let mut z =
+        customer.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(period) << 1).wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl SpendSample {
+    pub fn new(design: &SpendDesign) -> Self {
+        Self {
+            indicators: design.states.len() - 1,
+            width: RFM_FEATURES.len() + design.attributes.len(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a row: features laid out by [`SpendDesign::features`] for `state`, next-period spend.
+    pub fn push(&mut self, state: usize, features: &[f64], target: f64) {
+        self.state.push(state as u32);
+        self.dense.extend_from_slice(&features[self.indicators..]);
+        self.target.push(target);
+    }
+
+    pub fn append(&mut self, other: &SpendSample) {
+        self.state.extend_from_slice(&other.state);
+        self.dense.extend_from_slice(&other.dense);
+        self.target.extend_from_slice(&other.target);
+    }
+
+    pub fn len(&self) -> usize {
+        self.target.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.target.is_empty()
+    }
+
+    /// Writes row `i`'s features into `out` (length of the design).
+    pub fn features(&self, i: usize, out: &mut [f64]) {
+        let k = self.indicators;
+        out[..k].fill(0.0);
+        let s = self.state[i] as usize;
+        if s > 0 {
+            out[s - 1] = 1.0;
+        }
+        out[k..].copy_from_slice(&self.dense[i * self.width..(i + 1) * self.width]);
+    }
+
+    /// Row `i`'s next-period spend.
+    pub fn target(&self, i: usize) -> f64 {
+        self.target[i]
+    }
+}
+
+/// What [`select`] needs from training: the moments and samples of the moves before the last
+/// training period (fit) and into it (held out), and of all moves.
+pub struct SelectionInputs<'a> {
+    pub design: &'a SpendDesign,
+    /// Moments with targets (spend, ln(1 + max(spend, 0))) of the moves into periods before the
+    /// last one.
+    pub fit_moments: &'a SpendMoments,
+    /// The same of the moves into the last period.
+    pub held_out_moments: &'a SpendMoments,
+    /// Sample of the moves before the last period, and of those into it, at the same rate.
+    pub fit_sample: &'a SpendSample,
+    pub last_sample: &'a SpendSample,
+    /// The moves into the last period that are scored (its own rate).
+    pub held_out_sample: &'a SpendSample,
+    /// The requested model.
+    pub choice: SpendChoice,
+    pub tweedie_power: f64,
+}
+
+/// The configured spend model: a fixed one, or the held-out comparison's choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendChoice {
+    /// Fit every candidate on all but the last period's moves, score them on those moves, and
+    /// keep the one [`select`]'s rule picks.
+    #[default]
+    Auto,
+    Ols,
+    LogOls,
+    Tweedie,
+}
+
+impl SpendChoice {
+    pub fn fixed(self) -> Option<SpendModelKind> {
+        match self {
+            SpendChoice::Auto => None,
+            SpendChoice::Ols => Some(SpendModelKind::Ols),
+            SpendChoice::LogOls => Some(SpendModelKind::LogOls),
+            SpendChoice::Tweedie => Some(SpendModelKind::Tweedie),
+        }
+    }
+}
+
+/// A candidate spend model: its held-out scores (fitted without the last period's moves) and
+/// its coefficients with standard errors when fitted on every move.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpendCandidate {
+    pub model: SpendModelKind,
+    /// Scores on the held-out moves: MAE, RMSE, Spearman, totals, top-20% capture. `None` when
+    /// there was no held-out comparison or the candidate could not be fitted.
+    pub held_out: Option<SpendErrors>,
+    /// Intercept and coefficients on the link scale (feature names as in the chosen model).
+    pub intercept: f64,
+    pub coefficients: Vec<f64>,
+    /// Standard errors of (intercept, coefficients…).
+    pub standard_errors: Vec<f64>,
+    /// Duan's smearing factor (`log_ols`).
+    pub smearing: f64,
+    pub observations: u64,
+    /// Why the candidate could not be fitted, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// The held-out moves the candidates were compared on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    /// Moves the candidates were fitted on (into periods before the last).
+    pub fit_moves: u64,
+    /// Moves into the last training period.
+    pub held_out_moves: u64,
+    /// Of those, the ones scored (a deterministic sample above [`HELD_OUT_SAMPLE`]).
+    pub scored: u64,
+}
+
+/// Which spend model was chosen, why, and how every candidate did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpendSelection {
+    /// The configured choice.
+    pub requested: SpendChoice,
+    pub chosen: SpendModelKind,
+    /// The rule, in words, and what it found.
+    pub reason: String,
+    /// The comparison's data; `None` when there was none (fewer than three periods, or fewer
+    /// than [`MIN_HELD_OUT`] moves on either side).
+    pub held_out: Option<HeldOut>,
+    pub candidates: Vec<SpendCandidate>,
+}
+
+/// Fewest moves on each side of the held-out split for a comparison.
+pub const MIN_HELD_OUT: u64 = 20;
+
+/// Tolerance of the selection rule, in percentage points of total error.
+pub const TOTAL_ERROR_TOLERANCE_PP: f64 = 5.0;
+
+/// The selection rule: among the candidates with held-out scores, those whose |total error| is
+/// within [`TOTAL_ERROR_TOLERANCE_PP`] points of the smallest |total error| are admissible; the
+/// admissible one with the lowest held-out RMSE wins; ties go to the simpler model (the order of
+/// [`SpendModelKind::ALL`]). `None` without scores.
+pub fn choose(scores: &[(SpendModelKind, SpendErrors)]) -> Option<SpendModelKind> {
+    let abs_total = |e: &SpendErrors| if e.total_error_pct.is_finite() { e.total_error_pct.abs() } else { 0.0 };
+    let best_total = scores.iter().map(|(_, e)| abs_total(e)).fold(f64::INFINITY, f64::min);
+    let mut best: Option<(SpendModelKind, f64)> = None;
+    for kind in SpendModelKind::ALL {
+        let Some((_, e)) = scores.iter().find(|(k, _)| *k == kind) else { continue };
+        if abs_total(e) > best_total + TOTAL_ERROR_TOLERANCE_PP || !e.rmse.is_finite() {
+            continue;
+        }
+        if best.is_none_or(|(_, r)| e.rmse < r) {
+            best = Some((kind, e.rmse));
+        }
+    }
+    best.map(|b| b.0)
+}
+
+/// Fits one candidate: `moments` (targets spend, log spend) for the least-squares fits, `sample`
+/// for smearing and the GLM.
+fn fit_candidate(
+    kind: SpendModelKind,
+    design: &SpendDesign,
+    moments: &SpendMoments,
+    sample: &SpendSample,
+    power: f64,
+) -> Result<SpendModel, SpendError> {
+    match kind {
+        SpendModelKind::Ols => SpendModel::fit(design.clone(), &moments.target(0)),
+        SpendModelKind::LogOls => SpendModel::fit_log(design.clone(), &moments.target(1), sample),
+        SpendModelKind::Tweedie => SpendModel::fit_tweedie(design.clone(), sample, power),
+    }
+}
+
+/// Held-out scores of `model` on `sample`.
+pub fn score_on(model: &SpendModel, sample: &SpendSample) -> SpendErrors {
+    let mut x = vec![0.0; model.design().len()];
+    let mut predicted = Vec::with_capacity(sample.len());
+    for i in 0..sample.len() {
+        sample.features(i, &mut x);
+        predicted.push(model.predict(&x));
+    }
+    spend_errors(&predicted, &sample.target)
+}
+
+/// Fits the candidates on the moves before the last period, scores them on the moves into it,
+/// chooses by [`choose`] (or takes the configured model), and fits the chosen one and the others
+/// on every move. Errors only when the chosen model cannot be fitted on every move.
+pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), SpendError> {
+    let d = inputs.design;
+    let power = inputs.tweedie_power;
+    let mut all_moments = inputs.fit_moments.clone();
+    all_moments.merge(inputs.held_out_moments);
+    let mut all_sample = inputs.fit_sample.clone();
+    all_sample.append(inputs.last_sample);
+
+    let comparable = inputs.fit_moments.n() >= MIN_HELD_OUT && inputs.held_out_moments.n() >= MIN_HELD_OUT;
+    let mut scores: Vec<(SpendModelKind, SpendErrors)> = Vec::new();
+    let mut failures: Vec<(SpendModelKind, String)> = Vec::new();
+    if comparable {
+        for kind in SpendModelKind::ALL {
+            match fit_candidate(kind, d, inputs.fit_moments, inputs.fit_sample, power) {
+                Ok(m) => scores.push((kind, score_on(&m, inputs.held_out_sample))),
+                Err(e) => failures.push((kind, e.to_string())),
+            }
+        }
+    }
+    let (chosen, reason) = match (inputs.choice.fixed(), choose(&scores)) {
+        (Some(k), _) => (k, format!("{k}, as configured")),
+        (None, Some(k)) => (
+            k,
+            format!(
+                "{k}: the lowest held-out RMSE among the models whose total error is within {TOTAL_ERROR_TOLERANCE_PP} \
+                 points of the best total error"
+            ),
+        ),
+        (None, None) => (
+            SpendModelKind::Ols,
+            format!(
+                "ols: no held-out comparison (it needs at least three periods and {MIN_HELD_OUT} moves into the last \
+                 period and before it)"
+            ),
+        ),
+    };
+    let mut chosen_model = None;
+    let mut candidates = Vec::new();
+    for kind in SpendModelKind::ALL {
+        let held_out = scores.iter().find(|(k, _)| *k == kind).map(|(_, e)| e.clone());
+        match fit_candidate(kind, d, &all_moments, &all_sample, power) {
+            Ok(m) => {
+                candidates.push(SpendCandidate {
+                    model: kind,
+                    held_out,
+                    intercept: m.intercept(),
+                    coefficients: m.coefficients().to_vec(),
+                    standard_errors: m.standard_errors(),
+                    smearing: m.smearing(),
+                    observations: m.observations(),
+                    failed: failures.iter().find(|(k, _)| *k == kind).map(|(_, e)| e.clone()),
+                });
+                if kind == chosen {
+                    chosen_model = Some(m);
+                }
+            }
+            Err(e) => {
+                if kind == chosen {
+                    return Err(e);
+                }
+                candidates.push(SpendCandidate {
+                    model: kind,
+                    held_out,
+                    intercept: 0.0,
+                    coefficients: Vec::new(),
+                    standard_errors: Vec::new(),
+                    smearing: 1.0,
+                    observations: 0,
+                    failed: Some(e.to_string()),
+                });
+            }
+        }
+    }
+    let selection = SpendSelection {
+        requested: inputs.choice,
+        chosen,
+        reason,
+        held_out: comparable.then(|| HeldOut {
+            fit_moves: inputs.fit_moments.n(),
+            held_out_moves: inputs.held_out_moments.n(),
+            scored: inputs.held_out_sample.len() as u64,
+        }),
+        candidates,
+    };
+    Ok((chosen_model.expect("the chosen model was fitted"), selection))
 }
 
 /// Solves A x = b for a symmetric positive (semi)definite A (n × n, row-major) by Cholesky,

@@ -10,8 +10,12 @@ use super::model::{
 use super::panel::{PanelRow, customer_panel};
 use super::period::{Calendar, CalendarError, date_of};
 use super::segment::SegmentError;
-use super::spend::{SpendDesign, SpendError, SpendModel, SpendMoments};
+use super::spend::{
+    FIT_SAMPLE, HELD_OUT_SAMPLE, SelectionInputs, SpendDesign, SpendError, SpendMoments, SpendSample, log_target,
+    sample_key, sample_rate, select,
+};
 use super::transaction::{Transactions, aggregate};
+use super::value::{ValueError, ValueFlow};
 
 /// Numeric customer attributes aligned with the transactions' customer numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +46,8 @@ pub enum TrainError {
     Segments(#[from] SegmentError),
     #[error(transparent)]
     Spend(#[from] SpendError),
+    #[error(transparent)]
+    Value(#[from] ValueError),
     #[error("no customer has a purchase on or before the as-of date {0}")]
     NoPurchases(chrono::NaiveDate),
 }
@@ -59,9 +65,18 @@ pub enum Stage {
 struct ShardStats {
     counts: TransitionCounts,
     sizes: Vec<Vec<u64>>,
-    moments: SpendMoments,
+    /// Spend-regression moments (targets: gross value, its log) of the moves into periods before
+    /// the last, and into the last (held out when choosing the spend model).
+    fit_moments: SpendMoments,
+    held_out_moments: SpendMoments,
+    /// Samples of those moves (see [`SpendSample`]).
+    fit_sample: SpendSample,
+    last_sample: SpendSample,
+    held_out_sample: SpendSample,
+    /// Sums of the value flows per state, their squares, and of revenue.
     spend_sum: Vec<f64>,
     spend_sq_sum: Vec<f64>,
+    revenue_sum: Vec<f64>,
     without_attributes: u64,
 }
 
@@ -112,21 +127,27 @@ pub fn train(
     // Pass 1: trailing values of active, non-new customer-periods, for the tier cut-points.
     progress(Stage::LearningTiers);
     let customers = activity.customers();
+    let last_period = calendar.len() as u32 - 1;
     let pass1 = in_shards(customers, |range| {
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
-        let (mut values, mut in_panel, mut panel_rows) = (Vec::new(), 0u64, 0u64);
+        let (mut values, mut in_panel, mut panel_rows, mut into_last) = (Vec::new(), 0u64, 0u64, 0u64);
         for c in range {
             customer_panel(activity.customer(c), &ends, window, &mut rows);
-            if !rows.is_empty() {
+            if let Some(last) = rows.last() {
                 in_panel += 1;
                 panel_rows += rows.len() as u64;
+                into_last += u64::from(last.period == last_period && last.tenure > 0);
             }
             values.extend(rows.iter().filter(|r| r.tenure > 0 && r.purchases > 0).map(|r| r.monetary));
         }
-        (values, in_panel, panel_rows)
+        (values, in_panel, panel_rows, into_last)
     });
     let in_panel: u64 = pass1.iter().map(|p| p.1).sum();
     let panel_rows: u64 = pass1.iter().map(|p| p.2).sum();
+    // Sampling rates of the spend model's row samples: moves are panel rows but each customer's
+    // last; the held-out ones are the moves into the last period.
+    let fit_rate = sample_rate(panel_rows - in_panel, FIT_SAMPLE);
+    let held_out_rate = sample_rate(pass1.iter().map(|p| p.3).sum(), HELD_OUT_SAMPLE);
     let mut values: Vec<f64> = pass1.into_iter().flat_map(|p| p.0).collect();
     if in_panel == 0 {
         return Err(TrainError::NoPurchases(date_of(calendar.as_of())));
@@ -165,13 +186,24 @@ pub fn train(
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
+    if config.value.basis == super::config::ValueBasis::Margin && tx.margin.is_none() {
+        return Err(ValueError::NoMargin.into());
+    }
+    let flow = ValueFlow::new(&config.value, &design.attributes)?;
+    let lapsed_range = scheme.lapsed_states();
+    let lapsed: Vec<bool> = (0..n_states).map(|s| lapsed_range.contains(&s)).collect();
     let shards = in_shards(customers, |range| {
         let mut st = ShardStats {
             counts: TransitionCounts::new(n_states, calendar.len()),
             sizes: vec![vec![0u64; n_states]; calendar.len()],
-            moments: SpendMoments::new(design.len()),
+            fit_moments: SpendMoments::with_targets(design.len(), 2),
+            held_out_moments: SpendMoments::with_targets(design.len(), 2),
+            fit_sample: SpendSample::new(&design),
+            last_sample: SpendSample::new(&design),
+            held_out_sample: SpendSample::new(&design),
             spend_sum: vec![0.0; n_states],
             spend_sq_sum: vec![0.0; n_states],
+            revenue_sum: vec![0.0; n_states],
             without_attributes: 0,
         };
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
@@ -197,12 +229,28 @@ pub fn train(
             for (k, r) in rows.iter().enumerate() {
                 let s = row_states[k];
                 st.sizes[r.period as usize][s] += 1;
-                st.spend_sum[s] += r.spend;
-                st.spend_sq_sum[s] += r.spend * r.spend;
+                let value = flow.flow(r, lapsed[s], &attrs);
+                st.spend_sum[s] += value;
+                st.spend_sq_sum[s] += value * value;
+                st.revenue_sum[s] += r.spend;
                 if k + 1 < rows.len() {
                     st.counts.record(r.period as usize, s, row_states[k + 1]);
                     design.features(s, r, &attrs, &mut x);
-                    st.moments.add(&x, rows[k + 1].spend);
+                    let next = &rows[k + 1];
+                    let y = flow.gross(next);
+                    let into_last = next.period == last_period;
+                    let key = sample_key(c as u64, next.period);
+                    if into_last {
+                        st.held_out_moments.add_targets(&x, &[y, log_target(y)]);
+                        if key < held_out_rate {
+                            st.held_out_sample.push(s, &x, y);
+                        }
+                    } else {
+                        st.fit_moments.add_targets(&x, &[y, log_target(y)]);
+                    }
+                    if key < fit_rate {
+                        if into_last { &mut st.last_sample } else { &mut st.fit_sample }.push(s, &x, y);
+                    }
                 }
             }
         }
@@ -215,7 +263,14 @@ pub fn train(
         for (a, b) in total.sizes.iter_mut().flatten().zip(st.sizes.iter().flatten()) {
             *a += b;
         }
-        total.moments.merge(&st.moments);
+        total.fit_moments.merge(&st.fit_moments);
+        total.held_out_moments.merge(&st.held_out_moments);
+        total.fit_sample.append(&st.fit_sample);
+        total.last_sample.append(&st.last_sample);
+        total.held_out_sample.append(&st.held_out_sample);
+        for (a, b) in total.revenue_sum.iter_mut().zip(&st.revenue_sum) {
+            *a += b;
+        }
         for (a, b) in total.spend_sum.iter_mut().zip(&st.spend_sum) {
             *a += b;
         }
@@ -224,7 +279,19 @@ pub fn train(
         }
         total.without_attributes += st.without_attributes;
     }
-    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, without_attributes } = total;
+    let ShardStats {
+        counts,
+        sizes,
+        fit_moments,
+        held_out_moments,
+        fit_sample,
+        last_sample,
+        held_out_sample,
+        spend_sum,
+        spend_sq_sum,
+        revenue_sum,
+        without_attributes,
+    } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
@@ -237,7 +304,23 @@ pub fn train(
         &scheme.borrow_plan(),
         params.transitions,
     );
-    let spend = SpendModel::fit(design, &moments)?;
+    let (spend, selection) = select(&SelectionInputs {
+        design: &design,
+        fit_moments: &fit_moments,
+        held_out_moments: &held_out_moments,
+        fit_sample: &fit_sample,
+        last_sample: &last_sample,
+        held_out_sample: &held_out_sample,
+        choice: config.spend.model,
+        tweedie_power: config.spend.tweedie_power,
+    })?;
+    drop((fit_sample, last_sample, held_out_sample));
+    let state_rows: Vec<u64> = (0..n_states).map(|s| sizes.iter().map(|p| p[s]).sum()).collect();
+    let revenue_by_state: Vec<f64> = if config.value.is_revenue() {
+        Vec::new()
+    } else {
+        (0..n_states).map(|s| if state_rows[s] > 0 { revenue_sum[s] / state_rows[s] as f64 } else { 0.0 }).collect()
+    };
     let moves = counts.total();
     let spend_by_state: Vec<f64> = (0..n_states)
         .map(|s| {
@@ -301,6 +384,9 @@ pub fn train(
         backtest: None,
         spend: SpendInfo {
             model: spend,
+            selection: Some(selection),
+            value_basis: config.value.describe(),
+            revenue_by_state,
             attribute_means: attr_means,
             spend_by_state,
             spend_se_by_state,

@@ -340,7 +340,7 @@ fn place_features(c: &CustomerInput, i: usize, cx: &FeatureContext, p: &mut Prob
     let recency = take("recency_days", c.recency_days, half + psp * cx.period_days.round() as u32);
     let spend = c.spend.unwrap_or_else(|| {
         defaulted.push("spend");
-        model.spend.spend_by_state[state]
+        model.mean_revenue(state)
     });
     let monetary = c.monetary.unwrap_or_else(|| {
         defaulted.push("monetary");
@@ -547,6 +547,7 @@ pub fn predict(req: &PredictRequest, model: &Served) -> Result<PredictResponse, 
         Some(s)
     };
     let design = model.spend.model.design();
+    let next_value = model.next_value();
     let mut x = vec![0.0; design.len()];
     let mut out = Vec::with_capacity(placed.len());
     let mut ids = req.customers.iter().map(|c| &c.id);
@@ -555,13 +556,14 @@ pub fn predict(req: &PredictRequest, model: &Served) -> Result<PredictResponse, 
         match p {
             Placed::Features(c) => {
                 design.features(c.state, &c.row, &c.attributes, &mut x);
+                let (next_spend, next_spend_se) = next_value.predict(&model.spend.model, c.state, &x);
                 let now = CustomerNow {
                     customer: 0,
                     state: c.state,
                     previous_state: None,
                     last: Some(c.row),
-                    next_spend: model.spend.model.predict(&x),
-                    next_spend_se: model.spend.model.prediction_se(&x),
+                    next_spend,
+                    next_spend_se,
                 };
                 out.push(output(model, id, &now, &forecasts, Some((c.segment_from, c.defaulted))));
             }
