@@ -164,6 +164,24 @@ impl SpendMoments {
         self.n += 1;
     }
 
+    /// [`Self::add_weighted`] for an observation given by its non-zero parameters (index,
+    /// value), intercept included, in increasing index order.
+    #[inline]
+    pub fn add_non_zero(&mut self, nz: &[(usize, f64)], y: f64, w: f64) {
+        debug_assert_eq!(self.targets, 1);
+        let p = self.p;
+        for (k, &(i, a)) in nz.iter().enumerate() {
+            let wa = w * a;
+            let row = &mut self.xtx[i * p..(i + 1) * p];
+            for &(j, b) in &nz[k..] {
+                row[j] += wa * b;
+            }
+            self.xty[i] += wa * y;
+        }
+        self.yty[0] += w * y * y;
+        self.n += 1;
+    }
+
     pub fn merge(&mut self, other: &SpendMoments) {
         assert_eq!((self.p, self.targets), (other.p, other.targets));
         self.xtx.iter_mut().zip(&other.xtx).for_each(|(a, b)| *a += b);
@@ -430,12 +448,19 @@ impl SpendModel {
 
     /// A Tweedie GLM with log link and variance power `power` (1 < p < 2) of max(spend, 0) on
     /// `sample`, by iteratively reweighted least squares: each iteration is one weighted
-    /// moments pass with working response z = η + (y − μ)/μ and weight w = μ^(2−p), solved like
-    /// OLS; a step that raises the deviance is halved. Starts from the log of the mean, stops
-    /// when the deviance changes by less than 1e-10 relative (at most 50 iterations). The
-    /// covariance is φ̂ (X'WX)⁻¹ with φ̂ the Pearson dispersion; these are the sample's standard
-    /// errors, not those of the full data.
-    pub fn fit_tweedie(design: SpendDesign, sample: &SpendSample, power: f64) -> Result<Self, SpendError> {
+    /// moments pass (in fixed shards, merged in order) with working response z = η + (y − μ)/μ
+    /// and weight w = μ^(2−p), solved like OLS, which also gives the deviance at the current
+    /// estimate; a step that raises the deviance is halved. Starts from `start` (intercept and
+    /// coefficients, e.g. a fit on part of the data) or the log of the mean, and stops when the
+    /// deviance changes by less than 1e-8 relative (R's `glm` rule; at most 50 iterations). The
+    /// covariance is φ̂ (X'WX)⁻¹ at the estimate with φ̂ the Pearson dispersion: the sample's
+    /// standard errors, not those of the full data.
+    pub fn fit_tweedie(
+        design: SpendDesign,
+        sample: &SpendSample,
+        power: f64,
+        start: Option<&[f64]>,
+    ) -> Result<Self, SpendError> {
         debug_assert!(power > 1.0 && power < 2.0);
         let n = sample.len();
         if n == 0 {
@@ -444,71 +469,43 @@ impl SpendModel {
         let names = design.feature_names();
         let k = design.len();
         let p = k + 1;
-        let y: Vec<f64> = (0..n).map(|i| sample.target(i).max(0.0)).collect();
-        let mean = y.iter().sum::<f64>() / n as f64;
+        let mean = (0..n).map(|i| sample.target(i).max(0.0)).sum::<f64>() / n as f64;
         if mean <= 0.0 {
             return Err(SpendError::NoPositiveSpend);
         }
-        let mut x = vec![0.0; k];
-        let eta_of = |beta: &[f64], x: &[f64]| {
-            (beta[0] + beta[1..].iter().zip(x).map(|(b, v)| b * v).sum::<f64>()).clamp(-ETA_LIMIT, ETA_LIMIT)
-        };
-        let deviance = |beta: &[f64], x: &mut [f64]| {
-            (0..n)
-                .map(|i| {
-                    sample.features(i, x);
-                    tweedie_unit_deviance(y[i], eta_of(beta, x).exp(), power)
-                })
-                .sum::<f64>()
-        };
-        // Weighted moments of the working response at beta.
-        let weighted = |beta: &[f64], x: &mut [f64]| {
-            let mut m = SpendMoments::new(k);
-            for (i, &yi) in y.iter().enumerate() {
-                sample.features(i, x);
-                let eta = eta_of(beta, x);
-                let mu = eta.exp();
-                m.add_weighted(x, eta + (yi - mu) / mu, mu.powf(2.0 - power));
+        let mut beta = match start {
+            Some(b) if b.len() == p => b.to_vec(),
+            _ => {
+                let mut b = vec![0.0; p];
+                b[0] = mean.ln();
+                b
             }
-            m
         };
-        let mut beta = vec![0.0; p];
-        beta[0] = mean.ln();
-        let mut dev = deviance(&beta, &mut x);
+        let mut at = irls_pass(sample, k, &beta, power);
         let (mut iterations, mut converged) = (0, false);
         while iterations < 50 {
             iterations += 1;
-            let normal = Normal::solve(&weighted(&beta, &mut x));
+            let full = Normal::solve(&at.moments).beta;
             let mut step = 1.0;
-            let (mut next, mut next_dev);
-            loop {
-                next = beta.iter().zip(&normal.beta).map(|(b, c)| b + step * (c - b)).collect::<Vec<f64>>();
-                next_dev = deviance(&next, &mut x);
-                if next_dev <= dev * (1.0 + 1e-12) || step < 1e-3 {
-                    break;
-                }
+            let mut next = full.clone();
+            let mut next_at = irls_pass(sample, k, &next, power);
+            while next_at.deviance > at.deviance * (1.0 + 1e-12) && step > 1e-3 {
                 step /= 2.0;
+                next = beta.iter().zip(&full).map(|(b, c)| b + step * (c - b)).collect();
+                next_at = irls_pass(sample, k, &next, power);
             }
-            let change = (dev - next_dev).abs() / (next_dev.abs() + 0.1);
+            let change = (at.deviance - next_at.deviance).abs() / (next_at.deviance.abs() + 0.1);
             beta = next;
-            dev = next_dev;
-            if change < 1e-10 {
+            at = next_at;
+            if change < 1e-8 {
                 converged = true;
                 break;
             }
         }
         // Information and dispersion at the estimate.
-        let info = weighted(&beta, &mut x);
-        let normal = Normal::solve(&info);
+        let normal = Normal::solve(&at.moments);
         let q = normal.keep.len();
-        let pearson: f64 = (0..n)
-            .map(|i| {
-                sample.features(i, &mut x);
-                let mu = eta_of(&beta, &x).exp();
-                (y[i] - mu).powi(2) / mu.powf(power)
-            })
-            .sum();
-        let dispersion = pearson / (n as f64 - q as f64).max(1.0);
+        let dispersion = at.pearson / (n as f64 - q as f64).max(1.0);
         let mut model = Self {
             kind: SpendModelKind::Tweedie,
             dropped: normal.dropped(&names),
@@ -522,7 +519,7 @@ impl SpendModel {
             rmse: 0.0,
             covariance: normal.covariance(dispersion),
             smearing: 1.0,
-            glm: Some(GlmFit { power, dispersion, deviance: dev, iterations, converged }),
+            glm: Some(GlmFit { power, dispersion, deviance: at.deviance, iterations, converged }),
         };
         model.measure_on(sample);
         Ok(model)
@@ -658,6 +655,52 @@ impl SpendModel {
     }
 }
 
+/// One IRLS pass at `beta` (intercept first): the weighted moments of the working response,
+/// the deviance and the Pearson χ².
+struct IrlsPass {
+    moments: SpendMoments,
+    deviance: f64,
+    pearson: f64,
+}
+
+fn irls_pass(sample: &SpendSample, features: usize, beta: &[f64], power: f64) -> IrlsPass {
+    let shards = super::train::in_shards(sample.len(), |range| {
+        let mut m = SpendMoments::new(features);
+        let (mut deviance, mut pearson) = (0.0, 0.0);
+        let mut nz = Vec::with_capacity(features + 1);
+        for i in range {
+            sample.non_zero(i, &mut nz);
+            let eta = nz.iter().map(|&(j, v)| beta[j] * v).sum::<f64>().clamp(-ETA_LIMIT, ETA_LIMIT);
+            let mu = eta.exp();
+            let y = sample.target(i).max(0.0);
+            let mu_1p = mu.powf(1.0 - power);
+            // μ^(2−p) = μ·μ^(1−p); μ^p = μ / μ^(1−p).
+            let w = mu * mu_1p;
+            m.add_non_zero(&nz, eta + (y - mu) / mu, w);
+            deviance += tweedie_unit_deviance_with(y, mu, w, mu_1p, power);
+            pearson += (y - mu).powi(2) * mu_1p / mu;
+        }
+        (m, deviance, pearson)
+    });
+    let mut shards = shards.into_iter();
+    let (mut moments, mut deviance, mut pearson) = shards.next().expect("at least one shard");
+    for (m, d, q) in shards {
+        moments.merge(&m);
+        deviance += d;
+        pearson += q;
+    }
+    IrlsPass { moments, deviance, pearson }
+}
+
+/// [`tweedie_unit_deviance`] from precomputed powers μ^(2−p) and μ^(1−p).
+fn tweedie_unit_deviance_with(y: f64, _mu: f64, mu_2p: f64, mu_1p: f64, p: f64) -> f64 {
+    let last = mu_2p / (2.0 - p);
+    if y <= 0.0 {
+        return 2.0 * last;
+    }
+    2.0 * (y.powf(2.0 - p) / ((1.0 - p) * (2.0 - p)) - y * mu_1p / (1.0 - p) + last)
+}
+
 /// Unit deviance of the Tweedie family with power 1 < p < 2:
 /// 2 [y^(2−p)/((1−p)(2−p)) − y·μ^(1−p)/(1−p) + μ^(2−p)/(2−p)] (for y = 0 only the last term).
 pub fn tweedie_unit_deviance(y: f64, mu: f64, p: f64) -> f64 {
@@ -742,6 +785,19 @@ impl SpendSample {
             out[s - 1] = 1.0;
         }
         out[k..].copy_from_slice(&self.dense[i * self.width..(i + 1) * self.width]);
+    }
+
+    /// Row `i`'s non-zero parameters as (index, value), the intercept (index 0) first.
+    pub fn non_zero(&self, i: usize, out: &mut Vec<(usize, f64)>) {
+        out.clear();
+        out.push((0, 1.0));
+        let s = self.state[i] as usize;
+        if s > 0 {
+            out.push((s, 1.0));
+        }
+        let base = 1 + self.indicators;
+        let row = &self.dense[i * self.width..(i + 1) * self.width];
+        out.extend(row.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(j, v)| (base + j, *v)));
     }
 
     /// Row `i`'s next-period spend.
@@ -873,11 +929,12 @@ fn fit_candidate(
     moments: &SpendMoments,
     sample: &SpendSample,
     power: f64,
+    start: Option<&[f64]>,
 ) -> Result<SpendModel, SpendError> {
     match kind {
         SpendModelKind::Ols => SpendModel::fit(design.clone(), &moments.target(0)),
         SpendModelKind::LogOls => SpendModel::fit_log(design.clone(), &moments.target(1), sample),
-        SpendModelKind::Tweedie => SpendModel::fit_tweedie(design.clone(), sample, power),
+        SpendModelKind::Tweedie => SpendModel::fit_tweedie(design.clone(), sample, power, start),
     }
 }
 
@@ -906,10 +963,18 @@ pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), 
     let comparable = inputs.fit_moments.n() >= MIN_HELD_OUT && inputs.held_out_moments.n() >= MIN_HELD_OUT;
     let mut scores: Vec<(SpendModelKind, SpendErrors)> = Vec::new();
     let mut failures: Vec<(SpendModelKind, String)> = Vec::new();
+    // The GLM on every move starts from its fit without the last period (fewer iterations).
+    let mut glm_start: Option<Vec<f64>> = None;
     if comparable {
         for kind in SpendModelKind::ALL {
-            match fit_candidate(kind, d, inputs.fit_moments, inputs.fit_sample, power) {
-                Ok(m) => scores.push((kind, score_on(&m, inputs.held_out_sample))),
+            match fit_candidate(kind, d, inputs.fit_moments, inputs.fit_sample, power, None) {
+                Ok(m) => {
+                    if kind == SpendModelKind::Tweedie {
+                        glm_start =
+                            Some(std::iter::once(m.intercept()).chain(m.coefficients().iter().copied()).collect());
+                    }
+                    scores.push((kind, score_on(&m, inputs.held_out_sample)))
+                }
                 Err(e) => failures.push((kind, e.to_string())),
             }
         }
@@ -935,7 +1000,7 @@ pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), 
     let mut candidates = Vec::new();
     for kind in SpendModelKind::ALL {
         let held_out = scores.iter().find(|(k, _)| *k == kind).map(|(_, e)| e.clone());
-        match fit_candidate(kind, d, &all_moments, &all_sample, power) {
+        match fit_candidate(kind, d, &all_moments, &all_sample, power, glm_start.as_deref()) {
             Ok(m) => {
                 candidates.push(SpendCandidate {
                     model: kind,
@@ -1124,5 +1189,273 @@ mod tests {
         for (a, b) in fit.coefficients().iter().zip(lin.params()) {
             assert!((a - b).abs() < 1e-8, "{a} vs {b}");
         }
+    }
+    /// A small deterministic generator: uniforms, normals (Box–Muller), exponentials.
+    struct Rng(u64);
+
+    impl Rng {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.uniform(), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+        fn exponential(&mut self) -> f64 {
+            -self.uniform().ln()
+        }
+    }
+
+    /// Features of the two-state test design with one free feature in the `ln_recency_days`
+    /// slot.
+    fn row(state: usize, x: f64) -> [f64; 5] {
+        [state as f64, x, 0.0, 0.0, 0.0]
+    }
+
+    fn sample_of(rows: &[([f64; 5], f64)]) -> SpendSample {
+        let d = design();
+        let mut s = SpendSample::new(&d);
+        for (x, y) in rows {
+            s.push(x[0] as usize, x, *y);
+        }
+        s
+    }
+
+    fn log_moments_of(rows: &[([f64; 5], f64)]) -> SpendMoments {
+        let mut m = SpendMoments::new(design().len());
+        for (x, y) in rows {
+            m.add(x, log_target(*y));
+        }
+        m
+    }
+
+    /// Two states, no other feature: the log fit is the mean of ln(1 + y) per state. `new`:
+    /// ln(1 + y) = 1 and 3 → fitted 2, residuals −1 and +1; `a`: 2 and 2 → residuals 0, 0.
+    /// Duan: s = (e⁻¹ + e + 1 + 1) / 4, and E[spend | new] = s·e² − 1.
+    #[test]
+    fn smearing_by_hand_on_four_customer_periods() {
+        let e = std::f64::consts::E;
+        let rows = [
+            (row(0, 0.0), e.powi(1) - 1.0),
+            (row(0, 0.0), e.powi(3) - 1.0),
+            (row(1, 0.0), e.powi(2) - 1.0),
+            (row(1, 0.0), e.powi(2) - 1.0),
+        ];
+        let fit = SpendModel::fit_log(design(), &log_moments_of(&rows), &sample_of(&rows)).unwrap();
+        assert_eq!(fit.kind(), SpendModelKind::LogOls);
+        assert!((fit.intercept() - 2.0).abs() < 1e-9 && fit.coefficients()[0].abs() < 1e-9, "{fit:?}");
+        let s = (1.0 / e + e + 2.0) / 4.0;
+        assert!((fit.smearing() - s).abs() < 1e-9, "{} vs {s}", fit.smearing());
+        let want = s * e * e - 1.0;
+        assert!((fit.predict(&row(0, 0.0)) - want).abs() < 1e-8, "{} vs {want}", fit.predict(&row(0, 0.0)));
+        // A return-only period counts as no spend: ln(1 + max(−5, 0)) = 0.
+        assert_eq!(log_target(-5.0), 0.0);
+        // Delta method: se = s·e^η·√(x̃'Σx̃); Σ on the log scale is σ̂²(X'X)⁻¹ with
+        // σ̂² = SSE/(n − 2) = 2/2 = 1 and (X'X)⁻¹ for the intercept = 1/2 (two `new` rows).
+        let want = s * e * e * 0.5f64.sqrt();
+        assert!((fit.prediction_se(&row(0, 0.0)) - want).abs() < 1e-8, "{} vs {want}", fit.prediction_se(&row(0, 0.0)));
+    }
+
+    /// An intercept-only Tweedie fit is the log of the mean, and its standard error is the delta
+    /// method's sd/(√n·ȳ) (φ̂ (X'WX)⁻¹ with W = ȳ^(2−p) and φ̂ = Σ(y − ȳ)²/ȳ^p/(n − 1)); the
+    /// prediction's standard error is the mean's, sd/√n. With a second group, the coefficient is
+    /// the log ratio of the group means and Var = φ̂ (1/(n₁μ₁^(2−p)) + 1/(n₀μ₀^(2−p))), φ̂ pooled.
+    #[test]
+    fn tweedie_standard_errors_match_the_formulas_by_hand() {
+        let ys = [0.0, 3.0, 10.0, 0.0, 7.0, 2.0];
+        let rows: Vec<_> = ys.iter().map(|&y| (row(0, 0.0), y)).collect();
+        let p = 1.5;
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None).unwrap();
+        let n = ys.len() as f64;
+        let mean = ys.iter().sum::<f64>() / n;
+        let sd = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        assert!((fit.intercept() - mean.ln()).abs() < 1e-9, "{fit:?}");
+        assert!((fit.standard_errors()[0] - sd / (n.sqrt() * mean)).abs() < 1e-9);
+        assert!((fit.prediction_se(&row(0, 0.0)) - sd / n.sqrt()).abs() < 1e-9);
+        assert!(fit.glm().unwrap().converged);
+
+        let (g0, g1) = ([1.0, 4.0, 0.0, 3.0], [20.0, 0.0, 12.0, 16.0, 2.0]);
+        let rows: Vec<_> = g0.iter().map(|&y| (row(0, 0.0), y)).chain(g1.iter().map(|&y| (row(1, 0.0), y))).collect();
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None).unwrap();
+        let m0 = g0.iter().sum::<f64>() / 4.0;
+        let m1 = g1.iter().sum::<f64>() / 5.0;
+        assert!((fit.coefficients()[0] - (m1 / m0).ln()).abs() < 1e-8, "{fit:?}");
+        let chi2: f64 = g0.iter().map(|y| (y - m0).powi(2) / m0.powf(p)).sum::<f64>()
+            + g1.iter().map(|y| (y - m1).powi(2) / m1.powf(p)).sum::<f64>();
+        let phi = chi2 / (9.0 - 2.0);
+        let var = phi * (1.0 / (5.0 * m1.powf(2.0 - p)) + 1.0 / (4.0 * m0.powf(2.0 - p)));
+        assert!((fit.standard_errors()[1] - var.sqrt()).abs() < 1e-8);
+    }
+
+    /// The deviance is minimal at the estimate: a finite-difference gradient of the total
+    /// deviance vanishes there, and its Hessian is positive.
+    #[test]
+    fn tweedie_deviance_is_stationary_at_the_estimate() {
+        let mut rng = Rng(7);
+        let rows: Vec<_> = (0..400)
+            .map(|i| {
+                let x = 2.0 * rng.uniform();
+                let mu = (0.5 + 0.8 * x).exp();
+                let y =
+                    if rng.uniform() < 0.3 { 0.0 } else { mu / 0.7 * 0.5 * (rng.exponential() + rng.exponential()) };
+                (row(i % 2, x), y)
+            })
+            .collect();
+        let sample = sample_of(&rows);
+        let fit = SpendModel::fit_tweedie(design(), &sample, 1.5, None).unwrap();
+        let beta: Vec<f64> = std::iter::once(fit.intercept()).chain(fit.coefficients().iter().copied()).collect();
+        let deviance = |b: &[f64]| irls_pass(&sample, 5, b, 1.5).deviance;
+        let h = 1e-4;
+        for j in [0, 1, 2] {
+            let (mut up, mut down) = (beta.clone(), beta.clone());
+            up[j] += h;
+            down[j] -= h;
+            let (d_up, d_0, d_down) = (deviance(&up), deviance(&beta), deviance(&down));
+            let gradient = (d_up - d_down) / (2.0 * h);
+            let curvature = (d_up - 2.0 * d_0 + d_down) / (h * h);
+            assert!(gradient.abs() < 1e-4 * curvature, "j {j}: gradient {gradient}, curvature {curvature}");
+            assert!(curvature > 0.0);
+        }
+    }
+
+    /// Spend drawn from a known log-linear model (30% zeros, gamma-distributed otherwise, mean
+    /// exp(1 + 0.5·x − 0.7·[state a])): the GLM recovers the coefficients.
+    #[test]
+    fn a_tweedie_glm_recovers_a_known_log_linear_model() {
+        let mut rng = Rng(11);
+        let rows: Vec<_> = (0..20_000)
+            .map(|i| {
+                let state = usize::from(i % 3 == 0);
+                let x = 3.0 * rng.uniform();
+                let mu = (1.0 + 0.5 * x - 0.7 * state as f64).exp();
+                let y =
+                    if rng.uniform() < 0.3 { 0.0 } else { mu / 0.7 * 0.5 * (rng.exponential() + rng.exponential()) };
+                (row(state, x), y)
+            })
+            .collect();
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), 1.5, None).unwrap();
+        let se = fit.standard_errors();
+        for (got, want, se) in
+            [(fit.intercept(), 1.0, se[0]), (fit.coefficients()[1], 0.5, se[2]), (fit.coefficients()[0], -0.7, se[1])]
+        {
+            assert!((got - want).abs() < 0.05, "{got} vs {want}");
+            assert!((got - want).abs() < 4.0 * se, "{got} vs {want}: more than 4 standard errors ({se})");
+        }
+        assert!(fit.glm().unwrap().converged);
+        assert_eq!(fit.dropped(), ["ln_frequency", "ln_monetary", "tenure_periods"]);
+    }
+
+    /// Moves split into fit (target period < last) and held out, as training does.
+    fn selection(rows: &[([f64; 5], f64, bool)], choice: SpendChoice) -> (SpendModel, SpendSelection) {
+        let d = design();
+        let mut fit = SpendMoments::with_targets(d.len(), 2);
+        let mut held = SpendMoments::with_targets(d.len(), 2);
+        let (mut fs, mut ls) = (SpendSample::new(&d), SpendSample::new(&d));
+        for (x, y, last) in rows {
+            if *last { &mut held } else { &mut fit }.add_targets(x, &[*y, log_target(*y)]);
+            if *last { &mut ls } else { &mut fs }.push(x[0] as usize, x, *y);
+        }
+        select(&SelectionInputs {
+            design: &d,
+            fit_moments: &fit,
+            held_out_moments: &held,
+            fit_sample: &fs,
+            last_sample: &ls,
+            held_out_sample: &ls,
+            choice,
+            tweedie_power: 1.5,
+        })
+        .unwrap()
+    }
+
+    fn generated(n: usize, seed: u64, spend: impl Fn(&mut Rng, usize, f64) -> f64) -> Vec<([f64; 5], f64, bool)> {
+        let mut rng = Rng(seed);
+        (0..n)
+            .map(|i| {
+                let state = usize::from(rng.uniform() < 0.4);
+                let x = 3.0 * rng.uniform();
+                (row(state, x), spend(&mut rng, state, x), i % 5 == 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_picks_the_model_that_generated_the_data() {
+        // Additive normal noise around a line, returns included: least squares.
+        let linear = generated(5_000, 3, |r, s, x| 20.0 + 15.0 * x + 10.0 * s as f64 + 12.0 * r.normal());
+        let (_, sel) = selection(&linear, SpendChoice::Auto);
+        assert_eq!(sel.chosen, SpendModelKind::Ols, "{sel:#?}");
+        // Multiplicative lognormal spend, never zero: a log model, not least squares.
+        let lognormal = generated(5_000, 5, |r, s, x| (1.0 + 1.2 * x - 0.5 * s as f64 + 0.6 * r.normal()).exp());
+        let (model, sel) = selection(&lognormal, SpendChoice::Auto);
+        assert_ne!(sel.chosen, SpendModelKind::Ols, "{sel:#?}");
+        assert_eq!(model.kind(), sel.chosen);
+        let rmse =
+            |k: SpendModelKind| sel.candidates.iter().find(|c| c.model == k).unwrap().held_out.clone().unwrap().rmse;
+        assert!(rmse(SpendModelKind::LogOls) < 0.97 * rmse(SpendModelKind::Ols), "{sel:#?}");
+        // Half the periods without spend, gamma spend otherwise: smearing a log fit over the zeros
+        // overshoots the total, the GLM does not.
+        let zeros = generated(5_000, 9, |r, s, x| {
+            if r.uniform() < 0.5 {
+                0.0
+            } else {
+                (1.0 + 1.2 * x - 0.5 * s as f64).exp() * 0.5 * (r.exponential() + r.exponential())
+            }
+        });
+        let (_, sel) = selection(&zeros, SpendChoice::Auto);
+        assert_eq!(sel.chosen, SpendModelKind::Tweedie, "{sel:#?}");
+        assert!(sel.held_out.as_ref().is_some_and(|h| h.held_out_moves == 1_000 && h.fit_moves == 4_000));
+        // A configured model is kept, with every candidate still scored.
+        let (model, sel) = selection(&zeros, SpendChoice::LogOls);
+        assert_eq!((model.kind(), sel.chosen), (SpendModelKind::LogOls, SpendModelKind::LogOls));
+        assert!(sel.candidates.iter().all(|c| c.held_out.is_some() && c.standard_errors.len() == 6));
+    }
+
+    #[test]
+    fn the_rule_trades_rmse_against_total_error() {
+        let e = |rmse: f64, total: f64| SpendErrors {
+            mae: 0.0,
+            rmse,
+            spearman: 0.0,
+            predicted_total: 0.0,
+            actual_total: 0.0,
+            total_error_pct: total,
+            top20_capture: 0.0,
+        };
+        use SpendModelKind::*;
+        // Lowest RMSE wins when its total is within 5 points of the best total …
+        assert_eq!(choose(&[(Ols, e(10.0, -4.0)), (LogOls, e(11.0, 0.5)), (Tweedie, e(12.0, 1.0))]), Some(Ols));
+        // … and not when it is further off.
+        assert_eq!(choose(&[(Ols, e(10.0, -6.0)), (LogOls, e(11.0, 0.5)), (Tweedie, e(10.5, 1.0))]), Some(Tweedie));
+        // Ties go to the simpler model; no scores, no choice.
+        assert_eq!(choose(&[(Tweedie, e(10.0, 0.0)), (LogOls, e(10.0, 0.0))]), Some(LogOls));
+        assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn without_enough_periods_for_a_comparison_auto_is_ols() {
+        let rows: Vec<_> =
+            generated(100, 1, |r, _, x| 5.0 + x + r.normal()).into_iter().map(|(x, y, _)| (x, y, true)).collect();
+        let (model, sel) = selection(&rows, SpendChoice::Auto);
+        assert_eq!(model.kind(), SpendModelKind::Ols);
+        assert!(sel.held_out.is_none() && sel.reason.contains("no held-out comparison"), "{sel:?}");
+    }
+
+    #[test]
+    fn a_model_saved_before_the_choice_loads_as_ols() {
+        let d = design();
+        let mut m = SpendMoments::new(d.len());
+        for i in 0..10 {
+            m.add(&row(i % 2, f64::from(i as u32)), f64::from(i as u32));
+        }
+        let fit = SpendModel::fit(d, &m).unwrap();
+        let mut json = serde_json::to_value(&fit).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("kind");
+        obj.remove("smearing");
+        let old: SpendModel = serde_json::from_value(json).unwrap();
+        assert_eq!(old, fit);
+        assert_eq!((old.kind(), old.smearing()), (SpendModelKind::Ols, 1.0));
     }
 }

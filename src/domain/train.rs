@@ -85,7 +85,7 @@ const SHARDS: usize = 16;
 
 /// Runs `work` on each of [`SHARDS`] contiguous ranges of `0..n` on all cores; results in shard
 /// order.
-fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+pub(crate) fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, SHARDS);
     let ranges: Vec<std::ops::Range<usize>> = (0..SHARDS).map(|k| n * k / SHARDS..n * (k + 1) / SHARDS).collect();
     let work = &work;
@@ -473,5 +473,81 @@ mod tests {
         let a = train(&fixture(), None, &c, source(), &mut |_| {});
         let b = train(&fixture(), None, &c, source(), &mut |_| {});
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    fn quarterly_config() -> TrainConfig {
+        let mut config = TrainConfig::default();
+        config.period.unit = crate::domain::config::UnitName::Quarter;
+        config.segments.lapse_after = 2;
+        config.segments.split_inactive = false;
+        config.segments.inactive_tiers = false;
+        config.segments.window = 1;
+        config.segments.tiers = vec!["key".into(), "rest".into()];
+        config.segments.cuts = vec![0.5];
+        config.transitions.prior = 0.0;
+        config
+    }
+
+    /// The fixture with a margin of 30% on every row, on a margin basis with a service cost of 5
+    /// per period not lapsed. States as in the hand-worked fixture above:
+    /// a: new 500, rest 400, key 450, key 600; b: new 20, dormant, rest 30, dormant;
+    /// c: new 50, dormant, lapsed (a return of 10).
+    #[test]
+    fn margin_less_service_cost_gives_the_value_flows_by_hand() {
+        let mut tx = fixture();
+        tx.margin = Some(tx.amount.iter().map(|a| 0.3 * a).collect());
+        let mut config = quarterly_config();
+        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        config.value.service_cost_per_period = 5.0;
+        let m = train(&tx, None, &config, source(), &mut |_| {}).unwrap();
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9) && a.len() == b.len();
+        // new: 150 − 5, 6 − 5, 15 − 5; key: 135 − 5, 180 − 5; rest: 120 − 5, 9 − 5;
+        // dormant: −5 three times; lapsed: the return's margin −3, no cost.
+        let want = [(145.0 + 1.0 + 10.0) / 3.0, (130.0 + 175.0) / 2.0, (115.0 + 4.0) / 2.0, -5.0, -3.0];
+        assert!(close(&m.spend.spend_by_state, &want), "{:?}", m.spend.spend_by_state);
+        assert!(close(&m.spend.revenue_by_state, &[190.0, 525.0, 215.0, 0.0, -10.0]), "{:?}", m.spend.revenue_by_state);
+        assert_eq!(m.spend.value_basis, "margin net of service cost (5 per period) in every period not lapsed");
+        // The regression's target is the next period's margin, gross of cost: a 120, 135, 180;
+        // b 0, 9, 0; c 0, −3 → 441 / 8.
+        assert!((m.spend.model.mean_target() - 441.0 / 8.0).abs() < 1e-9);
+        // The customer's own next period: the prediction less 5 × P(not lapsed next period).
+        let next = m.next_value();
+        let x = [0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0];
+        let p_lapse = m.transitions.model.matrix()[3][4];
+        assert_eq!(p_lapse, 0.5);
+        let (v, se) = next.predict(&m.spend.model, 3, &x);
+        assert!((v - (m.spend.model.predict(&x) - 5.0 * 0.5)).abs() < 1e-9);
+        assert_eq!(se, m.spend.model.prediction_se(&x));
+        // The default is revenue: value flows are the plain spend means.
+        let r = train(&fixture(), None, &quarterly_config(), source(), &mut |_| {}).unwrap();
+        assert!(close(&r.spend.spend_by_state, &[190.0, 525.0, 215.0, 0.0, -10.0]));
+        assert!(r.spend.revenue_by_state.is_empty() && r.spend.value_basis == "revenue");
+    }
+
+    #[test]
+    fn a_margin_basis_without_a_margin_column_or_a_missing_cost_attribute_is_refused() {
+        let mut config = quarterly_config();
+        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        let e = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().starts_with("value.basis = \"margin\" needs a margin column"), "{e}");
+        let mut config = quarterly_config();
+        config.value.service_cost_attribute = Some("cost_to_serve".into());
+        let attrs = CustomerAttributes { names: vec!["size".into()], values: vec![1.0, 2.0, f64::NAN] };
+        let e = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().starts_with("value.service_cost_attribute: no numeric column \"cost_to_serve\""), "{e}");
+    }
+
+    /// The service cost from an attribute: customers without a value pay the mean.
+    #[test]
+    fn a_service_cost_attribute_is_charged_per_customer() {
+        let mut config = quarterly_config();
+        config.value.service_cost_attribute = Some("cost_to_serve".into());
+        // a pays 10, b 2, c has no value: the mean 6.
+        let attrs = CustomerAttributes { names: vec!["cost_to_serve".into()], values: vec![10.0, 2.0, f64::NAN] };
+        let m = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap();
+        // new: (500 − 10) + (20 − 2) + (50 − 6); dormant: b −2 twice, c −6; lapsed: −10.
+        let want_new = (490.0 + 18.0 + 44.0) / 3.0;
+        assert!((m.spend.spend_by_state[0] - want_new).abs() < 1e-9, "{:?}", m.spend.spend_by_state);
+        assert!((m.spend.spend_by_state[3] - (-10.0 / 3.0)).abs() < 1e-9);
+        assert_eq!(m.spend.spend_by_state[4], -10.0);
     }
 }
