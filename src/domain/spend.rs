@@ -393,8 +393,10 @@ pub fn log_target(y: f64) -> f64 {
 const ETA_LIMIT: f64 = 50.0;
 
 impl SpendModel {
-    /// Ordinary least squares of next-period spend from moments (see [`Normal::solve`];
-    /// [`Self::observations`] tells how much data stood behind it).
+    /// Ordinary least squares of next-period spend from moments: columns scaled to unit
+    /// diagonal, normal equations solved by Cholesky with a tiny ridge grown until positive
+    /// definite, so collinear or too few observations still give the minimum-norm-like ridge
+    /// solution ([`Self::observations`] tells how much data stood behind it).
     pub fn fit(design: SpendDesign, m: &SpendMoments) -> Result<Self, SpendError> {
         let p = m.p;
         if m.n == 0 {
@@ -677,7 +679,7 @@ fn irls_pass(sample: &SpendSample, features: usize, beta: &[f64], power: f64) ->
             // μ^(2−p) = μ·μ^(1−p); μ^p = μ / μ^(1−p).
             let w = mu * mu_1p;
             m.add_non_zero(&nz, eta + (y - mu) / mu, w);
-            deviance += tweedie_unit_deviance_with(y, mu, w, mu_1p, power);
+            deviance += tweedie_unit_deviance_with(y, w, mu_1p, power);
             pearson += (y - mu).powi(2) * mu_1p / mu;
         }
         (m, deviance, pearson)
@@ -693,7 +695,7 @@ fn irls_pass(sample: &SpendSample, features: usize, beta: &[f64], power: f64) ->
 }
 
 /// [`tweedie_unit_deviance`] from precomputed powers μ^(2−p) and μ^(1−p).
-fn tweedie_unit_deviance_with(y: f64, _mu: f64, mu_2p: f64, mu_1p: f64, p: f64) -> f64 {
+fn tweedie_unit_deviance_with(y: f64, mu_2p: f64, mu_1p: f64, p: f64) -> f64 {
     let last = mu_2p / (2.0 - p);
     if y <= 0.0 {
         return 2.0 * last;
