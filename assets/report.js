@@ -646,7 +646,9 @@
     if (s) {
       var sc = diagCard(box, 'Spend regression (next-period spend)');
       var dl = el('dl', null, sc);
-      [['observations', fmtInt(s.observations)], ['R²', fmtNum(s.r_squared, 3)], ['RMSE', fmtNum(s.rmse, 1)],
+      [['model', (s.model || 'ols') + (s.selection ? (s.selection.requested === 'auto' ? ' (chosen on held-out moves)' : ' (as configured)') : '')],
+        ['value basis', s.value_basis || 'revenue'],
+        ['observations', fmtInt(s.observations)], ['R²', fmtNum(s.r_squared, 3)], ['RMSE', fmtNum(s.rmse, 1)],
         ['features', (s.features || []).length + (s.attributes && s.attributes.length ? ' (attributes: ' + s.attributes.join(', ') + ')' : '')]
       ].forEach(function (r) { el('dt', null, dl, r[0]); el('dd', null, dl, r[1]); });
     }

@@ -10,7 +10,9 @@
 //! and `http` (I/O).
 //!
 //! - [`domain`]: the pure core — periods, aggregation, panel, segments, Markov chain (with
-//!   credible intervals and a time-homogeneity test), spend regression, configuration, the model
+//!   credible intervals and a time-homogeneity test), spend models (OLS, log-OLS with smearing,
+//!   a Tweedie GLM, chosen on held-out moves), value flows (revenue or margin, less service
+//!   cost), configuration, the model
 //!   artifact, the training pipeline, placing customers at an as-of date, forecasts, the
 //!   backtest and its metrics, and the simulator.
 //! - [`ingest`]: CSV and Parquet files → validated [`domain::transaction::Transactions`], with

@@ -21,6 +21,9 @@ mod covariates;
 // Training end to end: recovery of a planted chain, determinism, formats.
 mod pipeline;
 
+// The spend model choice (ols, log_ols, tweedie, auto) and the value basis (margin, service cost).
+mod spend;
+
 // The prediction API (kam serve): every route through the router, the server on port 0 during a
 // model swap, and the real executable.
 mod api;

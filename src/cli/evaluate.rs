@@ -64,7 +64,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, None) => unreachable!("clap requires one"),
     };
     let mut on_stage = |s| progress.step(stage_message(s));
-    let (_, ev) =
+    let (model, ev) =
         evaluate(tx, attributes.as_ref(), &config, ingested.source(), calibration_end, holdout, &mut on_stage)
             .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
     drop(progress);
@@ -76,6 +76,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         print!("{json}");
     } else {
         print!("{}", report(&ev));
+        if let Some(sel) = &model.spend.selection {
+            println!("spend model of the calibration fit: {}", sel.reason);
+        }
     }
     Ok(())
 }

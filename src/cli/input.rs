@@ -2,7 +2,8 @@
 
 use super::progress::Progress;
 use super::table::thousands;
-use crate::domain::config::{RuleName, TrainConfig, UnitName};
+use crate::domain::config::{RuleName, TrainConfig, UnitName, ValueBasis};
+use crate::domain::spend::SpendChoice;
 use crate::domain::train::{CustomerAttributes, Stage};
 use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
 use anyhow::Context;
@@ -143,11 +144,37 @@ pub struct ConfigArgs {
     /// attributes, kept where it beats the pooled row on held-out moves (true or false).
     #[arg(long)]
     pub covariates: Option<bool>,
+    /// Spend model: auto (chosen on the moves into the last training period), ols, log_ols or
+    /// tweedie.
+    #[arg(long, value_parser = parse_spend_model)]
+    pub spend_model: Option<SpendChoice>,
+    /// Variance power of the Tweedie spend model (strictly between 1 and 2).
+    #[arg(long)]
+    pub tweedie_power: Option<f64>,
+    /// What a period is worth: revenue or margin (needs a margin column).
+    #[arg(long, value_parser = parse_basis)]
+    pub value_basis: Option<ValueBasis>,
+    /// Cost to serve a customer per period, subtracted from every period it is not lapsed.
+    #[arg(long)]
+    pub service_cost_per_period: Option<f64>,
+    /// Numeric column of the customers file with each customer's cost to serve per period.
+    #[arg(long)]
+    pub service_cost_attribute: Option<String>,
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| format!("unknown period {s:?}: expected week, month, quarter, year or days"))
+}
+
+fn parse_spend_model(s: &str) -> Result<SpendChoice, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown spend model {s:?}: expected auto, ols, log_ols or tweedie"))
+}
+
+fn parse_basis(s: &str) -> Result<ValueBasis, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown value basis {s:?}: expected revenue or margin"))
 }
 
 fn parse_rule(s: &str) -> Result<RuleName, String> {
@@ -204,6 +231,21 @@ impl ConfigArgs {
         }
         if let Some(v) = self.covariates {
             c.transitions.covariates = v;
+        }
+        if let Some(m) = self.spend_model {
+            c.spend.model = m;
+        }
+        if let Some(p) = self.tweedie_power {
+            c.spend.tweedie_power = p;
+        }
+        if let Some(b) = self.value_basis {
+            c.value.basis = b;
+        }
+        if let Some(v) = self.service_cost_per_period {
+            c.value.service_cost_per_period = v;
+        }
+        if self.service_cost_attribute.is_some() {
+            c.value.service_cost_attribute = self.service_cost_attribute.clone();
         }
         if let Err(e) = c.check() {
             match &self.config {

@@ -7,6 +7,7 @@ use crate::domain::evaluate::{HoldoutEnd, evaluate};
 use crate::domain::model::ModelArtifact;
 use crate::domain::period::PeriodUnit;
 use crate::domain::score::snapshot;
+use crate::domain::spend::SpendModelKind;
 use crate::domain::train::{Stage, train};
 use crate::store::ModelStore;
 use anyhow::Context;
@@ -139,6 +140,98 @@ fn state_groups(m: &ModelArtifact) -> Vec<(String, Vec<usize>)> {
 
 fn pct(x: f64) -> String {
     format!("{:.3}", x)
+}
+
+/// What the spend model's coefficients are on, in words.
+fn spend_scale(kind: SpendModelKind) -> &'static str {
+    match kind {
+        SpendModelKind::Ols => "spend",
+        SpendModelKind::LogOls => "ln(1 + spend), smeared back",
+        SpendModelKind::Tweedie => "ln E[spend], Tweedie GLM",
+    }
+}
+
+/// The spend model: the held-out comparison, the choice, and its coefficients with standard
+/// errors.
+pub fn spend_summary(m: &ModelArtifact) -> String {
+    let mut s = String::new();
+    let sp = &m.spend.model;
+    let target = if m.spend.value_basis == "revenue" {
+        "next-period spend".to_string()
+    } else {
+        format!("next-period value ({})", m.spend.value_basis)
+    };
+    if let Some(sel) = &m.spend.selection {
+        match &sel.held_out {
+            Some(h) => {
+                s.push_str(&format!(
+                    "\nspend models on held-out moves into the last period ({} scored of {}; fitted on {} earlier moves)\n",
+                    thousands(h.scored),
+                    thousands(h.held_out_moves),
+                    thousands(h.fit_moves)
+                ));
+                let mut t = Table::new(
+                    ["model", "MAE", "RMSE", "Spearman", "total error %", "top-20%"].map(String::from).to_vec(),
+                );
+                for c in &sel.candidates {
+                    let mark = if c.model == sel.chosen { " *" } else { "" };
+                    match &c.held_out {
+                        Some(e) => t.row(vec![
+                            format!("{}{mark}", c.model),
+                            format!("{:.2}", e.mae),
+                            format!("{:.2}", e.rmse),
+                            format!("{:.3}", e.spearman),
+                            format!("{:+.1}", e.total_error_pct),
+                            format!("{:.3}", e.top20_capture),
+                        ]),
+                        None => t.row(vec![
+                            format!("{}{mark}", c.model),
+                            c.failed.clone().unwrap_or_else(|| "not scored".into()),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                        ]),
+                    }
+                }
+                s.push_str(&t.render(2));
+            }
+            None => s.push('\n'),
+        }
+        s.push_str(&format!("spend model: {}\n", sel.reason));
+    } else {
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "spend regression: {target}, {} ({}) on {} customer-periods; R² {:.3}, RMSE {:.2}, mean {:.2}",
+        sp.kind(),
+        spend_scale(sp.kind()),
+        thousands(sp.observations()),
+        sp.r_squared(),
+        sp.rmse(),
+        sp.mean_target()
+    ));
+    if sp.kind() == SpendModelKind::LogOls {
+        s.push_str(&format!("; smearing factor {:.4}", sp.smearing()));
+    }
+    if let Some(g) = sp.glm() {
+        s.push_str(&format!(
+            "; power {}, dispersion {:.3}, {} iterations{}",
+            g.power,
+            g.dispersion,
+            g.iterations,
+            if g.converged { "" } else { " (not converged)" }
+        ));
+    }
+    s.push('\n');
+    let se = sp.standard_errors();
+    let mut t = Table::new(vec!["feature".into(), "coefficient".into(), "std. error".into()]);
+    t.row(vec!["(intercept)".into(), format!("{:.4}", sp.intercept()), format!("{:.4}", se[0])]);
+    for ((n, b), e) in sp.feature_names().iter().zip(sp.coefficients()).zip(&se[1..]) {
+        t.row(vec![n.clone(), format!("{b:.4}"), format!("{e:.4}")]);
+    }
+    s.push_str(&t.render(2));
+    s
 }
 
 /// The readable training summary.
@@ -278,22 +371,9 @@ pub fn summary(m: &ModelArtifact) -> String {
         100.0 * tm.credible_level()
     ));
 
-    let sp = &m.spend.model;
-    s.push_str(&format!(
-        "\nspend regression: next-period spend, OLS on {} customer-periods; R² {:.3}, RMSE {:.2}, mean {:.2}\n",
-        thousands(sp.observations()),
-        sp.r_squared(),
-        sp.rmse(),
-        sp.mean_target()
-    ));
-    let mut t = Table::new(vec!["feature".into(), "coefficient".into()]);
-    t.row(vec!["(intercept)".into(), format!("{:.4}", sp.intercept())]);
-    for (n, b) in sp.feature_names().iter().zip(sp.coefficients()) {
-        t.row(vec![n.clone(), format!("{b:.4}")]);
-    }
-    s.push_str(&t.render(2));
-    if !sp.dropped().is_empty() {
-        s.push_str(&format!("  constant zero in training, fixed at 0: {}\n", sp.dropped().join(", ")));
+    s.push_str(&spend_summary(m));
+    if !m.spend.model.dropped().is_empty() {
+        s.push_str(&format!("  constant zero in training, fixed at 0: {}\n", m.spend.model.dropped().join(", ")));
     }
     s.push('\n');
     s

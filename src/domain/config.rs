@@ -4,6 +4,7 @@
 use super::markov::TransitionParams;
 use super::period::PeriodUnit;
 use super::segment::{SegmentScheme, TierRule};
+use super::spend::SpendChoice;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,8 @@ pub struct TrainConfig {
     pub period: PeriodConfig,
     pub segments: SegmentConfig,
     pub transitions: TransitionConfig,
+    pub spend: SpendConfig,
+    pub value: ValueConfig,
 }
 
 /// Period length.
@@ -128,6 +131,79 @@ impl Default for TransitionConfig {
     }
 }
 
+/// `[spend]`: the regression of next-period spend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpendConfig {
+    /// auto (compare ols, log_ols and tweedie on the moves into the last training period and
+    /// keep the best; see the README), ols, log_ols or tweedie.
+    pub model: SpendChoice,
+    /// Variance power of the Tweedie model, strictly between 1 and 2.
+    pub tweedie_power: f64,
+}
+
+impl Default for SpendConfig {
+    fn default() -> Self {
+        Self { model: SpendChoice::Auto, tweedie_power: 1.5 }
+    }
+}
+
+/// What a period of a customer is worth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueBasis {
+    /// Spend (the amounts, returns subtracted).
+    #[default]
+    Revenue,
+    /// The margin column (needs one: `--margin-col` or a `margin` header).
+    Margin,
+}
+
+/// `[value]`: the value flows behind next-period spend, expected values and the chain's
+/// per-state means. With the defaults (revenue, no service cost) value is spend.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValueConfig {
+    /// revenue or margin.
+    pub basis: ValueBasis,
+    /// Cost to serve a customer for one period, subtracted from the value of every period the
+    /// customer is not lapsed (a lapsed customer is no longer served).
+    pub service_cost_per_period: f64,
+    /// A numeric column of the customers file holding each customer's cost to serve per period,
+    /// subtracted like `service_cost_per_period` (added to it); customers without a value take
+    /// the column mean.
+    pub service_cost_attribute: Option<String>,
+}
+
+impl ValueConfig {
+    /// Value is plain revenue (the default).
+    pub fn is_revenue(&self) -> bool {
+        self.basis == ValueBasis::Revenue
+            && self.service_cost_per_period == 0.0
+            && self.service_cost_attribute.is_none()
+    }
+
+    /// The basis in words, e.g. "margin net of service cost (5 per period + cost_to_serve)".
+    pub fn describe(&self) -> String {
+        let basis = match self.basis {
+            ValueBasis::Revenue => "revenue",
+            ValueBasis::Margin => "margin",
+        };
+        let mut costs = Vec::new();
+        if self.service_cost_per_period != 0.0 {
+            costs.push(format!("{} per period", self.service_cost_per_period));
+        }
+        if let Some(a) = &self.service_cost_attribute {
+            costs.push(format!("attribute {a} per period"));
+        }
+        if costs.is_empty() {
+            basis.to_string()
+        } else {
+            format!("{basis} net of service cost ({}) in every period not lapsed", costs.join(" + "))
+        }
+    }
+}
+
 /// A configuration error, naming the field.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{field}: {problem}")]
@@ -217,6 +293,17 @@ impl TrainConfig {
         if self.transitions.recent_periods == Some(0) {
             return Err(err("transitions.recent_periods", "must be at least 1 period".into()));
         }
+        let power = self.spend.tweedie_power;
+        if !(power > 1.0 && power < 2.0) {
+            return Err(err("spend.tweedie_power", format!("must be strictly between 1 and 2, got {power}")));
+        }
+        let cost = self.value.service_cost_per_period;
+        if !cost.is_finite() || cost < 0.0 {
+            return Err(err("value.service_cost_per_period", format!("must be a finite number ≥ 0, got {cost}")));
+        }
+        if self.value.service_cost_attribute.as_ref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(err("value.service_cost_attribute", "must name a column of the customers file".into()));
+        }
         Ok(TrainParams {
             unit: p.unit,
             length_days: p.length_days,
@@ -241,6 +328,23 @@ mod tests {
     }
 
     #[test]
+    fn spend_and_value_sections_parse() {
+        let c = TrainConfig::from_toml(
+            "[spend]\nmodel = \"log_ols\"\n[value]\nbasis = \"margin\"\nservice_cost_attribute = \"cost_to_serve\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.spend.model, SpendChoice::LogOls);
+        assert_eq!(c.value.basis, ValueBasis::Margin);
+        assert!(!c.value.is_revenue() && TrainConfig::default().value.is_revenue());
+        assert_eq!(
+            c.value.describe(),
+            "margin net of service cost (attribute cost_to_serve per period) in every period not lapsed"
+        );
+        assert!(c.check().is_ok());
+        assert_eq!(TrainConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
     fn the_default_roundtrips_through_toml() {
         let c = TrainConfig::default();
         assert_eq!(TrainConfig::from_toml(&c.to_toml()).unwrap(), c);
@@ -260,5 +364,13 @@ mod tests {
         assert_eq!(c.check().unwrap_err().field, "segments.cuts");
         let c = TrainConfig::from_toml("[transitions]\nprior = -1.0\n").unwrap();
         assert_eq!(c.check().unwrap_err().field, "transitions.prior");
+        let c = TrainConfig::from_toml("[spend]\ntweedie_power = 2.0\n").unwrap();
+        assert_eq!(c.check().unwrap_err().field, "spend.tweedie_power");
+        let c = TrainConfig::from_toml("[value]\nservice_cost_per_period = -3.0\n").unwrap();
+        assert_eq!(c.check().unwrap_err().field, "value.service_cost_per_period");
+        let c = TrainConfig::from_toml("[value]\nservice_cost_attribute = \" \"\n").unwrap();
+        assert_eq!(c.check().unwrap_err().field, "value.service_cost_attribute");
+        let e = TrainConfig::from_toml("[spend]\nmodel = \"lasso\"\n").unwrap_err();
+        assert!(e.to_string().contains("model"), "{e}");
     }
 }

@@ -135,7 +135,10 @@ struct Observed {
     later_states: Vec<usize>,
     bought_in_holdout: bool,
     holdout_spend: f64,
+    /// Gross value (spend or margin) of the current period.
     current_spend: f64,
+    /// Service cost subtracted from the current period's value (≤ 0; 0 without one).
+    current_cost: f64,
     next_spend: f64,
     /// The customer's own first-step row (a kept covariate model), if any.
     first_step: Option<Vec<f64>>,
@@ -179,6 +182,9 @@ pub fn evaluate(
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
     let first_step = model.first_step().map_err(EvaluateError::Covariates)?;
+    let next_value = model.next_value();
+    let flow = model.value_flow().expect("a trained model has a valid value flow");
+    let lapsed = model.lapsed_states();
     let mut observed = Vec::new();
     let mut new_in_holdout = 0usize;
     let t32 = t as u32;
@@ -188,18 +194,21 @@ pub fn evaluate(
             return;
         };
         let r = &rows[pos];
-        let customer_attrs = &attrs[c as usize * na..(c as usize + 1) * na];
-        design.features(states[pos], r, customer_attrs, &mut x);
+        let own = &attrs[c as usize * na..(c as usize + 1) * na];
+        design.features(states[pos], r, own, &mut x);
         let holdout = &rows[pos + 1..];
+        // Value flows on the model's basis (plain spend by default).
+        let current_cost = if lapsed[states[pos]] || !flow.has_cost() { 0.0 } else { -flow.service_cost(own) };
         observed.push(Observed {
             state: states[pos],
             next_state: states[pos + 1],
             later_states: states[pos + 1..].to_vec(),
             bought_in_holdout: holdout.iter().any(|r| r.purchases > 0),
-            holdout_spend: holdout.iter().map(|r| r.spend).sum(),
-            current_spend: r.spend,
-            next_spend: model.spend.model.predict(&x),
-            first_step: first_step.as_ref().and_then(|f| f.row_of(states[pos], r, customer_attrs)),
+            holdout_spend: holdout.iter().zip(&states[pos + 1..]).map(|(r, &s)| flow.flow(r, lapsed[s], own)).sum(),
+            current_spend: flow.gross(r),
+            current_cost,
+            next_spend: next_value.predict(&model.spend.model, states[pos], &x).0,
+            first_step: first_step.as_ref().and_then(|f| f.row_of(states[pos], r, own)),
         });
     });
     if observed.is_empty() {
@@ -264,7 +273,7 @@ pub fn evaluate(
 
         spend_actual.push(o.holdout_spend);
         spend_model.push(f.horizons.iter().map(|h| h.expected_spend).sum());
-        spend_persist.push(o.current_spend.max(0.0) * k as f64);
+        spend_persist.push((o.current_spend.max(0.0) + o.current_cost) * k as f64);
         spend_segment.push(r[o.state] * k as f64);
 
         mix[o.state] += 1.0;

@@ -3,7 +3,8 @@
 //! One file per concept, in pipeline order: [`period`] (calendar), [`transaction`] (validated
 //! rows and their per-(customer, period) aggregation), [`panel`] (RFM per customer-period),
 //! [`segment`] (states), [`markov`] (transition counts and matrix), [`covariates`] (customer-specific first-step
-//! rows from a multinomial logit per origin), [`spend`] (regression),
+//! rows from a multinomial logit per origin), [`spend`] (regression and its choice), [`value`] (revenue or margin,
+//! less service cost),
 //! [`config`] (training parameters), [`model`] (the artifact), [`train`] (the pipeline),
 //! [`score`] and [`forecast`] (customers at an as-of date and their forecasts), [`portfolio`]
 //! (value concentration, churn risk and key accounts at risk, for the report and dashboard), and
@@ -28,3 +29,4 @@ pub mod simulate;
 pub mod spend;
 pub mod train;
 pub mod transaction;
+pub mod value;

@@ -4,7 +4,8 @@ use super::config::TrainConfig;
 use super::markov::TransitionModel;
 use super::period::PeriodUnit;
 use super::segment::SegmentScheme;
-use super::spend::SpendModel;
+use super::spend::{SpendModel, SpendSelection};
+use super::value::{NextValue, ValueFlow};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -117,14 +118,33 @@ pub struct TransitionsInfo {
     pub covariates: Option<super::covariates::CovariateTransitions>,
 }
 
-/// The spend regression.
+fn revenue() -> String {
+    "revenue".into()
+}
+
+/// The spend regression and the value flows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpendInfo {
-    /// Target: spend in the next period.
+    /// Target: the next period's gross value (spend, or margin with `value.basis = "margin"`).
+    /// Which regression it is: `model.kind` (and `selection`).
     pub model: SpendModel,
+    /// How the spend model was chosen: the candidates' held-out scores, coefficients and
+    /// standard errors. Absent in artifacts written before kam had a choice (they are `ols`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SpendSelection>,
+    /// What "spend" and "value" mean in this model's forecasts (`next_spend`, `h{h}_spend`,
+    /// `value_horizon`, `value_infinite`, `spend_by_state`): "revenue", or e.g. "margin net of
+    /// service cost (…) in every period not lapsed" (see `config.value`).
+    #[serde(default = "revenue")]
+    pub value_basis: String,
+    /// Mean revenue in a period spent in each state, when the value flows are not revenue
+    /// (empty otherwise: then `spend_by_state` is it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revenue_by_state: Vec<f64>,
     /// Means used to fill in missing attribute values, in attribute order.
     pub attribute_means: Vec<f64>,
-    /// m: mean spend in a period spent in each state (the chain's value flows; returns count).
+    /// m: mean value of a period spent in each state (the chain's value flows; returns count;
+    /// on the basis of `value_basis`, service cost subtracted in states not lapsed).
     pub spend_by_state: Vec<f64>,
     /// Standard error of each of those means (s / √n; 0 where a state has fewer than two
     /// customer-periods). Empty in artifacts written before kam stored it.
@@ -169,6 +189,7 @@ impl ModelArtifact {
         {
             return Err("its spend model's coefficients do not match its design".into());
         }
+        self.value_flow().map_err(|e| e.to_string())?;
         if self.segments.thresholds.len() + 1 != self.segments.scheme.tiers.len() {
             return Err("its tier cut-points do not match its tiers".into());
         }
@@ -189,6 +210,33 @@ impl ModelArtifact {
             None => Ok(None),
             Some(c) => super::covariates::FirstStep::new(c, &self.segments.states, self.transitions.model.matrix()),
         }
+    }
+
+    /// The configured value of a customer-period (`config.value`).
+    pub fn value_flow(&self) -> Result<ValueFlow, super::value::ValueError> {
+        ValueFlow::new(&self.config.value, &self.spend.model.design().attributes)
+    }
+
+    /// Mean revenue of a period in `state` (for a customer's missing spend feature).
+    pub fn mean_revenue(&self, state: usize) -> f64 {
+        if self.spend.revenue_by_state.is_empty() {
+            self.spend.spend_by_state[state]
+        } else {
+            self.spend.revenue_by_state[state]
+        }
+    }
+
+    /// The customer's own next-period value from its spend features: the regression's prediction
+    /// less the expected service cost (see [`super::value`]).
+    pub fn next_value(&self) -> NextValue {
+        // `check` refuses an artifact whose value flow cannot be built.
+        let flow = self.value_flow().unwrap_or_else(|_| ValueFlow::revenue());
+        NextValue::new(
+            flow,
+            self.transitions.model.matrix(),
+            &self.lapsed_states(),
+            self.spend.model.design().attributes.len(),
+        )
     }
 
     /// The segmenter with the cut-points learned at training.

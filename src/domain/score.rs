@@ -183,6 +183,7 @@ pub fn snapshot(
     let mut x = vec![0.0; design.len()];
     let spend = &model.spend.model;
     let first_step = model.first_step().map_err(ScoreError::Covariates)?;
+    let next_value = model.next_value();
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
         let n = rows.len();
@@ -190,13 +191,14 @@ pub fn snapshot(
         let state = states[n - 1];
         let customer_attrs = &attrs[c as usize * k..(c as usize + 1) * k];
         design.features(state, &last, customer_attrs, &mut x);
+        let (next_spend, next_spend_se) = next_value.predict(spend, state, &x);
         customers[c as usize] = Some(CustomerNow {
             customer: c,
             state,
             previous_state: (n >= 2).then(|| states[n - 2]),
             last: Some(last),
-            next_spend: spend.predict(&x),
-            next_spend_se: spend.prediction_se(&x),
+            next_spend,
+            next_spend_se,
             first_step: first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
         });
     });
@@ -205,13 +207,14 @@ pub fn snapshot(
         if !seen[c] {
             let row = PanelRow::empty(t, 0);
             design.features(0, &row, &attrs[c * k..(c + 1) * k], &mut x);
+            let (next_spend, next_spend_se) = next_value.predict(spend, 0, &x);
             *slot = Some(CustomerNow {
                 customer: c as u32,
                 state: 0,
                 previous_state: None,
                 last: None,
-                next_spend: spend.predict(&x),
-                next_spend_se: spend.prediction_se(&x),
+                next_spend,
+                next_spend_se,
                 first_step: first_step.as_ref().and_then(|f| f.row_of(0, &row, &attrs[c * k..(c + 1) * k])),
             });
         }

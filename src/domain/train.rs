@@ -12,8 +12,12 @@ use super::model::{
 use super::panel::{PanelRow, customer_panel};
 use super::period::{Calendar, CalendarError, date_of};
 use super::segment::SegmentError;
-use super::spend::{SpendDesign, SpendError, SpendModel, SpendMoments};
+use super::spend::{
+    FIT_SAMPLE, HELD_OUT_SAMPLE, SelectionInputs, SpendDesign, SpendError, SpendMoments, SpendSample, log_target,
+    sample_key, sample_rate, select,
+};
 use super::transaction::{Transactions, aggregate};
+use super::value::{ValueError, ValueFlow};
 
 /// Numeric customer attributes aligned with the transactions' customer numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +48,8 @@ pub enum TrainError {
     Segments(#[from] SegmentError),
     #[error(transparent)]
     Spend(#[from] SpendError),
+    #[error(transparent)]
+    Value(#[from] ValueError),
     #[error("no customer has a purchase on or before the as-of date {0}")]
     NoPurchases(chrono::NaiveDate),
 }
@@ -61,10 +67,19 @@ pub enum Stage {
 struct ShardStats {
     counts: TransitionCounts,
     sizes: Vec<Vec<u64>>,
-    moments: SpendMoments,
+    /// Spend-regression moments (targets: gross value, its log) of the moves into periods before
+    /// the last, and into the last (held out when choosing the spend model).
+    fit_moments: SpendMoments,
+    held_out_moments: SpendMoments,
+    /// Samples of those moves (see [`SpendSample`]).
+    fit_sample: SpendSample,
+    last_sample: SpendSample,
+    held_out_sample: SpendSample,
+    /// Sums of the value flows per state, their squares, and of revenue.
     spend_sum: Vec<f64>,
     spend_sq_sum: Vec<f64>,
     triples: Option<TripleCounts>,
+    revenue_sum: Vec<f64>,
     without_attributes: u64,
     /// Moves with their covariates, for the covariate transitions (when configured).
     sampler: Option<MoveSampler>,
@@ -75,7 +90,7 @@ const SHARDS: usize = 16;
 
 /// Runs `work` on each of [`SHARDS`] contiguous ranges of `0..n` on all cores; results in shard
 /// order.
-fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+pub(crate) fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, SHARDS);
     let ranges: Vec<std::ops::Range<usize>> = (0..SHARDS).map(|k| n * k / SHARDS..n * (k + 1) / SHARDS).collect();
     let work = &work;
@@ -117,21 +132,27 @@ pub fn train(
     // Pass 1: trailing values of active, non-new customer-periods, for the tier cut-points.
     progress(Stage::LearningTiers);
     let customers = activity.customers();
+    let last_period = calendar.len() as u32 - 1;
     let pass1 = in_shards(customers, |range| {
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
-        let (mut values, mut in_panel, mut panel_rows) = (Vec::new(), 0u64, 0u64);
+        let (mut values, mut in_panel, mut panel_rows, mut into_last) = (Vec::new(), 0u64, 0u64, 0u64);
         for c in range {
             customer_panel(activity.customer(c), &ends, window, &mut rows);
-            if !rows.is_empty() {
+            if let Some(last) = rows.last() {
                 in_panel += 1;
                 panel_rows += rows.len() as u64;
+                into_last += u64::from(last.period == last_period && last.tenure > 0);
             }
             values.extend(rows.iter().filter(|r| r.tenure > 0 && r.purchases > 0).map(|r| r.monetary));
         }
-        (values, in_panel, panel_rows)
+        (values, in_panel, panel_rows, into_last)
     });
     let in_panel: u64 = pass1.iter().map(|p| p.1).sum();
     let panel_rows: u64 = pass1.iter().map(|p| p.2).sum();
+    // Sampling rates of the spend model's row samples: moves are panel rows but each customer's
+    // last; the held-out ones are the moves into the last period.
+    let fit_rate = sample_rate(panel_rows - in_panel, FIT_SAMPLE);
+    let held_out_rate = sample_rate(pass1.iter().map(|p| p.3).sum(), HELD_OUT_SAMPLE);
     let mut values: Vec<f64> = pass1.into_iter().flat_map(|p| p.0).collect();
     if in_panel == 0 {
         return Err(TrainError::NoPurchases(date_of(calendar.as_of())));
@@ -170,14 +191,25 @@ pub fn train(
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
+    if config.value.basis == super::config::ValueBasis::Margin && tx.margin.is_none() {
+        return Err(ValueError::NoMargin.into());
+    }
+    let flow = ValueFlow::new(&config.value, &design.attributes)?;
+    let lapsed_range = scheme.lapsed_states();
+    let lapsed: Vec<bool> = (0..n_states).map(|s| lapsed_range.contains(&s)).collect();
     let shards = in_shards(customers, |range| {
         let mut st = ShardStats {
             counts: TransitionCounts::new(n_states, calendar.len()),
             sizes: vec![vec![0u64; n_states]; calendar.len()],
-            moments: SpendMoments::new(design.len()),
+            fit_moments: SpendMoments::with_targets(design.len(), 2),
+            held_out_moments: SpendMoments::with_targets(design.len(), 2),
+            fit_sample: SpendSample::new(&design),
+            last_sample: SpendSample::new(&design),
+            held_out_sample: SpendSample::new(&design),
             spend_sum: vec![0.0; n_states],
             spend_sq_sum: vec![0.0; n_states],
             triples: TripleCounts::new(n_states),
+            revenue_sum: vec![0.0; n_states],
             without_attributes: 0,
             sampler: params
                 .covariates
@@ -206,8 +238,10 @@ pub fn train(
             for (k, r) in rows.iter().enumerate() {
                 let s = row_states[k];
                 st.sizes[r.period as usize][s] += 1;
-                st.spend_sum[s] += r.spend;
-                st.spend_sq_sum[s] += r.spend * r.spend;
+                let value = flow.flow(r, lapsed[s], &attrs);
+                st.spend_sum[s] += value;
+                st.spend_sq_sum[s] += value * value;
+                st.revenue_sum[s] += r.spend;
                 if k + 1 < rows.len() {
                     if k > 0
                         && let Some(t) = st.triples.as_mut()
@@ -219,7 +253,21 @@ pub fn train(
                         sampler.record(c as u32, r, s, row_states[k + 1], &attrs);
                     }
                     design.features(s, r, &attrs, &mut x);
-                    st.moments.add(&x, rows[k + 1].spend);
+                    let next = &rows[k + 1];
+                    let y = flow.gross(next);
+                    let into_last = next.period == last_period;
+                    let key = sample_key(c as u64, next.period);
+                    if into_last {
+                        st.held_out_moments.add_targets(&x, &[y, log_target(y)]);
+                        if key < held_out_rate {
+                            st.held_out_sample.push(s, &x, y);
+                        }
+                    } else {
+                        st.fit_moments.add_targets(&x, &[y, log_target(y)]);
+                    }
+                    if key < fit_rate {
+                        if into_last { &mut st.last_sample } else { &mut st.fit_sample }.push(s, &x, y);
+                    }
                 }
             }
         }
@@ -234,7 +282,14 @@ pub fn train(
         for (a, b) in total.sizes.iter_mut().flatten().zip(st.sizes.iter().flatten()) {
             *a += b;
         }
-        total.moments.merge(&st.moments);
+        total.fit_moments.merge(&st.fit_moments);
+        total.held_out_moments.merge(&st.held_out_moments);
+        total.fit_sample.append(&st.fit_sample);
+        total.last_sample.append(&st.last_sample);
+        total.held_out_sample.append(&st.held_out_sample);
+        for (a, b) in total.revenue_sum.iter_mut().zip(&st.revenue_sum) {
+            *a += b;
+        }
         for (a, b) in total.spend_sum.iter_mut().zip(&st.spend_sum) {
             *a += b;
         }
@@ -246,7 +301,21 @@ pub fn train(
         }
         total.without_attributes += st.without_attributes;
     }
-    let ShardStats { counts, sizes, moments, spend_sum, spend_sq_sum, triples, without_attributes, .. } = total;
+    let ShardStats {
+        counts,
+        sizes,
+        fit_moments,
+        held_out_moments,
+        fit_sample,
+        last_sample,
+        held_out_sample,
+        spend_sum,
+        spend_sq_sum,
+        revenue_sum,
+        triples,
+        without_attributes,
+        ..
+    } = total;
 
     progress(Stage::Fitting);
     let allowed = scheme.allowed();
@@ -286,7 +355,23 @@ pub fn train(
         params.transitions,
     );
     let thin = thin_rows(&model);
-    let spend = SpendModel::fit(design, &moments)?;
+    let (spend, selection) = select(&SelectionInputs {
+        design: &design,
+        fit_moments: &fit_moments,
+        held_out_moments: &held_out_moments,
+        fit_sample: &fit_sample,
+        last_sample: &last_sample,
+        held_out_sample: &held_out_sample,
+        choice: config.spend.model,
+        tweedie_power: config.spend.tweedie_power,
+    })?;
+    drop((fit_sample, last_sample, held_out_sample));
+    let state_rows: Vec<u64> = (0..n_states).map(|s| sizes.iter().map(|p| p[s]).sum()).collect();
+    let revenue_by_state: Vec<f64> = if config.value.is_revenue() {
+        Vec::new()
+    } else {
+        (0..n_states).map(|s| if state_rows[s] > 0 { revenue_sum[s] / state_rows[s] as f64 } else { 0.0 }).collect()
+    };
     let moves = counts.total();
     let spend_by_state: Vec<f64> = (0..n_states)
         .map(|s| {
@@ -354,6 +439,9 @@ pub fn train(
         backtest: None,
         spend: SpendInfo {
             model: spend,
+            selection: Some(selection),
+            value_basis: config.value.describe(),
+            revenue_by_state,
             attribute_means: attr_means,
             spend_by_state,
             spend_se_by_state,
@@ -440,5 +528,81 @@ mod tests {
         let a = train(&fixture(), None, &c, source(), &mut |_| {});
         let b = train(&fixture(), None, &c, source(), &mut |_| {});
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    fn quarterly_config() -> TrainConfig {
+        let mut config = TrainConfig::default();
+        config.period.unit = crate::domain::config::UnitName::Quarter;
+        config.segments.lapse_after = 2;
+        config.segments.split_inactive = false;
+        config.segments.inactive_tiers = false;
+        config.segments.window = 1;
+        config.segments.tiers = vec!["key".into(), "rest".into()];
+        config.segments.cuts = vec![0.5];
+        config.transitions.prior = 0.0;
+        config
+    }
+
+    /// The fixture with a margin of 30% on every row, on a margin basis with a service cost of 5
+    /// per period not lapsed. States as in the hand-worked fixture above:
+    /// a: new 500, rest 400, key 450, key 600; b: new 20, dormant, rest 30, dormant;
+    /// c: new 50, dormant, lapsed (a return of 10).
+    #[test]
+    fn margin_less_service_cost_gives_the_value_flows_by_hand() {
+        let mut tx = fixture();
+        tx.margin = Some(tx.amount.iter().map(|a| 0.3 * a).collect());
+        let mut config = quarterly_config();
+        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        config.value.service_cost_per_period = 5.0;
+        let m = train(&tx, None, &config, source(), &mut |_| {}).unwrap();
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9) && a.len() == b.len();
+        // new: 150 − 5, 6 − 5, 15 − 5; key: 135 − 5, 180 − 5; rest: 120 − 5, 9 − 5;
+        // dormant: −5 three times; lapsed: the return's margin −3, no cost.
+        let want = [(145.0 + 1.0 + 10.0) / 3.0, (130.0 + 175.0) / 2.0, (115.0 + 4.0) / 2.0, -5.0, -3.0];
+        assert!(close(&m.spend.spend_by_state, &want), "{:?}", m.spend.spend_by_state);
+        assert!(close(&m.spend.revenue_by_state, &[190.0, 525.0, 215.0, 0.0, -10.0]), "{:?}", m.spend.revenue_by_state);
+        assert_eq!(m.spend.value_basis, "margin net of service cost (5 per period) in every period not lapsed");
+        // The regression's target is the next period's margin, gross of cost: a 120, 135, 180;
+        // b 0, 9, 0; c 0, −3 → 441 / 8.
+        assert!((m.spend.model.mean_target() - 441.0 / 8.0).abs() < 1e-9);
+        // The customer's own next period: the prediction less 5 × P(not lapsed next period).
+        let next = m.next_value();
+        let x = [0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0];
+        let p_lapse = m.transitions.model.matrix()[3][4];
+        assert_eq!(p_lapse, 0.5);
+        let (v, se) = next.predict(&m.spend.model, 3, &x);
+        assert!((v - (m.spend.model.predict(&x) - 5.0 * 0.5)).abs() < 1e-9);
+        assert_eq!(se, m.spend.model.prediction_se(&x));
+        // The default is revenue: value flows are the plain spend means.
+        let r = train(&fixture(), None, &quarterly_config(), source(), &mut |_| {}).unwrap();
+        assert!(close(&r.spend.spend_by_state, &[190.0, 525.0, 215.0, 0.0, -10.0]));
+        assert!(r.spend.revenue_by_state.is_empty() && r.spend.value_basis == "revenue");
+    }
+
+    #[test]
+    fn a_margin_basis_without_a_margin_column_or_a_missing_cost_attribute_is_refused() {
+        let mut config = quarterly_config();
+        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        let e = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().starts_with("value.basis = \"margin\" needs a margin column"), "{e}");
+        let mut config = quarterly_config();
+        config.value.service_cost_attribute = Some("cost_to_serve".into());
+        let attrs = CustomerAttributes { names: vec!["size".into()], values: vec![1.0, 2.0, f64::NAN] };
+        let e = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().starts_with("value.service_cost_attribute: no numeric column \"cost_to_serve\""), "{e}");
+    }
+
+    /// The service cost from an attribute: customers without a value pay the mean.
+    #[test]
+    fn a_service_cost_attribute_is_charged_per_customer() {
+        let mut config = quarterly_config();
+        config.value.service_cost_attribute = Some("cost_to_serve".into());
+        // a pays 10, b 2, c has no value: the mean 6.
+        let attrs = CustomerAttributes { names: vec!["cost_to_serve".into()], values: vec![10.0, 2.0, f64::NAN] };
+        let m = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap();
+        // new: (500 − 10) + (20 − 2) + (50 − 6); dormant: b −2 twice, c −6; lapsed: −10.
+        let want_new = (490.0 + 18.0 + 44.0) / 3.0;
+        assert!((m.spend.spend_by_state[0] - want_new).abs() < 1e-9, "{:?}", m.spend.spend_by_state);
+        assert!((m.spend.spend_by_state[3] - (-10.0 / 3.0)).abs() < 1e-9);
+        assert_eq!(m.spend.spend_by_state[4], -10.0);
     }
 }

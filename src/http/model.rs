@@ -37,6 +37,9 @@ pub fn describe(m: &ModelArtifact) -> Value {
         }),
         "backtest": m.backtest,
         "spend": {
+            "model": spend.kind(),
+            "value_basis": m.spend.value_basis,
+            "selection": m.spend.selection,
             "features": spend.feature_names(),
             "attributes": spend.design().attributes,
             "observations": spend.observations(),

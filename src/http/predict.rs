@@ -341,7 +341,7 @@ fn place_features(c: &CustomerInput, i: usize, cx: &FeatureContext, p: &mut Prob
     let recency = take("recency_days", c.recency_days, half + psp * cx.period_days.round() as u32);
     let spend = c.spend.unwrap_or_else(|| {
         defaulted.push("spend");
-        model.spend.spend_by_state[state]
+        model.mean_revenue(state)
     });
     let monetary = c.monetary.unwrap_or_else(|| {
         defaulted.push("monetary");
@@ -541,6 +541,7 @@ struct Prepared<'a> {
     placed: Vec<Placed>,
     snap: Option<crate::domain::score::Snapshot>,
     forecasts: std::sync::Arc<Forecasts>,
+    next_value: crate::domain::value::NextValue,
     as_of: NaiveDate,
 }
 
@@ -559,7 +560,7 @@ impl<'a> Prepared<'a> {
             as_of = s.as_of;
             Some(s)
         };
-        Ok(Self { req, model, placed, snap, forecasts, as_of })
+        Ok(Self { req, model, placed, snap, forecasts, next_value: model.next_value(), as_of })
     }
 
     /// The prediction of the request's `i`-th customer; `x` is scratch for its features.
@@ -571,13 +572,14 @@ impl<'a> Prepared<'a> {
                 let design = model.spend.model.design();
                 x.resize(design.len(), 0.0);
                 design.features(c.state, &c.row, &c.attributes, x);
+                let (next_spend, next_spend_se) = self.next_value.predict(&model.spend.model, c.state, x);
                 let now = CustomerNow {
                     customer: 0,
                     state: c.state,
                     previous_state: None,
                     last: Some(c.row),
-                    next_spend: model.spend.model.predict(x),
-                    next_spend_se: model.spend.model.prediction_se(x),
+                    next_spend,
+                    next_spend_se,
                     first_step: self.model.first_step.as_ref().and_then(|f| f.row_of(c.state, &c.row, &c.attributes)),
                 };
                 output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())))
