@@ -191,9 +191,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(
+            // A line per request at DEBUG (`RUST_LOG=tower_http=debug`); failures (5xx) are
+            // logged at ERROR whatever the level. Request counts and latencies are in /metrics.
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
 }

@@ -619,9 +619,14 @@ const PARALLEL_FROM: usize = 2_000;
 pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, ApiError> {
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let n = req.customers.len();
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(8);
+    // Asked once: on Linux the answer reads cgroup files, too slow for every request.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()).min(8));
     if n < PARALLEL_FROM || threads == 1 {
-        return Ok(vec![serde_json::to_vec(&predict(req, model)?).map_err(internal)?]);
+        let response = predict(req, model)?;
+        let mut buf = Vec::with_capacity(512 + n * if req.intervals { 4096 } else { 2048 });
+        serde_json::to_writer(&mut buf, &response).map_err(internal)?;
+        return Ok(vec![buf]);
     }
     let p = Prepared::new(req, model)?;
     // The envelope with an empty list, split before its closing `]}`; the chunks go between.
