@@ -149,19 +149,9 @@ impl SpendMoments {
     #[inline]
     pub fn add_weighted(&mut self, x: &[f64], y: f64, w: f64) {
         debug_assert_eq!(self.targets, 1);
-        let p = self.p;
         let nz = self.non_zero(x);
-        for (k, &(i, a)) in nz.iter().enumerate() {
-            let wa = w * a;
-            let row = &mut self.xtx[i * p..(i + 1) * p];
-            for &(j, b) in &nz[k..] {
-                row[j] += wa * b;
-            }
-            self.xty[i] += wa * y;
-        }
+        self.add_non_zero(&nz, y, w);
         self.nz = nz;
-        self.yty[0] += w * y * y;
-        self.n += 1;
     }
 
     /// [`Self::add_weighted`] for an observation given by its non-zero parameters (index,

@@ -490,15 +490,7 @@ mod tests {
 
     #[test]
     fn a_hand_worked_fixture_gives_the_expected_states_and_counts() {
-        let mut config = TrainConfig::default();
-        config.period.unit = crate::domain::config::UnitName::Quarter;
-        config.segments.lapse_after = 2;
-        config.segments.split_inactive = false;
-        config.segments.inactive_tiers = false;
-        config.segments.window = 1;
-        config.segments.tiers = vec!["key".into(), "rest".into()];
-        config.segments.cuts = vec![0.5];
-        config.transitions.prior = 0.0;
+        let config = quarterly_config();
         let m = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap();
         // Active non-new trailing values: a 400, 450, 600; b 30 → top 50% = 2 values: cut 450.
         assert_eq!(m.segments.thresholds[0].min_trailing_value, 450.0);
@@ -529,6 +521,8 @@ mod tests {
         let b = train(&fixture(), None, &c, source(), &mut |_| {});
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
+
+    /// The hand-worked fixture's scheme: quarters, W = 1, L = 2, tiers key/rest at the top 50%.
     fn quarterly_config() -> TrainConfig {
         let mut config = TrainConfig::default();
         config.period.unit = crate::domain::config::UnitName::Quarter;
