@@ -10,7 +10,8 @@
 //! and `http` (I/O).
 //!
 //! - [`domain`]: the pure core — periods, aggregation, panel, segments, Markov chain (with
-//!   credible intervals and a time-homogeneity test), spend models (OLS, log-OLS with smearing,
+//!   credible intervals, time-homogeneity and order tests, optional covariate first steps),
+//!   intervals on every forecast number from posterior draws, spend models (OLS, log-OLS with smearing,
 //!   a Tweedie GLM, chosen on held-out moves), value flows (revenue or margin, less service
 //!   cost), configuration, the model
 //!   artifact, the training pipeline, placing customers at an as-of date, forecasts, the
