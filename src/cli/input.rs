@@ -288,3 +288,29 @@ impl IntervalArgs {
         Ok(p)
     }
 }
+
+/// Which stored model a command reads (`kam score`, `kam report`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Model id (default: the active one, models/CURRENT).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Models directory.
+    #[arg(long, default_value = "models")]
+    pub models: std::path::PathBuf,
+}
+
+impl ModelArgs {
+    /// The store and the id asked for, or the active one; an error when there is none.
+    pub fn resolve(&self) -> anyhow::Result<(crate::store::ModelStore, String)> {
+        use anyhow::Context;
+        let store = crate::store::ModelStore::new(&self.models);
+        let id = match &self.model {
+            Some(id) => id.clone(),
+            None => store
+                .current()?
+                .with_context(|| format!("no active model in {}; train one or pass --model", store.dir().display()))?,
+        };
+        Ok((store, id))
+    }
+}

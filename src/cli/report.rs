@@ -7,27 +7,23 @@
 //! runs (see [`crate::report`]). Customers come from `--scores` (a `kam score` file: CSV or
 //! JSON Lines) or else from the customer snapshot stored beside the model.
 
+use super::input::ModelArgs;
 use super::progress::Progress;
-use crate::domain::forecast::{ForecastParams, Forecaster, population};
-use crate::domain::intervals::{Interval, IntervalParams};
+use crate::domain::forecast::{ForecastParams, Forecaster};
+use crate::domain::intervals::IntervalParams;
 use crate::domain::model::ModelArtifact;
 use crate::domain::portfolio::{Outlook, OutlookByState, PortfolioParams, summarise};
 use crate::http::customers::{SummaryResponse, snapshot_path};
-use crate::store::ModelStore;
+use crate::http::forecast::ForecastResponse;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model id (default: the active one, models/CURRENT).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Models directory.
-    #[arg(long, default_value = "models")]
-    pub models: PathBuf,
+    #[command(flatten)]
+    pub store: ModelArgs,
     /// Per-customer forecasts written by `kam score` (.csv or .jsonl). Default: the customer
     /// snapshot stored beside the model (`<models>/<id>.customers.jsonl`), forecast here.
     #[arg(long)]
@@ -168,7 +164,7 @@ fn read_customers(a: &Args, model: &ModelArtifact, params: ForecastParams) -> an
         source: "snapshot".into(),
     };
     let Some(path) = &a.scores else {
-        let path = snapshot_path(&a.models, &model.id);
+        let path = snapshot_path(&a.store.models, &model.id);
         if !path.exists() {
             return Ok(None);
         }
@@ -206,47 +202,15 @@ fn horizon_of_jsonl(path: &Path) -> Option<usize> {
 
 /// The population forecast as `POST /v1/forecast` answers it for the training mix.
 fn population_forecast(model: &ModelArtifact, horizon: usize) -> Value {
-    let states = &model.segments.states;
-    let mut mix: Vec<f64> =
-        model.segments.sizes_by_period.last().map(|p| p.iter().map(|&n| n as f64).collect()).unwrap_or_default();
-    mix.resize(states.len(), 0.0);
-    let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
-    let sizes = population(model.transitions.model.matrix(), &mix, horizon, 0.0, 0);
-    // The same intervals as POST /v1/forecast: expected sizes and realized counts, 90%.
-    let bands = model
-        .bands(ForecastParams { horizon, discount_rate: 0.0 }, IntervalParams::default())
-        .map(|b| b.population(&mix, horizon, 0.0, 0));
-    let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
-        rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
-    };
-    json!({
-        "model_id": model.id,
-        "as_of": model.periods.as_of,
-        "mix_source": "training",
-        "now": named(&mix),
-        "inflow": 0.0,
-        "horizons": sizes.iter().enumerate().map(|(k, m)| json!({
-            "h": k + 1,
-            "sizes": named(m),
-            "total": m.iter().sum::<f64>(),
-            "sizes_lo": side(bands.as_ref().map(|b| &b.expected), k, false),
-            "sizes_hi": side(bands.as_ref().map(|b| &b.expected), k, true),
-            "realized_lo": side(bands.as_ref().map(|b| &b.realized), k, false),
-            "realized_hi": side(bands.as_ref().map(|b| &b.realized), k, true),
-        })).collect::<Vec<_>>(),
-    })
+    let bands = model.bands(ForecastParams { horizon, discount_rate: 0.0 }, IntervalParams::default());
+    let response = ForecastResponse::new(model, &model.training_mix(), "training", horizon, 0.0, bands.as_ref());
+    serde_json::to_value(response).expect("a forecast serializes")
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let params = ForecastParams { horizon: a.horizon, discount_rate: a.discount_rate };
     params.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let store = ModelStore::new(&a.models);
-    let id = match &a.model {
-        Some(id) => id.clone(),
-        None => store
-            .current()?
-            .with_context(|| format!("no active model in {}; train one or pass --model", store.dir().display()))?,
-    };
+    let (store, id) = a.store.resolve()?;
     let progress = Progress::new();
     progress.step(format!("loading model {id}"));
     let model = store.load(&id)?;

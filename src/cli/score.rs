@@ -1,6 +1,6 @@
 //! `kam score`: one row per customer with its segment, RFM values and forecasts.
 
-use super::input::{InputArgs, IntervalArgs};
+use super::input::{InputArgs, IntervalArgs, ModelArgs};
 use super::output::{Cell, ColType, Column, ParquetSink, RowSink, write_csv_parallel};
 use super::progress::Progress;
 use super::table::{Table, thousands};
@@ -8,7 +8,6 @@ use crate::domain::forecast::{CustomerForecast, ForecastParams, population};
 use crate::domain::intervals::{ForecastBands, HorizonIntervals, ValueIntervals};
 use crate::domain::model::ModelArtifact;
 use crate::domain::score::{CustomerNow, Snapshot, snapshot};
-use crate::store::ModelStore;
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::io::Write;
@@ -20,12 +19,8 @@ pub struct Args {
     pub input: InputArgs,
     #[command(flatten)]
     pub intervals: IntervalArgs,
-    /// Model id (default: the active one, models/CURRENT).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Models directory.
-    #[arg(long, default_value = "models")]
-    pub models: PathBuf,
+    #[command(flatten)]
+    pub store: ModelArgs,
     /// Place customers at the end of the last complete period on or before this date (default:
     /// the model's as-of date).
     #[arg(long)]
@@ -245,13 +240,7 @@ fn json_line(
 pub fn run(a: Args) -> anyhow::Result<()> {
     let params = ForecastParams { horizon: a.horizon, discount_rate: a.discount_rate };
     params.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let store = ModelStore::new(&a.models);
-    let id = match &a.model {
-        Some(id) => id.clone(),
-        None => store
-            .current()?
-            .with_context(|| format!("no active model in {}; train one or pass --model", store.dir().display()))?,
-    };
+    let (store, id) = a.store.resolve()?;
     let model = store.load(&id)?;
     let progress = Progress::new();
     let (ingested, attributes) = a.input.read(&progress)?;

@@ -239,6 +239,14 @@ impl ModelArtifact {
         )
     }
 
+    /// Customers per state in the last training period (the mix forecasts start from by default).
+    pub fn training_mix(&self) -> Vec<f64> {
+        let mut mix: Vec<f64> =
+            self.segments.sizes_by_period.last().map(|p| p.iter().map(|&n| n as f64).collect()).unwrap_or_default();
+        mix.resize(self.segments.states.len(), 0.0);
+        mix
+    }
+
     /// The segmenter with the cut-points learned at training.
     pub fn segmenter(&self) -> super::segment::Segmenter {
         self.segments.scheme.segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())

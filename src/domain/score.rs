@@ -38,8 +38,8 @@ pub struct CustomerNow {
     pub first_step: Option<Vec<f64>>,
 }
 
-/// RFM values of a customer-period, as written in score and snapshot files.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// RFM values of a customer-period, as written in score and snapshot files and the API.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rfm {
     pub purchases: u32,
     pub spend: f64,

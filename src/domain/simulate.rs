@@ -348,7 +348,7 @@ pub fn share_coverage(sets: u64, customers: u32, draws: usize) -> (u64, u64, u64
         let config = planted_config(&SimulationParams { periods: params.periods - 1, ..params.clone() });
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
         let model = train(&tx, None, &config, source, &mut |_| {}).expect("simulated data train");
-        let mix: Vec<f64> = model.segments.sizes_by_period.last().expect("periods").iter().map(|&x| x as f64).collect();
+        let mix = model.training_mix();
         let bands = model
             .bands(
                 ForecastParams { horizon: 1, discount_rate: 0.0 },

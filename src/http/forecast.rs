@@ -6,7 +6,7 @@ use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::ApiJson;
 use crate::domain::forecast::{ForecastParams, population};
-use crate::domain::intervals::Interval;
+use crate::domain::intervals::{ForecastBands, Interval};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -108,47 +108,59 @@ pub async fn handler(
             }
             (mix, "given")
         }
-        None => {
-            let last = model.segments.sizes_by_period.last().cloned().unwrap_or_default();
-            let mut mix: Vec<f64> = last.iter().map(|&n| n as f64).collect();
-            mix.resize(states.len(), 0.0);
-            (mix, "training")
-        }
+        None => (model.training_mix(), "training"),
     };
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
-    let sizes = population(model.transitions.model.matrix(), &mix, req.horizon, req.inflow, 0);
-    let bands = if req.intervals {
-        let forecasts = model.forecasts(ForecastParams { horizon: req.horizon, discount_rate: 0.0 }, true)?;
-        forecasts.bands.as_ref().map(|b| b.population(&mix, req.horizon, req.inflow, 0))
+    let forecasts = if req.intervals {
+        Some(model.forecasts(ForecastParams { horizon: req.horizon, discount_rate: 0.0 }, true)?)
     } else {
         None
     };
-    let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
-        rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
-    };
-    Ok(Json(ForecastResponse {
-        model_id: model.id.clone(),
-        as_of: model.periods.as_of,
-        mix_source: source,
-        now: named(&mix),
-        inflow: req.inflow,
-        horizons: sizes
-            .iter()
-            .enumerate()
-            .map(|(k, m)| PeriodSizes {
-                h: k + 1,
-                sizes: named(m),
-                total: m.iter().sum(),
-                sizes_lo: side(bands.as_ref().map(|b| &b.expected), k, false),
-                sizes_hi: side(bands.as_ref().map(|b| &b.expected), k, true),
-                realized_lo: side(bands.as_ref().map(|b| &b.realized), k, false),
-                realized_hi: side(bands.as_ref().map(|b| &b.realized), k, true),
-            })
-            .collect(),
-    }))
+    let bands = forecasts.as_ref().and_then(|f| f.bands.as_ref());
+    Ok(Json(ForecastResponse::new(model.as_ref(), &mix, source, req.horizon, req.inflow, bands)))
+}
+
+impl ForecastResponse {
+    /// Segment sizes for horizons 1..=`horizon` from `mix` with `inflow` new customers per
+    /// period, with the intervals of `bands` when given (`POST /v1/forecast`, `kam report`).
+    pub fn new(
+        model: &crate::domain::model::ModelArtifact,
+        mix: &[f64],
+        mix_source: &'static str,
+        horizon: usize,
+        inflow: f64,
+        bands: Option<&ForecastBands>,
+    ) -> Self {
+        let states = &model.segments.states;
+        let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
+        let sizes = population(model.transitions.model.matrix(), mix, horizon, inflow, 0);
+        let bands = bands.map(|b| b.population(mix, horizon, inflow, 0));
+        let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
+            rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
+        };
+        ForecastResponse {
+            model_id: model.id.clone(),
+            as_of: model.periods.as_of,
+            mix_source,
+            now: named(mix),
+            inflow,
+            horizons: sizes
+                .iter()
+                .enumerate()
+                .map(|(k, m)| PeriodSizes {
+                    h: k + 1,
+                    sizes: named(m),
+                    total: m.iter().sum(),
+                    sizes_lo: side(bands.as_ref().map(|b| &b.expected), k, false),
+                    sizes_hi: side(bands.as_ref().map(|b| &b.expected), k, true),
+                    realized_lo: side(bands.as_ref().map(|b| &b.realized), k, false),
+                    realized_hi: side(bands.as_ref().map(|b| &b.realized), k, true),
+                })
+                .collect(),
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {

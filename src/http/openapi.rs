@@ -55,7 +55,7 @@ impl Modify for Security {
         predict::TransactionInput,
         predict::PredictResponse,
         predict::Prediction,
-        predict::Rfm,
+        crate::domain::score::Rfm,
         predict::HorizonOut,
         forecast::ForecastRequest,
         forecast::ForecastResponse,

@@ -23,7 +23,7 @@ use crate::domain::forecast::{ByState, ForecastParams};
 use crate::domain::intervals::{HorizonIntervals, ValueIntervals};
 use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
-use crate::domain::score::{CustomerNow, snapshot};
+use crate::domain::score::{CustomerNow, Rfm, snapshot};
 use crate::domain::segment::Segmenter;
 use crate::domain::train::CustomerAttributes;
 use crate::domain::transaction::Transactions;
@@ -103,17 +103,6 @@ pub struct TransactionInput {
     /// Amount; negative for a return.
     pub amount: f64,
     pub margin: Option<f64>,
-}
-
-/// RFM values of a prediction (as in `kam score`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Rfm {
-    pub purchases: u32,
-    pub spend: f64,
-    pub recency_days: u32,
-    pub frequency: u32,
-    pub monetary: f64,
-    pub tenure_periods: u32,
 }
 
 /// One horizon of a prediction.
@@ -501,14 +490,7 @@ pub(super) fn output<'a>(
         customer_id: id,
         segment: &states[now.state],
         previous_segment: now.previous_state.map(|s| states[s].as_str()),
-        rfm: now.last.map(|r| Rfm {
-            purchases: r.purchases,
-            spend: r.spend,
-            recency_days: r.recency_days,
-            frequency: r.frequency,
-            monetary: r.monetary,
-            tenure_periods: r.tenure,
-        }),
+        rfm: now.last.as_ref().map(Rfm::from),
         next_spend: now.next_spend,
         next_spend_se: now.next_spend_se,
         expected_periods_to_lapse: f.expected_periods_to_lapse,
