@@ -3,19 +3,19 @@
 //! every customer with the model's cut-points and forecasting 4 periods).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kam::domain::config::TrainConfig;
+use kam::domain::calendar::Calendar;
 use kam::domain::panel::customer_panel;
-use kam::domain::period::Calendar;
-use kam::domain::simulate::{SimulationParams, simulate};
-use kam::domain::train::{SourceInfo, train};
-use kam::domain::transaction::aggregate;
+use kam::domain::transactions::aggregate;
+use kam::model::config::TrainConfig;
+use kam::model::simulate::{SimulationParams, simulate};
+use kam::model::train::{SourceInfo, train};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
     let params = SimulationParams { customers: 100_000, ..Default::default() };
-    let (tx, truth) = simulate(&params, 2);
+    let (tx, truth) = simulate(&params, &kam::model::parallel::Rayon);
     let (first, last) = tx.day_range().unwrap();
-    let unit = kam::domain::period::PeriodUnit::Quarter;
+    let unit = kam::domain::calendar::PeriodUnit::Quarter;
     let (calendar, _) = Calendar::fit(unit, first, last, None).unwrap();
     let ends = calendar.ends();
 
@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     let model = train(&tx, None, &config, source, &mut |_| {}).unwrap();
     g.bench_function("score 100k customers (place + forecast 4 periods)", |b| {
         b.iter(|| {
-            let snap = kam::domain::score::snapshot(&tx, &model, None, None).unwrap();
+            let snap = kam::model::place::snapshot(&tx, &model, None, None).unwrap();
             let f =
                 model.forecaster(kam::domain::forecast::ForecastParams { horizon: 4, discount_rate: 0.025 }).unwrap();
             let per_state: Vec<_> = (0..model.segments.states.len()).map(|s| f.customer(s, 0.0)).collect();

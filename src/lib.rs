@@ -16,7 +16,7 @@
 //!   cost), configuration, the model
 //!   artifact, the training pipeline, placing customers at an as-of date, forecasts, the
 //!   backtest and its metrics, and the simulator.
-//! - [`ingest`]: CSV and Parquet files → validated [`domain::transaction::Transactions`], with
+//! - [`ingest`]: CSV and Parquet files → validated [`domain::transactions::Transactions`], with
 //!   column mapping and errors that name file, line, column and value.
 //! - [`store`]: model artifacts under `models/`: content-addressed, written atomically, and the
 //!   `CURRENT` pointer to the active one.
@@ -30,5 +30,6 @@ pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod model;
 pub mod report;
 pub mod store;

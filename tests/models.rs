@@ -65,7 +65,7 @@ fn a_self_consistent_but_invalid_model_is_refused() {
     let id = out["model_id"].as_str().unwrap().to_string();
     let text = std::fs::read_to_string(s.path().join(format!("models/{id}.json"))).unwrap();
     // A matrix row that no longer sums to 1, stored under the id its new content gives.
-    let mut bad: kam::domain::model::ModelArtifact = serde_json::from_str(&text).unwrap();
+    let mut bad: kam::model::artifact::ModelArtifact = serde_json::from_str(&text).unwrap();
     let mut v = serde_json::to_value(&bad.transitions.model).unwrap();
     v["matrix"][1][1] = serde_json::json!(5.0);
     bad.transitions.model = serde_json::from_value(v).unwrap();

@@ -3,8 +3,8 @@
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
-use crate::domain::evaluate::{Evaluation, HoldoutEnd, evaluate};
-use crate::domain::period::{Calendar, date_of};
+use crate::domain::calendar::{Calendar, date_of};
+use crate::model::backtest::{Evaluation, HoldoutEnd, evaluate};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! `kam generate`: synthetic transactions from a planted segment chain.
 
-use crate::domain::period::{PeriodUnit, civil_from_days, day_of};
-use crate::domain::simulate::{SimulationParams, simulate};
-use crate::domain::transaction::Transactions;
+use crate::domain::calendar::{PeriodUnit, civil_from_days, day_of};
+use crate::domain::transactions::Transactions;
+use crate::model::simulate::{SimulationParams, simulate};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::io::Write;
@@ -72,10 +72,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         second_order: a.second_order,
         attribute_effect: a.attribute_effect,
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let progress = super::progress::Progress::new();
     progress.step(format!("simulating {} customers", crate::cli::table::thousands(u64::from(a.customers))));
-    let (tx, truth) = simulate(&params, threads);
+    let (tx, truth) = simulate(&params, &crate::model::parallel::Rayon);
     progress.step(format!("writing {}", a.out.display()));
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -130,7 +129,7 @@ pub fn write_attributes(path: &Path, tx: &Transactions, seed: u64) -> std::io::R
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     w.write_all(b"customer_id,attribute\n")?;
     for (c, id) in tx.customer_ids.iter().enumerate() {
-        writeln!(w, "{id},{:.6}", crate::domain::simulate::customer_attribute(seed, c as u32))?;
+        writeln!(w, "{id},{:.6}", crate::model::simulate::customer_attribute(seed, c as u32))?;
     }
     w.flush()
 }

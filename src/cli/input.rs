@@ -2,10 +2,10 @@
 
 use super::progress::Progress;
 use super::table::thousands;
-use crate::domain::config::{RuleName, TrainConfig, UnitName, ValueBasis};
 use crate::domain::spend::SpendChoice;
-use crate::domain::train::{CustomerAttributes, Stage};
 use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
+use crate::model::config::{RuleName, TrainConfig, UnitName, ValueBasis};
+use crate::model::train::{CustomerAttributes, Stage};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;
@@ -282,8 +282,12 @@ pub struct IntervalArgs {
 }
 
 impl IntervalArgs {
-    pub fn params(&self) -> anyhow::Result<crate::domain::intervals::IntervalParams> {
-        let p = crate::domain::intervals::IntervalParams { draws: self.draws, level: self.level, seed: self.seed };
+    pub fn params(&self) -> anyhow::Result<crate::domain::forecast::intervals::IntervalParams> {
+        let p = crate::domain::forecast::intervals::IntervalParams {
+            draws: self.draws,
+            level: self.level,
+            seed: self.seed,
+        };
         p.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
         Ok(p)
     }

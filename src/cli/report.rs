@@ -9,12 +9,12 @@
 
 use super::input::ModelArgs;
 use super::progress::Progress;
+use crate::domain::forecast::intervals::IntervalParams;
+use crate::domain::forecast::portfolio::{Outlook, OutlookByState, PortfolioParams, summarise};
 use crate::domain::forecast::{ForecastParams, Forecaster};
-use crate::domain::intervals::IntervalParams;
-use crate::domain::model::ModelArtifact;
-use crate::domain::portfolio::{Outlook, OutlookByState, PortfolioParams, summarise};
 use crate::http::customers::{SummaryResponse, snapshot_path};
 use crate::http::forecast::ForecastResponse;
+use crate::model::artifact::ModelArtifact;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::BufRead;

@@ -3,12 +3,12 @@
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
-use crate::domain::evaluate::{HoldoutEnd, evaluate};
-use crate::domain::model::ModelArtifact;
-use crate::domain::period::PeriodUnit;
-use crate::domain::score::snapshot;
+use crate::domain::calendar::PeriodUnit;
 use crate::domain::spend::SpendModelKind;
-use crate::domain::train::{Stage, train};
+use crate::model::artifact::ModelArtifact;
+use crate::model::backtest::{HoldoutEnd, evaluate};
+use crate::model::place::snapshot;
+use crate::model::train::{Stage, train};
 use crate::store::ModelStore;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate};

@@ -1,8 +1,8 @@
 //! The customer × period panel: for every customer, every period from its first purchase to the
 //! as-of date, with recency, trailing-window frequency and monetary value, and tenure.
 
-use super::period::Day;
-use super::transaction::PeriodActivity;
+use crate::domain::calendar::Day;
+use crate::domain::transactions::PeriodActivity;
 
 /// One customer in one period.
 #[derive(Clone, Copy, Debug, PartialEq)]

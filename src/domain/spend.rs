@@ -16,8 +16,9 @@
 //! held-out moves. The coefficients live in kam's own type so a saved model is rebuilt from its
 //! numbers alone.
 
-use super::metrics::{SpendErrors, spend_errors};
-use super::panel::PanelRow;
+use crate::domain::metrics::{SpendErrors, spend_errors};
+use crate::domain::panel::PanelRow;
+use crate::domain::shards::Parallel;
 use serde::{Deserialize, Serialize};
 
 /// Names of the RFM features, in design order after the state indicators.
@@ -452,6 +453,7 @@ impl SpendModel {
         sample: &SpendSample,
         power: f64,
         start: Option<&[f64]>,
+        par: &impl Parallel,
     ) -> Result<Self, SpendError> {
         debug_assert!(power > 1.0 && power < 2.0);
         let n = sample.len();
@@ -473,18 +475,18 @@ impl SpendModel {
                 b
             }
         };
-        let mut at = irls_pass(sample, k, &beta, power);
+        let mut at = irls_pass(sample, k, &beta, power, par);
         let (mut iterations, mut converged) = (0, false);
         while iterations < 50 {
             iterations += 1;
             let full = Normal::solve(&at.moments).beta;
             let mut step = 1.0;
             let mut next = full.clone();
-            let mut next_at = irls_pass(sample, k, &next, power);
+            let mut next_at = irls_pass(sample, k, &next, power, par);
             while next_at.deviance > at.deviance * (1.0 + 1e-12) && step > 1e-3 {
                 step /= 2.0;
                 next = beta.iter().zip(&full).map(|(b, c)| b + step * (c - b)).collect();
-                next_at = irls_pass(sample, k, &next, power);
+                next_at = irls_pass(sample, k, &next, power, par);
             }
             let change = (at.deviance - next_at.deviance).abs() / (next_at.deviance.abs() + 0.1);
             beta = next;
@@ -655,8 +657,8 @@ struct IrlsPass {
     pearson: f64,
 }
 
-fn irls_pass(sample: &SpendSample, features: usize, beta: &[f64], power: f64) -> IrlsPass {
-    let shards = super::train::in_shards(sample.len(), |range| {
+fn irls_pass(sample: &SpendSample, features: usize, beta: &[f64], power: f64, par: &impl Parallel) -> IrlsPass {
+    let shards = par.in_shards(sample.len(), |range| {
         let mut m = SpendMoments::new(features);
         let (mut deviance, mut pearson) = (0.0, 0.0);
         let mut nz = Vec::with_capacity(features + 1);
@@ -922,11 +924,12 @@ fn fit_candidate(
     sample: &SpendSample,
     power: f64,
     start: Option<&[f64]>,
+    par: &impl Parallel,
 ) -> Result<SpendModel, SpendError> {
     match kind {
         SpendModelKind::Ols => SpendModel::fit(design.clone(), &moments.target(0)),
         SpendModelKind::LogOls => SpendModel::fit_log(design.clone(), &moments.target(1), sample),
-        SpendModelKind::Tweedie => SpendModel::fit_tweedie(design.clone(), sample, power, start),
+        SpendModelKind::Tweedie => SpendModel::fit_tweedie(design.clone(), sample, power, start, par),
     }
 }
 
@@ -944,7 +947,7 @@ pub fn score_on(model: &SpendModel, sample: &SpendSample) -> SpendErrors {
 /// Fits the candidates on the moves before the last period, scores them on the moves into it,
 /// chooses by [`choose`] (or takes the configured model), and fits the chosen one and the others
 /// on every move. Errors only when the chosen model cannot be fitted on every move.
-pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), SpendError> {
+pub fn select(inputs: &SelectionInputs, par: &impl Parallel) -> Result<(SpendModel, SpendSelection), SpendError> {
     let d = inputs.design;
     let power = inputs.tweedie_power;
     let mut all_moments = inputs.fit_moments.clone();
@@ -959,7 +962,7 @@ pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), 
     let mut glm_start: Option<Vec<f64>> = None;
     if comparable {
         for kind in SpendModelKind::ALL {
-            match fit_candidate(kind, d, inputs.fit_moments, inputs.fit_sample, power, None) {
+            match fit_candidate(kind, d, inputs.fit_moments, inputs.fit_sample, power, None, par) {
                 Ok(m) => {
                     if kind == SpendModelKind::Tweedie {
                         glm_start =
@@ -992,7 +995,7 @@ pub fn select(inputs: &SelectionInputs) -> Result<(SpendModel, SpendSelection), 
     let mut candidates = Vec::new();
     for kind in SpendModelKind::ALL {
         let held_out = scores.iter().find(|(k, _)| *k == kind).map(|(_, e)| e.clone());
-        match fit_candidate(kind, d, &all_moments, &all_sample, power, glm_start.as_deref()) {
+        match fit_candidate(kind, d, &all_moments, &all_sample, power, glm_start.as_deref(), par) {
             Ok(m) => {
                 candidates.push(SpendCandidate {
                     model: kind,
@@ -1084,6 +1087,7 @@ fn cholesky(a: &[f64], n: usize, ridge: f64) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::shards::Serial;
 
     fn design() -> SpendDesign {
         SpendDesign { states: vec!["new".into(), "a".into()], attributes: vec![] }
@@ -1258,7 +1262,7 @@ mod tests {
         let ys = [0.0, 3.0, 10.0, 0.0, 7.0, 2.0];
         let rows: Vec<_> = ys.iter().map(|&y| (row(0, 0.0), y)).collect();
         let p = 1.5;
-        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None).unwrap();
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None, &Serial).unwrap();
         let n = ys.len() as f64;
         let mean = ys.iter().sum::<f64>() / n;
         let sd = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
@@ -1269,7 +1273,7 @@ mod tests {
 
         let (g0, g1) = ([1.0, 4.0, 0.0, 3.0], [20.0, 0.0, 12.0, 16.0, 2.0]);
         let rows: Vec<_> = g0.iter().map(|&y| (row(0, 0.0), y)).chain(g1.iter().map(|&y| (row(1, 0.0), y))).collect();
-        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None).unwrap();
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), p, None, &Serial).unwrap();
         let m0 = g0.iter().sum::<f64>() / 4.0;
         let m1 = g1.iter().sum::<f64>() / 5.0;
         assert!((fit.coefficients()[0] - (m1 / m0).ln()).abs() < 1e-8, "{fit:?}");
@@ -1295,9 +1299,9 @@ mod tests {
             })
             .collect();
         let sample = sample_of(&rows);
-        let fit = SpendModel::fit_tweedie(design(), &sample, 1.5, None).unwrap();
+        let fit = SpendModel::fit_tweedie(design(), &sample, 1.5, None, &Serial).unwrap();
         let beta: Vec<f64> = std::iter::once(fit.intercept()).chain(fit.coefficients().iter().copied()).collect();
-        let deviance = |b: &[f64]| irls_pass(&sample, 5, b, 1.5).deviance;
+        let deviance = |b: &[f64]| irls_pass(&sample, 5, b, 1.5, &Serial).deviance;
         let h = 1e-4;
         for j in [0, 1, 2] {
             let (mut up, mut down) = (beta.clone(), beta.clone());
@@ -1326,7 +1330,7 @@ mod tests {
                 (row(state, x), y)
             })
             .collect();
-        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), 1.5, None).unwrap();
+        let fit = SpendModel::fit_tweedie(design(), &sample_of(&rows), 1.5, None, &Serial).unwrap();
         let se = fit.standard_errors();
         for (got, want, se) in
             [(fit.intercept(), 1.0, se[0]), (fit.coefficients()[1], 0.5, se[2]), (fit.coefficients()[0], -0.7, se[1])]
@@ -1348,16 +1352,19 @@ mod tests {
             if *last { &mut held } else { &mut fit }.add_targets(x, &[*y, log_target(*y)]);
             if *last { &mut ls } else { &mut fs }.push(x[0] as usize, x, *y);
         }
-        select(&SelectionInputs {
-            design: &d,
-            fit_moments: &fit,
-            held_out_moments: &held,
-            fit_sample: &fs,
-            last_sample: &ls,
-            held_out_sample: &ls,
-            choice,
-            tweedie_power: 1.5,
-        })
+        select(
+            &SelectionInputs {
+                design: &d,
+                fit_moments: &fit,
+                held_out_moments: &held,
+                fit_sample: &fs,
+                last_sample: &ls,
+                held_out_sample: &ls,
+                choice,
+                tweedie_power: 1.5,
+            },
+            &Serial,
+        )
         .unwrap()
     }
 

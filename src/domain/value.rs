@@ -9,9 +9,9 @@
 //! probability of not being lapsed next period ([`NextValue`]). With the default (revenue, no
 //! cost) both are exactly spend, as before.
 
-use super::config::{ValueBasis, ValueConfig};
-use super::panel::PanelRow;
-use super::spend::SpendModel;
+use crate::domain::panel::PanelRow;
+use crate::domain::spend::SpendModel;
+use crate::model::config::{ValueBasis, ValueConfig};
 
 /// Why the value configuration cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]

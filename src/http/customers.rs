@@ -7,19 +7,19 @@
 //!
 //! `GET /v1/model/customers/summary`: the same customers at a glance — value concentration
 //! curve, churn-risk histogram, key accounts with the most value at risk
-//! ([`crate::domain::portfolio`]); the dashboard's per-customer charts.
+//! ([`crate::domain::forecast::portfolio`]); the dashboard's per-customer charts.
 //!
 //! The snapshot is loaded with the model and swapped with it; a model without one answers 404.
 
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
 use super::predict::{Prediction, output};
+use crate::domain::forecast::portfolio::{Outlook, OutlookByState, Portfolio, PortfolioParams, summarise};
 use crate::domain::forecast::{ForecastParams, Forecaster};
-use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
-use crate::domain::portfolio::{Outlook, OutlookByState, Portfolio, PortfolioParams, summarise};
-use crate::domain::score::CustomerLine;
-use crate::domain::score::CustomerNow;
+use crate::model::artifact::ModelArtifact;
+use crate::model::place::CustomerLine;
+use crate::model::place::CustomerNow;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;

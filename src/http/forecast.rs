@@ -5,8 +5,8 @@
 use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::ApiJson;
+use crate::domain::forecast::intervals::{ForecastBands, Interval};
 use crate::domain::forecast::{ForecastParams, population};
-use crate::domain::intervals::{ForecastBands, Interval};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -126,7 +126,7 @@ impl ForecastResponse {
     /// Segment sizes for horizons 1..=`horizon` from `mix` with `inflow` new customers per
     /// period, with the intervals of `bands` when given (`POST /v1/forecast`, `kam report`).
     pub fn new(
-        model: &crate::domain::model::ModelArtifact,
+        model: &crate::model::artifact::ModelArtifact,
         mix: &[f64],
         mix_source: &'static str,
         horizon: usize,

@@ -8,9 +8,9 @@
 use super::error::{ApiError, ErrorResponse};
 use super::json::ApiJson;
 use super::{AppState, models};
-use crate::domain::config::TrainConfig;
-use crate::domain::train::train;
 use crate::ingest::{self, ColumnRef, ReadOptions};
+use crate::model::config::TrainConfig;
+use crate::model::train::train;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -146,7 +146,7 @@ pub async fn start(
             let mut artifact = train(&ingested.transactions, None, &config, ingested.source(), &mut |_| {})
                 .map_err(|e| e.to_string())?;
             let saved = st.store.save(&mut artifact).map_err(|e| e.to_string())?;
-            let snap = crate::domain::score::snapshot(&ingested.transactions, &artifact, None, None)
+            let snap = crate::model::place::snapshot(&ingested.transactions, &artifact, None, None)
                 .map_err(|e| e.to_string())?;
             st.store
                 .save_customers(&saved.id, &snap, &ingested.transactions.customer_ids, &artifact.segments.states)

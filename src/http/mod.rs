@@ -26,9 +26,9 @@ pub mod models;
 pub mod openapi;
 pub mod predict;
 
+use crate::domain::forecast::intervals::{ForecastBands, IntervalParams};
 use crate::domain::forecast::{ForecastParams, Forecaster};
-use crate::domain::intervals::{ForecastBands, IntervalParams};
-use crate::domain::model::ModelArtifact;
+use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
 use arc_swap::ArcSwapOption;
 use axum::Router;
@@ -68,7 +68,7 @@ pub struct Served {
     pub artifact: ModelArtifact,
     pub customers: Option<customers::CustomerSnapshot>,
     /// The kept covariate models (customers' own first-step rows), if any.
-    pub first_step: Option<crate::domain::covariates::FirstStep>,
+    pub first_step: Option<crate::domain::chain::covariates::FirstStep>,
     /// Forecasters (and their posterior draws) already built for this model, by settings.
     forecasts: std::sync::Mutex<std::collections::HashMap<ForecastKey, Arc<Forecasts>>>,
 }

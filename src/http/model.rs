@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
-use crate::domain::model::ModelArtifact;
+use crate::model::artifact::ModelArtifact;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};

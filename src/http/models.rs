@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, ErrorResponse};
 use super::{AppState, Served};
-use crate::domain::model::ModelArtifact;
+use crate::model::artifact::ModelArtifact;
 use crate::store::{ModelStore, StoreError};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ fn store_error(id: &str, e: StoreError) -> ApiError {
             id: id.into(),
             reason: format!(
                 "schema version {found}; this server reads version {}",
-                crate::domain::model::SCHEMA_VERSION
+                crate::model::artifact::SCHEMA_VERSION
             ),
         },
         e @ StoreError::Io { .. } => ApiError::Internal(e.to_string()),

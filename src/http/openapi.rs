@@ -55,7 +55,7 @@ impl Modify for Security {
         predict::TransactionInput,
         predict::PredictResponse,
         predict::Prediction,
-        crate::domain::score::Rfm,
+        crate::model::place::Rfm,
         predict::HorizonOut,
         forecast::ForecastRequest,
         forecast::ForecastResponse,

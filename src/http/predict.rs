@@ -1,7 +1,7 @@
 //! `POST /v1/predict`: forecasts for 1..=10,000 customers under the model being served.
 //!
 //! Each customer is given either by its raw transactions — placed exactly as `kam score` places
-//! it ([`crate::domain::score::snapshot`]), so the answer equals `kam score`'s row — or by its
+//! it ([`crate::model::place::snapshot`]), so the answer equals `kam score`'s row — or by its
 //! current features (segment and/or RFM). For features:
 //!
 //! - `segment` may be left out when `tenure_periods`, `purchases` and `monetary` are given (and
@@ -19,14 +19,14 @@ use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::{JsonBody, parse};
 use super::{Forecasts, Served};
+use crate::domain::forecast::intervals::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::{ByState, ForecastParams};
-use crate::domain::intervals::{HorizonIntervals, ValueIntervals};
-use crate::domain::model::ModelArtifact;
 use crate::domain::panel::PanelRow;
-use crate::domain::score::{CustomerNow, Rfm, snapshot};
-use crate::domain::segment::Segmenter;
-use crate::domain::train::CustomerAttributes;
-use crate::domain::transaction::Transactions;
+use crate::domain::states::Segmenter;
+use crate::domain::transactions::Transactions;
+use crate::model::artifact::ModelArtifact;
+use crate::model::place::{CustomerNow, Rfm, snapshot};
+use crate::model::train::CustomerAttributes;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
@@ -521,7 +521,7 @@ struct Prepared<'a> {
     req: &'a PredictRequest,
     model: &'a Served,
     placed: Vec<Placed>,
-    snap: Option<crate::domain::score::Snapshot>,
+    snap: Option<crate::model::place::Snapshot>,
     forecasts: std::sync::Arc<Forecasts>,
     next_value: crate::domain::value::NextValue,
     as_of: NaiveDate,

@@ -1,6 +1,6 @@
 //! Parsing of single fields: dates and amounts.
 
-use crate::domain::period::{Day, days_from_civil, days_in_month};
+use crate::domain::calendar::{Day, days_from_civil, days_in_month};
 
 fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {

@@ -13,7 +13,7 @@ pub mod csv;
 pub mod fields;
 pub mod parquet;
 
-use crate::domain::transaction::Transactions;
+use crate::domain::transactions::Transactions;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
@@ -223,8 +223,8 @@ pub struct Ingested {
 
 impl Ingested {
     /// The fingerprint fields the domain needs.
-    pub fn source(&self) -> crate::domain::train::SourceInfo {
-        crate::domain::train::SourceInfo {
+    pub fn source(&self) -> crate::model::train::SourceInfo {
+        crate::model::train::SourceInfo {
             name: self.source_name.clone(),
             content_hash: self.content_hash.clone(),
             rows_skipped: self.rows_skipped,

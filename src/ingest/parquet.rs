@@ -31,7 +31,7 @@ fn day_of(f: &Field) -> Result<i32, &'static str> {
     if !(-400_000..=3_000_000).contains(&day) {
         return Err("year out of range");
     }
-    let year = crate::domain::period::civil_from_days(day).0;
+    let year = crate::domain::calendar::civil_from_days(day).0;
     if (1000..=9999).contains(&year) { Ok(day) } else { Err("year out of range") }
 }
 
@@ -129,7 +129,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
 
 /// Writes transactions as a Parquet file (customer_id UTF8, date DATE, amount DOUBLE); used by
 /// `kam generate --out x.parquet` and by tests.
-pub fn write(path: &Path, tx: &crate::domain::transaction::Transactions) -> Result<(), parquet::errors::ParquetError> {
+pub fn write(path: &Path, tx: &crate::domain::transactions::Transactions) -> Result<(), parquet::errors::ParquetError> {
     use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type};
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
@@ -170,7 +170,7 @@ pub fn write(path: &Path, tx: &crate::domain::transaction::Transactions) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::transaction::Transactions;
+    use crate::domain::transactions::Transactions;
 
     #[test]
     fn a_written_file_reads_back_equal() {

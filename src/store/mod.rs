@@ -4,7 +4,7 @@
 //! so the same data and configuration give the same id and the same bytes, and a file whose
 //! content does not match its id is refused as corrupt.
 
-use crate::domain::model::{ModelArtifact, SCHEMA_VERSION};
+use crate::model::artifact::{ModelArtifact, SCHEMA_VERSION};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ impl ModelStore {
     pub fn save_customers(
         &self,
         id: &str,
-        snap: &crate::domain::score::Snapshot,
+        snap: &crate::model::place::Snapshot,
         ids: &[String],
         states: &[String],
     ) -> Result<PathBuf, StoreError> {

@@ -21,11 +21,12 @@
 //!   ones that were scored.
 //!
 //! Forecasts use the customer's row for the first step only and the pooled chain after it (see
-//! [`super::forecast::Forecaster::customer_with_first_step`]).
+//! [`crate::domain::forecast::Forecaster::customer_with_first_step`]).
 
-use super::panel::PanelRow;
-pub use super::spend::RFM_FEATURES;
-use super::spend::signed_ln1p;
+use crate::domain::panel::PanelRow;
+use crate::domain::shards::Parallel;
+pub use crate::domain::spend::RFM_FEATURES;
+use crate::domain::spend::signed_ln1p;
 use linfa::prelude::*;
 use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
@@ -278,31 +279,14 @@ pub fn fit(
     features: Vec<String>,
     samples: &MoveSamples,
     baseline: &[Vec<f64>],
+    par: &impl Parallel,
 ) -> CovariateTransitions {
     let n = states.len();
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, n.max(1));
-    let mut results: Vec<Option<Result<OriginCovariates, String>>> = (0..n).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                s.spawn(move || {
-                    (w..n)
-                        .step_by(threads)
-                        .map(|i| (i, fit_origin(i, states, samples, &baseline[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            for (i, r) in h.join().expect("covariate fitting thread") {
-                results[i] = Some(r);
-            }
-        }
-    });
+    let results = par.map(n, |i| fit_origin(i, states, samples, &baseline[i]));
     let mut origins = Vec::new();
     let mut skipped = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
-        match r.expect("every origin ran") {
+        match r {
             Ok(o) => origins.push(o),
             Err(reason) => skipped.push(SkippedOrigin { origin: states[i].clone(), reason }),
         }
@@ -559,7 +543,7 @@ mod tests {
     #[test]
     fn an_attribute_that_drives_the_moves_gives_a_kept_model_with_a_lower_held_out_log_loss() {
         let s = samples(4000, 1000, 2.0);
-        let c = fit(&states(3), names(), &s, &baseline(&s));
+        let c = fit(&states(3), names(), &s, &baseline(&s), &crate::domain::shards::Serial);
         let o = &c.origins[0];
         assert_eq!(o.origin, "s0");
         assert!(o.kept, "{o:?}");
@@ -579,7 +563,7 @@ mod tests {
     fn covariates_that_do_not_drive_the_moves_are_not_kept() {
         for n in [2000, 4000, 8000] {
             let s = samples(n, n / 4, 0.0);
-            let c = fit(&states(3), names(), &s, &baseline(&s));
+            let c = fit(&states(3), names(), &s, &baseline(&s), &crate::domain::shards::Serial);
             let o = &c.origins[0];
             assert!(!o.kept, "{o:?}");
             assert!(o.improvement_z < KEEP_Z, "{o:?}");
@@ -589,7 +573,7 @@ mod tests {
     #[test]
     fn too_few_moves_skip_the_origin() {
         let s = samples(MIN_FIT_MOVES - 1, 100, 2.0);
-        let c = fit(&states(3), names(), &s, &baseline(&s));
+        let c = fit(&states(3), names(), &s, &baseline(&s), &crate::domain::shards::Serial);
         assert!(c.origins.is_empty());
         assert_eq!(c.skipped.len(), 3);
     }
@@ -597,7 +581,7 @@ mod tests {
     #[test]
     fn a_first_step_row_is_a_distribution_that_leaves_unmodelled_allowed_moves_at_their_pooled_value() {
         let s = samples(4000, 1000, 2.0);
-        let c = fit(&states(3), names(), &s, &baseline(&s));
+        let c = fit(&states(3), names(), &s, &baseline(&s), &crate::domain::shards::Serial);
         // The chain also allows 0 → 0, which no sampled move took: it keeps its pooled 0.1.
         let matrix = vec![vec![0.1, 0.5, 0.4], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]];
         let first = FirstStep::new(&c, &states(3), &matrix).unwrap().expect("a kept model");

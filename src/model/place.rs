@@ -1,11 +1,11 @@
 //! Where each customer stands at an as-of date under a trained model: its panel rows and states
 //! (with the model's own cut-points), and its predicted next-period spend.
 
-use super::model::ModelArtifact;
-use super::panel::{PanelRow, customer_panel};
-use super::period::{Calendar, CalendarError, date_of};
-use super::train::CustomerAttributes;
-use super::transaction::{Transactions, aggregate};
+use crate::domain::calendar::{Calendar, CalendarError, date_of};
+use crate::domain::panel::{PanelRow, customer_panel};
+use crate::domain::transactions::{Transactions, aggregate};
+use crate::model::artifact::ModelArtifact;
+use crate::model::train::CustomerAttributes;
 use chrono::NaiveDate;
 
 /// Why customers could not be placed.
@@ -34,7 +34,7 @@ pub struct CustomerNow {
     /// Its standard error from the coefficients' sampling covariance.
     pub next_spend_se: f64,
     /// Its own first-step row over the states (a kept covariate model of its state, see
-    /// [`super::covariates`]); `None`: the pooled chain's row.
+    /// [`crate::domain::chain::covariates`]); `None`: the pooled chain's row.
     pub first_step: Option<Vec<f64>>,
 }
 
@@ -176,7 +176,8 @@ pub fn snapshot(
 ) -> Result<Snapshot, ScoreError> {
     let (first, last) = tx.day_range().ok_or(ScoreError::NoTransactions)?;
     let as_of = as_of.unwrap_or(model.periods.as_of);
-    let (calendar, _) = Calendar::fit(model.periods.unit, first, last.max(super::period::day_of(as_of)), Some(as_of))?;
+    let (calendar, _) =
+        Calendar::fit(model.periods.unit, first, last.max(crate::domain::calendar::day_of(as_of)), Some(as_of))?;
     let attrs = aligned_attributes(model, attributes, tx.customers());
     let k = model.spend.model.design().attributes.len();
     let design = model.spend.model.design().clone();

@@ -1,7 +1,7 @@
 //! Intervals on forecast numbers, from posterior draws.
 //!
 //! Each draw takes a transition matrix from the rows' Dirichlet posteriors
-//! ([`TransitionModel::posterior`](super::markov::TransitionModel::posterior)) and a value flow
+//! ([`TransitionModel::posterior`](crate::domain::chain::fit::TransitionModel::posterior)) and a value flow
 //! per state from the sampling distribution of its mean spend (normal, with the stored standard
 //! errors), and recomputes the chain's forecasts. Everything that depends on the state alone —
 //! segment distributions, churn, probability of being key, re-activation, chain spend, periods
@@ -18,8 +18,8 @@
 //!
 //! Deterministic: draw d uses its own generator seeded from (seed, d).
 
-use super::forecast::ByState;
-use super::linalg::{mat_vec, solve, vec_mat};
+use crate::domain::forecast::ByState;
+use crate::domain::linalg::{mat_vec, solve, vec_mat};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -288,7 +288,7 @@ impl ForecastBands {
                 .collect();
             steps.push(solve(q, vec![1.0; others.len()]));
             let tail = (d > 0.0)
-                .then(|| super::forecast::pc_value(&p, &m, d))
+                .then(|| crate::domain::forecast::pc_value(&p, &m, d))
                 .flatten()
                 .map(|v| mat_vec(&p, &mat_vec(&p, &v)).into_iter().map(|x| x / ((1.0 + d) * (1.0 + d))).collect());
             tails.push(tail);

@@ -2,7 +2,7 @@
 //! activity — the one expensive group-by of the pipeline, and the seam where it could run in a
 //! distributed SQL engine instead.
 
-use super::period::{Calendar, Day};
+use crate::domain::calendar::{Calendar, Day};
 
 /// Validated transactions, one entry per input row, in columns. Customers are numbered densely
 /// in order of first appearance; `customer_ids` maps the numbers back to the caller's ids.
@@ -167,7 +167,7 @@ pub fn aggregate(tx: &Transactions, calendar: &Calendar) -> (ActivityTable, Aggr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::period::{PeriodUnit, day_of};
+    use crate::domain::calendar::{PeriodUnit, day_of};
     use chrono::NaiveDate;
 
     fn day(s: &str) -> Day {

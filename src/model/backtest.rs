@@ -1,15 +1,17 @@
 //! Backtest: train on the history up to a calibration end, forecast the following k periods, and
 //! compare with what happened — always beside naive baselines.
 
-use super::config::TrainConfig;
-use super::forecast::{ForecastParams, Forecaster, population};
-use super::intervals::IntervalParams;
-use super::metrics::{CalibrationBin, SpendErrors, auc, binary_log_loss, brier, calibration_deciles, spend_errors};
-use super::model::ModelArtifact;
-use super::period::{Calendar, date_of};
-use super::score::{aligned_attributes, for_each_customer};
-use super::train::{CustomerAttributes, SourceInfo, Stage, TrainError, train};
-use super::transaction::Transactions;
+use crate::domain::calendar::{Calendar, date_of};
+use crate::domain::forecast::intervals::IntervalParams;
+use crate::domain::forecast::{ForecastParams, Forecaster, population};
+use crate::domain::metrics::{
+    CalibrationBin, SpendErrors, auc, binary_log_loss, brier, calibration_deciles, spend_errors,
+};
+use crate::domain::transactions::Transactions;
+use crate::model::artifact::ModelArtifact;
+use crate::model::config::TrainConfig;
+use crate::model::place::{aligned_attributes, for_each_customer};
+use crate::model::train::{CustomerAttributes, SourceInfo, Stage, TrainError, train};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -30,9 +32,9 @@ pub enum EvaluateError {
     #[error(transparent)]
     Train(#[from] TrainError),
     #[error(transparent)]
-    Calendar(#[from] super::period::CalendarError),
+    Calendar(#[from] crate::domain::calendar::CalendarError),
     #[error(transparent)]
-    Forecast(#[from] super::forecast::ForecastError),
+    Forecast(#[from] crate::domain::forecast::ForecastError),
     #[error("the holdout has no complete period after the calibration end {0}")]
     EmptyHoldout(NaiveDate),
     #[error("no customer with a purchase by the calibration end")]
@@ -52,7 +54,7 @@ pub struct SegmentScores {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChurnScores {
     /// Undefined (null) when every customer bought, or none did.
-    #[serde(with = "super::metrics::nullable")]
+    #[serde(with = "crate::domain::metrics::nullable")]
     pub auc: f64,
     pub brier: f64,
     pub log_loss: f64,
@@ -65,7 +67,7 @@ pub struct SizesAt {
     pub period_start: NaiveDate,
     pub predicted: Vec<f64>,
     /// 90% prediction interval on each count (posterior draws of the chain plus the chance of
-    /// each customer's move; see [`super::intervals`]). Empty in older artifacts.
+    /// each customer's move; see [`crate::domain::forecast::intervals`]). Empty in older artifacts.
     #[serde(default)]
     pub predicted_lo: Vec<f64>,
     #[serde(default)]
@@ -165,7 +167,7 @@ pub fn evaluate(
         HoldoutEnd::DataEnd => None,
         HoldoutEnd::Date(d) => Some(d),
         HoldoutEnd::Periods(k) => {
-            Some(date_of(unit.end(unit.ordinal(super::period::day_of(model.periods.as_of)) + k as i64)))
+            Some(date_of(unit.end(unit.ordinal(crate::domain::calendar::day_of(model.periods.as_of)) + k as i64)))
         }
     };
     let (calendar, _) = Calendar::fit(unit, first, last, holdout_as_of)?;

@@ -1,11 +1,11 @@
 //! The model artifact: everything training learned, in one serializable value.
 
-use super::config::TrainConfig;
-use super::markov::TransitionModel;
-use super::period::PeriodUnit;
-use super::segment::SegmentScheme;
-use super::spend::{SpendModel, SpendSelection};
-use super::value::{NextValue, ValueFlow};
+use crate::domain::calendar::PeriodUnit;
+use crate::domain::chain::fit::TransitionModel;
+use crate::domain::spend::{SpendModel, SpendSelection};
+use crate::domain::states::SegmentScheme;
+use crate::domain::value::{NextValue, ValueFlow};
+use crate::model::config::TrainConfig;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,7 @@ pub struct ModelArtifact {
     /// Backtest of the same configuration on the head of the same data (`kam train
     /// --backtest-last K`), if run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backtest: Option<super::evaluate::Evaluation>,
+    pub backtest: Option<crate::model::backtest::Evaluation>,
 }
 
 /// The training calendar.
@@ -101,21 +101,21 @@ pub struct TransitionsInfo {
     pub moves: u64,
     /// Likelihood-ratio test of time-homogeneity over the periods (none with fewer than two).
     #[serde(default)]
-    pub time_homogeneity: Option<super::markov::ChiSquareTest>,
+    pub time_homogeneity: Option<crate::domain::chain::fit::ChiSquareTest>,
     /// Likelihood-ratio test of first against second order (none above 64 states or without
     /// three consecutive periods).
     #[serde(default)]
-    pub order: Option<super::markov::ChiSquareTest>,
+    pub order: Option<crate::domain::chain::fit::ChiSquareTest>,
     /// Rows with too few observations to trust.
     #[serde(default)]
-    pub thin_rows: Option<super::diagnostics::ThinRows>,
+    pub thin_rows: Option<crate::domain::chain::diagnostics::ThinRows>,
     /// Would a chain on recent periods only predict the last period's moves better?
     #[serde(default)]
-    pub recent_window: Option<super::diagnostics::RecentWindowCheck>,
+    pub recent_window: Option<crate::domain::chain::diagnostics::RecentWindowCheck>,
     /// Per-origin multinomial logits of the next state on the customer's covariates
     /// (`[transitions] covariates = true`), with the held-out check that kept or dropped each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub covariates: Option<super::covariates::CovariateTransitions>,
+    pub covariates: Option<crate::domain::chain::covariates::CovariateTransitions>,
 }
 
 fn revenue() -> String {
@@ -193,9 +193,10 @@ impl ModelArtifact {
         if self.segments.thresholds.len() + 1 != self.segments.scheme.tiers.len() {
             return Err("its tier cut-points do not match its tiers".into());
         }
-        self.forecaster(super::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
+        self.forecaster(crate::domain::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
         if let Some(c) = &self.transitions.covariates
-            && c.features.len() != super::covariates::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
+            && c.features.len()
+                != crate::domain::chain::covariates::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
         {
             return Err("its covariate model's features do not match its attributes".into());
         }
@@ -205,15 +206,19 @@ impl ModelArtifact {
 
     /// The kept covariate models, giving customers their own first-step rows; `None` without
     /// covariates or with none kept. The reason when they do not fit the chain.
-    pub fn first_step(&self) -> Result<Option<super::covariates::FirstStep>, String> {
+    pub fn first_step(&self) -> Result<Option<crate::domain::chain::covariates::FirstStep>, String> {
         match &self.transitions.covariates {
             None => Ok(None),
-            Some(c) => super::covariates::FirstStep::new(c, &self.segments.states, self.transitions.model.matrix()),
+            Some(c) => crate::domain::chain::covariates::FirstStep::new(
+                c,
+                &self.segments.states,
+                self.transitions.model.matrix(),
+            ),
         }
     }
 
     /// The configured value of a customer-period (`config.value`).
-    pub fn value_flow(&self) -> Result<ValueFlow, super::value::ValueError> {
+    pub fn value_flow(&self) -> Result<ValueFlow, crate::domain::value::ValueError> {
         ValueFlow::new(&self.config.value, &self.spend.model.design().attributes)
     }
 
@@ -227,7 +232,7 @@ impl ModelArtifact {
     }
 
     /// The customer's own next-period value from its spend features: the regression's prediction
-    /// less the expected service cost (see [`super::value`]).
+    /// less the expected service cost (see [`crate::domain::value`]).
     pub fn next_value(&self) -> NextValue {
         // `check` refuses an artifact whose value flow cannot be built.
         let flow = self.value_flow().unwrap_or_else(|_| ValueFlow::revenue());
@@ -248,7 +253,7 @@ impl ModelArtifact {
     }
 
     /// The segmenter with the cut-points learned at training.
-    pub fn segmenter(&self) -> super::segment::Segmenter {
+    pub fn segmenter(&self) -> crate::domain::states::Segmenter {
         self.segments.scheme.segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())
     }
 
@@ -272,9 +277,9 @@ impl ModelArtifact {
     /// A forecaster from this model's chain and value flows.
     pub fn forecaster(
         &self,
-        params: super::forecast::ForecastParams,
-    ) -> Result<super::forecast::Forecaster, super::forecast::ForecastError> {
-        super::forecast::Forecaster::new(
+        params: crate::domain::forecast::ForecastParams,
+    ) -> Result<crate::domain::forecast::Forecaster, crate::domain::forecast::ForecastError> {
+        crate::domain::forecast::Forecaster::new(
             self.transitions.model.matrix(),
             &self.lapsed_states(),
             self.key_index(),
@@ -287,16 +292,16 @@ impl ModelArtifact {
     /// no draws). Artifacts without spend standard errors treat the value flows as known.
     pub fn bands(
         &self,
-        params: super::forecast::ForecastParams,
-        intervals: super::intervals::IntervalParams,
-    ) -> Option<super::intervals::ForecastBands> {
+        params: crate::domain::forecast::ForecastParams,
+        intervals: crate::domain::forecast::intervals::IntervalParams,
+    ) -> Option<crate::domain::forecast::intervals::ForecastBands> {
         let n = self.segments.states.len();
         let posterior = self.transitions.model.posterior();
         let zero = vec![0.0; n];
         let spend_se = if self.spend.spend_se_by_state.len() == n { &self.spend.spend_se_by_state } else { &zero };
         let lapsed = self.lapsed_states();
-        super::intervals::ForecastBands::new(
-            &super::intervals::ChainInputs {
+        crate::domain::forecast::intervals::ForecastBands::new(
+            &crate::domain::forecast::intervals::ChainInputs {
                 posterior: &posterior,
                 lapsed: &lapsed,
                 key: self.key_index(),

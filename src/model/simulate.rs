@@ -4,9 +4,10 @@
 //! [`Truth::config`] (window 1, lapse after 2 periods, fixed value cuts that fall in the gaps
 //! between the tiers' spend ranges), so training can be checked against the truth.
 
-use super::config::{RuleName, TrainConfig, UnitName};
-use super::period::{PeriodUnit, date_of, day_of};
-use super::transaction::Transactions;
+use crate::domain::calendar::{PeriodUnit, date_of, day_of};
+use crate::domain::shards::{Parallel, Serial};
+use crate::domain::transactions::Transactions;
+use crate::model::config::{RuleName, TrainConfig, UnitName};
 use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Poisson};
@@ -239,32 +240,13 @@ fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &
 
 /// Simulates transactions (ids `C0000001`, …, amounts in whole cents) and returns them with the
 /// truth. Deterministic for a seed whatever the number of threads.
-pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Truth) {
+pub fn simulate(params: &SimulationParams, par: &impl Parallel) -> (Transactions, Truth) {
     let first = PeriodUnit::Quarter.ordinal(day_of(params.start));
     let starts: Vec<i32> = (0..params.periods).map(|t| PeriodUnit::Quarter.start(first + i64::from(t))).collect();
     let ends: Vec<i32> = (0..params.periods).map(|t| PeriodUnit::Quarter.end(first + i64::from(t))).collect();
     let n_chunks = params.customers.div_ceil(CHUNK);
-    let threads = threads.max(1);
-    let mut chunks: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                let (starts, ends) = (&starts, &ends);
-                s.spawn(move || {
-                    (w as u32..n_chunks)
-                        .step_by(threads)
-                        .map(|i| (i, simulate_chunk(params, i, starts, ends)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            for (i, c) in h.join().expect("simulation thread") {
-                chunks[i as usize] = Some(c);
-            }
-        }
-    });
-    let total: usize = chunks.iter().flatten().map(|c| c.customer.len()).sum();
+    let chunks: Vec<Chunk> = par.map(n_chunks as usize, |i| simulate_chunk(params, i as u32, &starts, &ends));
+    let total: usize = chunks.iter().map(|c| c.customer.len()).sum();
     let mut tx = Transactions {
         customer_ids: (1..=params.customers).map(|i| format!("C{i:07}")).collect(),
         customer: Vec::with_capacity(total),
@@ -274,7 +256,7 @@ pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Tru
     };
     let mut counts = vec![vec![0u64; 6]; 6];
     let mut sizes = vec![vec![0u64; 6]; params.periods as usize];
-    for c in chunks.into_iter().flatten() {
+    for c in chunks {
         tx.customer.extend(c.customer);
         tx.day.extend(c.day);
         tx.amount.extend(c.cents.iter().map(|&x| x as f64 / 100.0));
@@ -307,11 +289,11 @@ pub fn simulate(params: &SimulationParams, threads: usize) -> (Transactions, Tru
 /// Trains on `sets` simulated data sets of `customers` customers (seeds 1..=sets) and counts how
 /// many 90% intervals of allowed, observed transition probabilities hold the planted value.
 pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
-    use super::train::{SourceInfo, train};
+    use crate::model::train::{SourceInfo, train};
     let (mut covered, mut total) = (0, 0);
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
-        let (tx, truth) = simulate(&params, 1);
+        let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
         let model = train(&tx, None, &truth.config, source, &mut |_| {}).expect("simulated data train");
         let m = &model.transitions.model;
@@ -338,13 +320,13 @@ pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
 /// last quarter are left out (no inflow), so the `new` state is not counted. Returns
 /// (expected covered, realized covered, cells).
 pub fn share_coverage(sets: u64, customers: u32, draws: usize) -> (u64, u64, u64) {
-    use super::forecast::ForecastParams;
-    use super::intervals::IntervalParams;
-    use super::train::{SourceInfo, train};
+    use crate::domain::forecast::ForecastParams;
+    use crate::domain::forecast::intervals::IntervalParams;
+    use crate::model::train::{SourceInfo, train};
     let (mut expected, mut realized, mut total) = (0, 0, 0);
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
-        let (tx, truth) = simulate(&params, 1);
+        let (tx, truth) = simulate(&params, &Serial);
         let config = planted_config(&SimulationParams { periods: params.periods - 1, ..params.clone() });
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
         let model = train(&tx, None, &config, source, &mut |_| {}).expect("simulated data train");
@@ -423,9 +405,9 @@ mod tests {
     }
 
     fn homogeneity_p(seed: u64, change_at: Option<u32>) -> f64 {
-        use crate::domain::train::{SourceInfo, train};
+        use crate::model::train::{SourceInfo, train};
         let params = SimulationParams { customers: 3000, seed, change_at, ..Default::default() };
-        let (tx, truth) = simulate(&params, 1);
+        let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
         let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.time_homogeneity.unwrap().p_value
@@ -442,9 +424,9 @@ mod tests {
     }
 
     fn order_p(seed: u64, second_order: bool) -> f64 {
-        use crate::domain::train::{SourceInfo, train};
+        use crate::model::train::{SourceInfo, train};
         let params = SimulationParams { customers: 3000, seed, second_order, ..Default::default() };
-        let (tx, truth) = simulate(&params, 1);
+        let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
         let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.order.unwrap().p_value
@@ -463,11 +445,11 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_data_whatever_the_threads() {
         let p = SimulationParams { customers: 9000, ..Default::default() };
-        let (a, ta) = simulate(&p, 1);
-        let (b, tb) = simulate(&p, 3);
+        let (a, ta) = simulate(&p, &Serial);
+        let (b, tb) = simulate(&p, &crate::model::parallel::Rayon);
         assert_eq!(a, b);
         assert_eq!(ta, tb);
-        let (c, _) = simulate(&SimulationParams { seed: 8, ..p }, 2);
+        let (c, _) = simulate(&SimulationParams { seed: 8, ..p }, &Serial);
         assert_ne!(a.amount, c.amount);
     }
 }

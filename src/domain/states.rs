@@ -5,7 +5,7 @@
 //! trailing value (`dormant_1_key`, …, `lapsed_occasional`), so the chain remembers who a
 //! silent customer was.
 
-use super::panel::PanelRow;
+use crate::domain::panel::PanelRow;
 use serde::{Deserialize, Serialize};
 
 /// How active customers are cut into value tiers by their trailing value.

@@ -6,7 +6,10 @@
 //! vector is V = [I − P/(1+d)]⁻¹ m. The first period uses the customer's own spend regression
 //! prediction.
 
-use super::linalg::{mat_vec, solve, vec_mat};
+pub mod intervals;
+pub mod portfolio;
+
+use crate::domain::linalg::{mat_vec, solve, vec_mat};
 use serde::{Deserialize, Serialize};
 
 /// Values by state name, serialized as a JSON object `{state: value}` without building a map.
@@ -269,7 +272,7 @@ impl Forecaster {
     }
 
     /// Forecast for a customer now in `state` whose first step follows its own row `q` (a
-    /// covariate model's, [`super::covariates::FirstStep`]) and the pooled chain P after it: the
+    /// covariate model's, [`crate::domain::chain::covariates::FirstStep`]) and the pooled chain P after it: the
     /// distribution at h is q·P^{h−1}, a mixture of the per-state forecasts one step shorter —
     /// distribution_h = Σ_j q_j·dist_j(h−1), churn_h = Σ_j q_j·churn_j(h−1) (a lapsed j has
     /// churned), re-activation and chain spend likewise, periods to lapse 1 + Σ_j q_j·t_j and the

@@ -1,9 +1,9 @@
 //! Diagnostics of the chain's assumptions on the panel, beside the time-homogeneity test in
-//! [`super::markov`]: first- vs second-order (does the state before last change the next
+//! [`crate::domain::chain::fit`]: first- vs second-order (does the state before last change the next
 //! move?), rows with too few observations to trust, and — for a chain that changes over time —
 //! whether a chain fitted on recent periods only predicts the last period's moves better.
 
-use super::markov::{CREDIBLE_LEVEL, ChiSquareTest, TransitionModel};
+use crate::domain::chain::fit::{CREDIBLE_LEVEL, ChiSquareTest, TransitionModel};
 use serde::{Deserialize, Serialize};
 
 /// Largest number of states for which second-order counts are kept (n³ cells per shard).
@@ -75,7 +75,7 @@ pub fn order_test(t: &TripleCounts) -> Option<ChiSquareTest> {
             "The state before last changes the next move (G² = {g2:.1}, df = {df}, {}): the chain \
              forgets history that matters. States that carry more memory (kam's recency × tier inactive \
              states, a longer window) or covariate transitions may fit better; check with kam evaluate.",
-            super::markov::format_p(p)
+            crate::domain::chain::fit::format_p(p)
         )
     } else if p < 0.05 {
         format!("Weak evidence that the state before last matters (G² = {g2:.1}, df = {df}, p = {p:.3}).")

@@ -1,23 +1,25 @@
 //! The training pipeline: transactions → periods → panel → segments → transition counts and
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
-use super::config::{ConfigError, TrainConfig};
-use super::covariates::{self, MoveSampler};
-use super::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
-use super::markov::{TransitionCounts, TransitionModel, time_homogeneity};
-use super::model::{
-    DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
-    TransitionsInfo,
-};
-use super::panel::{PanelRow, customer_panel};
-use super::period::{Calendar, CalendarError, date_of};
-use super::segment::SegmentError;
-use super::spend::{
+use crate::domain::calendar::{Calendar, CalendarError, date_of};
+use crate::domain::chain::covariates::{self, MoveSampler};
+use crate::domain::chain::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
+use crate::domain::chain::fit::{TransitionCounts, TransitionModel, time_homogeneity};
+use crate::domain::panel::{PanelRow, customer_panel};
+use crate::domain::shards::{Parallel, SHARDS};
+use crate::domain::spend::{
     FIT_SAMPLE, HELD_OUT_SAMPLE, SelectionInputs, SpendDesign, SpendError, SpendMoments, SpendSample, log_target,
     sample_key, sample_rate, select,
 };
-use super::transaction::{Transactions, aggregate};
-use super::value::{ValueError, ValueFlow};
+use crate::domain::states::SegmentError;
+use crate::domain::transactions::{Transactions, aggregate};
+use crate::domain::value::{ValueError, ValueFlow};
+use crate::model::artifact::{
+    DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
+    TransitionsInfo,
+};
+use crate::model::config::{ConfigError, TrainConfig};
+use crate::model::parallel::Rayon;
 
 /// Numeric customer attributes aligned with the transactions' customer numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,32 +87,6 @@ struct ShardStats {
     sampler: Option<MoveSampler>,
 }
 
-/// Customers are cut into this many contiguous shards, whatever the number of threads.
-const SHARDS: usize = 16;
-
-/// Runs `work` on each of [`SHARDS`] contiguous ranges of `0..n` on all cores; results in shard
-/// order.
-pub(crate) fn in_shards<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, SHARDS);
-    let ranges: Vec<std::ops::Range<usize>> = (0..SHARDS).map(|k| n * k / SHARDS..n * (k + 1) / SHARDS).collect();
-    let work = &work;
-    let ranges = &ranges;
-    let mut out: Vec<Option<T>> = (0..SHARDS).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                s.spawn(move || (w..SHARDS).step_by(threads).map(|k| (k, work(ranges[k].clone()))).collect::<Vec<_>>())
-            })
-            .collect();
-        for h in handles {
-            for (k, r) in h.join().expect("training thread") {
-                out[k] = Some(r);
-            }
-        }
-    });
-    out.into_iter().map(|r| r.expect("every shard ran")).collect()
-}
-
 /// Trains a model. `progress` hears each stage as it starts.
 pub fn train(
     tx: &Transactions,
@@ -133,7 +109,7 @@ pub fn train(
     progress(Stage::LearningTiers);
     let customers = activity.customers();
     let last_period = calendar.len() as u32 - 1;
-    let pass1 = in_shards(customers, |range| {
+    let pass1 = Rayon.in_shards(customers, |range| {
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
         let (mut values, mut in_panel, mut panel_rows, mut into_last) = (Vec::new(), 0u64, 0u64, 0u64);
         for c in range {
@@ -191,13 +167,13 @@ pub fn train(
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
-    if config.value.basis == super::config::ValueBasis::Margin && tx.margin.is_none() {
+    if config.value.basis == crate::model::config::ValueBasis::Margin && tx.margin.is_none() {
         return Err(ValueError::NoMargin.into());
     }
     let flow = ValueFlow::new(&config.value, &design.attributes)?;
     let lapsed_range = scheme.lapsed_states();
     let lapsed: Vec<bool> = (0..n_states).map(|s| lapsed_range.contains(&s)).collect();
-    let shards = in_shards(customers, |range| {
+    let shards = Rayon.in_shards(customers, |range| {
         let mut st = ShardStats {
             counts: TransitionCounts::new(n_states, calendar.len()),
             sizes: vec![vec![0u64; n_states]; calendar.len()],
@@ -330,7 +306,7 @@ pub fn train(
         }
         let baseline = covariates::smoothed_rows(&earlier, &allowed, params.transitions.prior);
         let samples = MoveSampler::merge(samplers);
-        covariates::fit(&states, covariates::feature_names(&design.attributes), &samples, &baseline)
+        covariates::fit(&states, covariates::feature_names(&design.attributes), &samples, &baseline, &Rayon)
     });
     let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
     // The matrix from all periods' moves, or from the last K periods' only.
@@ -355,16 +331,19 @@ pub fn train(
         params.transitions,
     );
     let thin = thin_rows(&model);
-    let (spend, selection) = select(&SelectionInputs {
-        design: &design,
-        fit_moments: &fit_moments,
-        held_out_moments: &held_out_moments,
-        fit_sample: &fit_sample,
-        last_sample: &last_sample,
-        held_out_sample: &held_out_sample,
-        choice: config.spend.model,
-        tweedie_power: config.spend.tweedie_power,
-    })?;
+    let (spend, selection) = select(
+        &SelectionInputs {
+            design: &design,
+            fit_moments: &fit_moments,
+            held_out_moments: &held_out_moments,
+            fit_sample: &fit_sample,
+            last_sample: &last_sample,
+            held_out_sample: &held_out_sample,
+            choice: config.spend.model,
+            tweedie_power: config.spend.tweedie_power,
+        },
+        &Rayon,
+    )?;
     drop((fit_sample, last_sample, held_out_sample));
     let state_rows: Vec<u64> = (0..n_states).map(|s| sizes.iter().map(|p| p[s]).sum()).collect();
     let revenue_by_state: Vec<f64> = if config.value.is_revenue() {
@@ -453,7 +432,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::period::day_of;
+    use crate::domain::calendar::day_of;
     use chrono::NaiveDate;
 
     fn day(s: &str) -> i32 {
@@ -525,7 +504,7 @@ mod tests {
     /// The hand-worked fixture's scheme: quarters, W = 1, L = 2, tiers key/rest at the top 50%.
     fn quarterly_config() -> TrainConfig {
         let mut config = TrainConfig::default();
-        config.period.unit = crate::domain::config::UnitName::Quarter;
+        config.period.unit = crate::model::config::UnitName::Quarter;
         config.segments.lapse_after = 2;
         config.segments.split_inactive = false;
         config.segments.inactive_tiers = false;
@@ -545,7 +524,7 @@ mod tests {
         let mut tx = fixture();
         tx.margin = Some(tx.amount.iter().map(|a| 0.3 * a).collect());
         let mut config = quarterly_config();
-        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        config.value.basis = crate::model::config::ValueBasis::Margin;
         config.value.service_cost_per_period = 5.0;
         let m = train(&tx, None, &config, source(), &mut |_| {}).unwrap();
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9) && a.len() == b.len();
@@ -575,7 +554,7 @@ mod tests {
     #[test]
     fn a_margin_basis_without_a_margin_column_or_a_missing_cost_attribute_is_refused() {
         let mut config = quarterly_config();
-        config.value.basis = crate::domain::config::ValueBasis::Margin;
+        config.value.basis = crate::model::config::ValueBasis::Margin;
         let e = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap_err();
         assert!(e.to_string().starts_with("value.basis = \"margin\" needs a margin column"), "{e}");
         let mut config = quarterly_config();

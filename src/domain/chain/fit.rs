@@ -1,6 +1,6 @@
 //! Transition counts between consecutive periods and the smoothed transition matrix.
 
-use super::segment::Borrow;
+use crate::domain::states::Borrow;
 use serde::{Deserialize, Serialize};
 
 /// Counts of moves between states, pooled and per period. Mergeable: counts from shards add.

@@ -1,10 +1,10 @@
 //! Training configuration: what a `kam.toml` holds. Every field has a default; `check` turns a
 //! configuration into checked parameters or names the offending field.
 
-use super::markov::TransitionParams;
-use super::period::PeriodUnit;
-use super::segment::{SegmentScheme, TierRule};
-use super::spend::SpendChoice;
+use crate::domain::calendar::PeriodUnit;
+use crate::domain::chain::fit::TransitionParams;
+use crate::domain::spend::SpendChoice;
+use crate::domain::states::{SegmentScheme, TierRule};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +120,7 @@ pub struct TransitionConfig {
     pub recent_periods: Option<usize>,
     /// Fit a multinomial logit of the next state on the customer's RFM values and attributes per
     /// origin, kept where it beats the pooled row on the last training period's moves (see
-    /// `domain::covariates`); forecasts then use the customer's own first step.
+    /// `domain::chain::covariates`); forecasts then use the customer's own first step.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub covariates: bool,
 }
@@ -285,7 +285,9 @@ impl TrainConfig {
             window: s.window,
         };
         scheme.check().map_err(|e| match e {
-            super::segment::SegmentError::Invalid { field, problem } => err(&format!("segments.{field}"), problem),
+            crate::domain::states::SegmentError::Invalid { field, problem } => {
+                err(&format!("segments.{field}"), problem)
+            }
             other => err("segments", other.to_string()),
         })?;
         let transitions = TransitionParams { prior: self.transitions.prior };

@@ -6,7 +6,7 @@
 //! probability by the horizon), from `kam score`'s output or from the customer snapshot beside a
 //! model through [`OutlookByState`].
 
-use super::forecast::{CustomerForecast, Forecaster};
+use crate::domain::forecast::{CustomerForecast, Forecaster};
 use serde::Serialize;
 
 /// One customer's forecast, as far as the portfolio views need it.
