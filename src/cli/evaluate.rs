@@ -3,8 +3,9 @@
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
+use crate::domain::backtest::Evaluation;
 use crate::domain::calendar::{Calendar, date_of};
-use crate::model::backtest::{Evaluation, HoldoutEnd, evaluate};
+use crate::model::backtest::{HoldoutEnd, evaluate};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;

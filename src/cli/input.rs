@@ -3,9 +3,11 @@
 use super::progress::Progress;
 use super::table::thousands;
 use crate::domain::spend::SpendChoice;
+use crate::domain::transactions::CustomerAttributes;
+use crate::domain::value::ValueBasis;
 use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
-use crate::model::config::{RuleName, TrainConfig, UnitName, ValueBasis};
-use crate::model::train::{CustomerAttributes, Stage};
+use crate::model::config::{RuleName, TrainConfig, UnitName};
+use crate::model::train::Stage;
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;

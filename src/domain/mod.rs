@@ -9,6 +9,7 @@
 //! (the chain arithmetic, posterior intervals, portfolio views), [`metrics`] (backtest scores),
 //! [`linalg`] (small dense algebra) and [`shards`] (how data-parallel loops are cut).
 
+pub mod backtest;
 pub mod calendar;
 pub mod chain;
 pub mod forecast;

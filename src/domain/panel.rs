@@ -4,6 +4,15 @@
 use crate::domain::calendar::Day;
 use crate::domain::transactions::PeriodActivity;
 
+/// Names of the RFM features of a customer-period, in the order [`PanelRow::rfm_features`]
+/// writes them.
+pub const RFM_FEATURES: [&str; 4] = ["ln_recency_days", "ln_frequency", "ln_monetary", "tenure_periods"];
+
+/// Sign-preserving ln(1 + |x|), so returns (negative spend) stay on the scale.
+pub fn signed_ln1p(x: f64) -> f64 {
+    x.signum() * x.abs().ln_1p()
+}
+
 /// One customer in one period.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PanelRow {
@@ -28,6 +37,17 @@ pub struct PanelRow {
 }
 
 impl PanelRow {
+    /// The RFM features of this row, [`RFM_FEATURES`] (ln(1 + recency days), ln(1 + frequency),
+    /// signed ln(1 + monetary), tenure), into `out[..4]`: the one transform the spend design and
+    /// the covariate transitions share.
+    #[inline]
+    pub fn rfm_features(&self, out: &mut [f64]) {
+        out[0] = f64::from(self.recency_days).ln_1p();
+        out[1] = f64::from(self.frequency).ln_1p();
+        out[2] = signed_ln1p(self.monetary);
+        out[3] = f64::from(self.tenure);
+    }
+
     /// A row with no activity: nothing bought, spent or remembered.
     pub fn empty(period: u32, tenure: u32) -> Self {
         PanelRow {

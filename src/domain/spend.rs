@@ -17,17 +17,9 @@
 //! numbers alone.
 
 use crate::domain::metrics::{SpendErrors, spend_errors};
-use crate::domain::panel::PanelRow;
+use crate::domain::panel::{PanelRow, RFM_FEATURES};
 use crate::domain::shards::Parallel;
 use serde::{Deserialize, Serialize};
-
-/// Names of the RFM features, in design order after the state indicators.
-pub const RFM_FEATURES: [&str; 4] = ["ln_recency_days", "ln_frequency", "ln_monetary", "tenure_periods"];
-
-/// Sign-preserving ln(1 + |x|), so returns (negative spend) stay on the scale.
-pub fn signed_ln1p(x: f64) -> f64 {
-    x.signum() * x.abs().ln_1p()
-}
 
 /// Layout of the design: an indicator for every state but the first (the reference), the RFM
 /// features, then attributes.
@@ -61,10 +53,7 @@ impl SpendDesign {
         if state > 0 {
             out[state - 1] = 1.0;
         }
-        out[k] = f64::from(row.recency_days).ln_1p();
-        out[k + 1] = f64::from(row.frequency).ln_1p();
-        out[k + 2] = signed_ln1p(row.monetary);
-        out[k + 3] = f64::from(row.tenure);
+        row.rfm_features(&mut out[k..k + 4]);
         out[k + 4..].copy_from_slice(attributes);
     }
 }

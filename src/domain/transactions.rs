@@ -6,6 +6,14 @@ use crate::domain::calendar::{Calendar, Day};
 
 /// Validated transactions, one entry per input row, in columns. Customers are numbered densely
 /// in order of first appearance; `customer_ids` maps the numbers back to the caller's ids.
+/// Numeric customer attributes aligned with the transactions' customer numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerAttributes {
+    pub names: Vec<String>,
+    /// `values[c * names.len() + k]`: attribute k of customer c; NaN when missing.
+    pub values: Vec<f64>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transactions {
     pub customer_ids: Vec<String>,

@@ -11,7 +11,63 @@
 
 use crate::domain::panel::PanelRow;
 use crate::domain::spend::SpendModel;
-use crate::model::config::{ValueBasis, ValueConfig};
+use serde::{Deserialize, Serialize};
+
+/// What a period of a customer is worth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueBasis {
+    /// Spend (the amounts, returns subtracted).
+    #[default]
+    Revenue,
+    /// The margin column (needs one: `--margin-col` or a `margin` header).
+    Margin,
+}
+
+/// `[value]`: the value flows behind next-period spend, expected values and the chain's
+/// per-state means. With the defaults (revenue, no service cost) value is spend.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValueConfig {
+    /// revenue or margin.
+    pub basis: ValueBasis,
+    /// Cost to serve a customer for one period, subtracted from the value of every period the
+    /// customer is not lapsed (a lapsed customer is no longer served).
+    pub service_cost_per_period: f64,
+    /// A numeric column of the customers file holding each customer's cost to serve per period,
+    /// subtracted like `service_cost_per_period` (added to it); customers without a value take
+    /// the column mean.
+    pub service_cost_attribute: Option<String>,
+}
+
+impl ValueConfig {
+    /// Value is plain revenue (the default).
+    pub fn is_revenue(&self) -> bool {
+        self.basis == ValueBasis::Revenue
+            && self.service_cost_per_period == 0.0
+            && self.service_cost_attribute.is_none()
+    }
+
+    /// The basis in words, e.g. "margin net of service cost (5 per period + cost_to_serve)".
+    pub fn describe(&self) -> String {
+        let basis = match self.basis {
+            ValueBasis::Revenue => "revenue",
+            ValueBasis::Margin => "margin",
+        };
+        let mut costs = Vec::new();
+        if self.service_cost_per_period != 0.0 {
+            costs.push(format!("{} per period", self.service_cost_per_period));
+        }
+        if let Some(a) = &self.service_cost_attribute {
+            costs.push(format!("attribute {a} per period"));
+        }
+        if costs.is_empty() {
+            basis.to_string()
+        } else {
+            format!("{basis} net of service cost ({}) in every period not lapsed", costs.join(" + "))
+        }
+    }
+}
 
 /// Why the value configuration cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]

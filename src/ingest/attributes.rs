@@ -5,7 +5,7 @@
 
 use super::IngestError;
 use super::fields::parse_amount;
-use crate::model::train::CustomerAttributes;
+use crate::domain::transactions::CustomerAttributes;
 use rustc_hash::FxHashMap;
 use std::path::Path;
 

@@ -30,7 +30,7 @@ pub struct ModelArtifact {
     /// Backtest of the same configuration on the head of the same data (`kam train
     /// --backtest-last K`), if run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backtest: Option<crate::model::backtest::Evaluation>,
+    pub backtest: Option<crate::domain::backtest::Evaluation>,
 }
 
 /// The training calendar.
@@ -195,8 +195,7 @@ impl ModelArtifact {
         }
         self.forecaster(crate::domain::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
         if let Some(c) = &self.transitions.covariates
-            && c.features.len()
-                != crate::domain::chain::covariates::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
+            && c.features.len() != crate::domain::panel::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
         {
             return Err("its covariate model's features do not match its attributes".into());
         }

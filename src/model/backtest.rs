@@ -1,19 +1,18 @@
 //! Backtest: train on the history up to a calibration end, forecast the following k periods, and
 //! compare with what happened — always beside naive baselines.
 
+use crate::domain::backtest::{Baselined, ChurnScores, Evaluation, IntervalCoverage, SegmentScores, SizesAt};
 use crate::domain::calendar::{Calendar, date_of};
 use crate::domain::forecast::intervals::IntervalParams;
 use crate::domain::forecast::{ForecastParams, Forecaster, population};
-use crate::domain::metrics::{
-    CalibrationBin, SpendErrors, auc, binary_log_loss, brier, calibration_deciles, spend_errors,
-};
+use crate::domain::metrics::{auc, binary_log_loss, brier, calibration_deciles, spend_errors};
+use crate::domain::transactions::CustomerAttributes;
 use crate::domain::transactions::Transactions;
 use crate::model::artifact::ModelArtifact;
 use crate::model::config::TrainConfig;
 use crate::model::place::{aligned_attributes, for_each_customer};
-use crate::model::train::{CustomerAttributes, SourceInfo, Stage, TrainError, train};
+use crate::model::train::{SourceInfo, Stage, TrainError, train};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 /// Where the holdout ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,94 +40,6 @@ pub enum EvaluateError {
     NoCustomers,
     #[error("the trained model's covariate transitions are unusable: {0}")]
     Covariates(String),
-}
-
-/// Log-loss and accuracy of next-segment predictions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SegmentScores {
-    pub log_loss: f64,
-    pub accuracy: f64,
-}
-
-/// Scores of a probability of "no purchase in the holdout".
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChurnScores {
-    /// Undefined (null) when every customer bought, or none did.
-    #[serde(with = "crate::domain::metrics::nullable")]
-    pub auc: f64,
-    pub brier: f64,
-    pub log_loss: f64,
-    pub calibration: Vec<CalibrationBin>,
-}
-
-/// Predicted and actual segment sizes in one holdout period.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SizesAt {
-    pub period_start: NaiveDate,
-    pub predicted: Vec<f64>,
-    /// 90% prediction interval on each count (posterior draws of the chain plus the chance of
-    /// each customer's move; see [`crate::domain::forecast::intervals`]). Empty in older artifacts.
-    #[serde(default)]
-    pub predicted_lo: Vec<f64>,
-    #[serde(default)]
-    pub predicted_hi: Vec<f64>,
-    pub actual: Vec<u64>,
-    /// Σ|predicted − actual| / 2 / customers: the share of customers placed in the wrong segment.
-    pub misplaced_share: f64,
-}
-
-/// The whole backtest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Evaluation {
-    pub calibration_end: NaiveDate,
-    pub holdout_start: NaiveDate,
-    pub holdout_end: NaiveDate,
-    pub holdout_periods: usize,
-    pub states: Vec<String>,
-    /// Customers with a purchase by the calibration end (the ones evaluated).
-    pub customers: usize,
-    /// Customers whose first purchase falls in the holdout (not evaluated).
-    pub customers_new_in_holdout: usize,
-    pub next_segment: Baselined<SegmentScores>,
-    /// Share of evaluated customers with no purchase in the holdout.
-    pub no_purchase_rate: f64,
-    pub no_purchase: Baselined<ChurnScores>,
-    pub holdout_spend: Baselined<SpendErrors>,
-    pub segment_sizes: Vec<SizesAt>,
-    /// How often the actual segment sizes fell inside their prediction intervals.
-    #[serde(default)]
-    pub segment_size_coverage: Option<IntervalCoverage>,
-    /// Customers whose forecasts used their own first-step row (a kept covariate model); their
-    /// segment sizes still come from the pooled chain.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub customers_with_covariate_rows: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// Coverage of prediction intervals in a backtest: `covered` of `cells` actual values inside
-/// their interval at `level` (cells with a point interval at 0 and an actual 0 are not counted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IntervalCoverage {
-    pub level: f64,
-    pub covered: u64,
-    pub cells: u64,
-}
-
-/// A metric for the model and for the naive baselines.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Baselined<T> {
-    pub model: T,
-    /// Last state persists (next segment = current; no purchase iff currently inactive; holdout
-    /// spend = this period's spend in every holdout period).
-    pub persistence: T,
-    /// Segment averages (next segment = the segment's pooled next-state mix — the chain's own
-    /// first step, so omitted for segments; no purchase = the segment's next-period no-purchase
-    /// rate; holdout spend = the segment's expected next-period spend, one step of the chain times
-    /// the states' mean spend, in every holdout period).
-    pub segment_average: Option<T>,
 }
 
 struct Observed {

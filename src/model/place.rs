@@ -3,9 +3,9 @@
 
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::panel::{PanelRow, customer_panel};
+use crate::domain::transactions::CustomerAttributes;
 use crate::domain::transactions::{Transactions, aggregate};
 use crate::model::artifact::ModelArtifact;
-use crate::model::train::CustomerAttributes;
 use chrono::NaiveDate;
 
 /// Why customers could not be placed.

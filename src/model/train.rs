@@ -12,7 +12,7 @@ use crate::domain::spend::{
     sample_key, sample_rate, select,
 };
 use crate::domain::states::SegmentError;
-use crate::domain::transactions::{Transactions, aggregate};
+use crate::domain::transactions::{CustomerAttributes, Transactions, aggregate};
 use crate::domain::value::{ValueError, ValueFlow};
 use crate::model::artifact::{
     DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
@@ -20,14 +20,6 @@ use crate::model::artifact::{
 };
 use crate::model::config::{ConfigError, TrainConfig};
 use crate::model::parallel::Rayon;
-
-/// Numeric customer attributes aligned with the transactions' customer numbers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CustomerAttributes {
-    pub names: Vec<String>,
-    /// `values[c * names.len() + k]`: attribute k of customer c; NaN when missing.
-    pub values: Vec<f64>,
-}
 
 /// Where the transactions came from, for the fingerprint.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +159,7 @@ pub fn train(
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
-    if config.value.basis == crate::model::config::ValueBasis::Margin && tx.margin.is_none() {
+    if config.value.basis == crate::domain::value::ValueBasis::Margin && tx.margin.is_none() {
         return Err(ValueError::NoMargin.into());
     }
     let flow = ValueFlow::new(&config.value, &design.attributes)?;
@@ -187,9 +179,9 @@ pub fn train(
             triples: TripleCounts::new(n_states),
             revenue_sum: vec![0.0; n_states],
             without_attributes: 0,
-            sampler: params
-                .covariates
-                .then(|| MoveSampler::new(n_states, covariates::RFM_FEATURES.len() + k_attr, calendar.len(), SHARDS)),
+            sampler: params.covariates.then(|| {
+                MoveSampler::new(n_states, crate::domain::panel::RFM_FEATURES.len() + k_attr, calendar.len(), SHARDS)
+            }),
         };
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
         let mut x = vec![0.0; design.len()];
@@ -524,7 +516,7 @@ mod tests {
         let mut tx = fixture();
         tx.margin = Some(tx.amount.iter().map(|a| 0.3 * a).collect());
         let mut config = quarterly_config();
-        config.value.basis = crate::model::config::ValueBasis::Margin;
+        config.value.basis = crate::domain::value::ValueBasis::Margin;
         config.value.service_cost_per_period = 5.0;
         let m = train(&tx, None, &config, source(), &mut |_| {}).unwrap();
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9) && a.len() == b.len();
@@ -554,7 +546,7 @@ mod tests {
     #[test]
     fn a_margin_basis_without_a_margin_column_or_a_missing_cost_attribute_is_refused() {
         let mut config = quarterly_config();
-        config.value.basis = crate::model::config::ValueBasis::Margin;
+        config.value.basis = crate::domain::value::ValueBasis::Margin;
         let e = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap_err();
         assert!(e.to_string().starts_with("value.basis = \"margin\" needs a margin column"), "{e}");
         let mut config = quarterly_config();

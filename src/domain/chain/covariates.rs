@@ -24,9 +24,8 @@
 //! [`crate::domain::forecast::Forecaster::customer_with_first_step`]).
 
 use crate::domain::panel::PanelRow;
+use crate::domain::panel::RFM_FEATURES;
 use crate::domain::shards::Parallel;
-pub use crate::domain::spend::RFM_FEATURES;
-use crate::domain::spend::signed_ln1p;
 use linfa::prelude::*;
 use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
@@ -51,10 +50,7 @@ pub fn feature_names(attributes: &[String]) -> Vec<String> {
 
 /// Writes the covariates of a customer-period into `out` (length 4 + attributes).
 pub fn covariates_of(row: &PanelRow, attributes: &[f64], out: &mut [f64]) {
-    out[0] = f64::from(row.recency_days).ln_1p();
-    out[1] = f64::from(row.frequency).ln_1p();
-    out[2] = signed_ln1p(row.monetary);
-    out[3] = f64::from(row.tenure);
+    row.rfm_features(&mut out[..4]);
     out[4..].copy_from_slice(attributes);
 }
 
