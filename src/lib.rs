@@ -26,10 +26,10 @@
 //! - [`cli`]: one file per subcommand (`generate`, `train`, `score`, `evaluate`, `serve`,
 //!   `models`, `report`); the only place that uses `anyhow`.
 
+pub mod app;
 pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod model;
-pub mod report;
 pub mod store;

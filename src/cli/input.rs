@@ -2,6 +2,7 @@
 
 use super::progress::Progress;
 use super::table::thousands;
+use crate::domain::forecast::intervals::{DEFAULT_DRAWS, DEFAULT_LEVEL};
 use crate::domain::spend::SpendChoice;
 use crate::domain::transactions::CustomerAttributes;
 use crate::domain::value::ValueBasis;
@@ -273,10 +274,10 @@ pub fn stage_message(s: Stage) -> &'static str {
 #[derive(Debug, Clone, clap::Args)]
 pub struct IntervalArgs {
     /// Posterior draws behind the intervals (`*_lo`, `*_hi`); 0 leaves them out.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = DEFAULT_DRAWS)]
     pub draws: usize,
     /// Central probability of each interval.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = DEFAULT_LEVEL)]
     pub level: f64,
     /// Seed of the draws (the same seed gives the same intervals).
     #[arg(long, default_value_t = 1)]

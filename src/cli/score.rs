@@ -5,7 +5,8 @@ use super::output::{Cell, ColType, Column, ParquetSink, RowSink, write_csv_paral
 use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::domain::forecast::intervals::{ForecastBands, HorizonIntervals, ValueIntervals};
-use crate::domain::forecast::{CustomerForecast, ForecastParams, population};
+use crate::domain::forecast::portfolio::Concentration;
+use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::{CustomerNow, Snapshot, snapshot};
 use anyhow::Context;
@@ -26,10 +27,10 @@ pub struct Args {
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
     /// Forecast horizons 1..=H periods.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_HORIZON)]
     pub horizon: usize,
     /// Discount rate per period for expected value.
-    #[arg(long, default_value_t = 0.025)]
+    #[arg(long, default_value_t = DEFAULT_DISCOUNT_RATE)]
     pub discount_rate: f64,
     /// Output file: .csv, .jsonl or .parquet (default: CSV on stdout, unless --summary).
     #[arg(long)]
@@ -327,13 +328,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Share of the total held by the top `share` of values (`values` sorted descending).
-fn concentration(values: &[f64], share: f64) -> f64 {
-    let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
-    let k = ((values.len() as f64 * share).ceil() as usize).min(values.len());
-    if total <= 0.0 { f64::NAN } else { values[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total }
-}
-
 fn summary(
     model: &ModelArtifact,
     snap: &Snapshot,
@@ -373,10 +367,9 @@ fn summary(
         ));
     }
 
-    let mut trailing: Vec<f64> = snap.customers.iter().filter_map(|c| c.last.map(|r| r.monetary)).collect();
-    let mut expected: Vec<f64> = forecasts.iter().map(|f| f.value_horizon).collect();
-    trailing.sort_unstable_by(|a, b| b.total_cmp(a));
-    expected.sort_unstable_by(|a, b| b.total_cmp(a));
+    let trailing: Vec<f64> = snap.customers.iter().filter_map(|c| c.last.map(|r| r.monetary)).collect();
+    let expected: Vec<f64> = forecasts.iter().map(|f| f.value_horizon).collect();
+    let (trailing, expected) = (Concentration::new(&trailing), Concentration::new(&expected));
     let mut t = Table::new(vec![
         "value concentration".into(),
         format!("trailing {}-period value", model.segments.scheme.window),
@@ -385,8 +378,8 @@ fn summary(
     for share in [0.01, 0.05, 0.10, 0.20] {
         t.row(vec![
             format!("top {:.0}% of customers hold", share * 100.0),
-            format!("{:.1}%", 100.0 * concentration(&trailing, share)),
-            format!("{:.1}%", 100.0 * concentration(&expected, share)),
+            format!("{:.1}%", 100.0 * trailing.share_of_top(share)),
+            format!("{:.1}%", 100.0 * expected.share_of_top(share)),
         ]);
     }
     s.push('\n');

@@ -3,14 +3,11 @@
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
+use crate::app::publish::{PublishError, PublishOptions, Published, Step, move_current, train_and_publish};
 use crate::domain::calendar::PeriodUnit;
 use crate::domain::spend::SpendModelKind;
 use crate::model::artifact::ModelArtifact;
-use crate::model::backtest::{HoldoutEnd, evaluate};
-use crate::model::place::snapshot;
-use crate::model::train::{Stage, train};
 use crate::store::ModelStore;
-use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use std::path::PathBuf;
 
@@ -54,45 +51,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let config = a.config.resolve()?;
     let progress = Progress::new();
     let (ingested, attributes) = a.input.read(&progress)?;
-    let source = ingested.source();
-    let mut on_stage = |s: Stage| progress.step(stage_message(s));
-    let mut artifact = train(&ingested.transactions, attributes.as_ref(), &config, source.clone(), &mut on_stage)
-        .with_context(|| format!("training on {} failed", a.input.input.display()))?;
-    if let Some(k) = a.backtest_last {
-        let spans = &artifact.periods.spans;
-        anyhow::ensure!(
-            k >= 1 && k < spans.len(),
-            "--backtest-last {k}: the model has {} periods; K must be between 1 and {}",
-            spans.len(),
-            spans.len().saturating_sub(1)
-        );
-        progress.step(format!("backtesting on the last {k} periods"));
-        let calibration_end = spans[spans.len() - 1 - k].1;
-        let (_, ev) = evaluate(
-            &ingested.transactions,
-            attributes.as_ref(),
-            &config,
-            source,
-            calibration_end,
-            HoldoutEnd::Date(artifact.periods.as_of),
-            &mut |_| {},
-        )
-        .context("the backtest failed")?;
-        artifact.backtest = Some(ev);
-    }
-    progress.step("writing the model");
+    let options = PublishOptions { backtest_last: a.backtest_last, snapshot: !a.no_snapshot, activate: !a.no_activate };
     let store = ModelStore::new(&a.models);
-    let saved = store.save(&mut artifact)?;
-    if !a.no_snapshot {
-        progress.step("writing the customer snapshot");
-        let snap = snapshot(&ingested.transactions, &artifact, None, attributes.as_ref())
-            .context("placing customers for the snapshot")?;
-        store.save_customers(&saved.id, &snap, &ingested.transactions.customer_ids, &artifact.segments.states)?;
-    }
+    let mut on_step = |s: Step| match s {
+        Step::Training(stage) => progress.step(stage_message(stage)),
+        Step::Backtesting(k) => progress.step(format!("backtesting on the last {k} periods")),
+        Step::WritingModel => progress.step("writing the model"),
+        Step::WritingSnapshot => progress.step("writing the customer snapshot"),
+        Step::Activating => progress.step("activating the model"),
+    };
+    let published =
+        train_and_publish(&store, &ingested, attributes.as_ref(), &config, options, &mut on_step, &mut move_current)
+            .map_err(|e| match e {
+                PublishError::Train(e) => {
+                    anyhow::Error::new(e).context(format!("training on {} failed", a.input.input.display()))
+                }
+                e => e.into(),
+            })?;
     drop(ingested);
-    if !a.no_activate {
-        store.activate(&saved.id)?;
-    }
+    let Published { artifact, saved, .. } = published;
     drop(progress);
     if a.json {
         let out = serde_json::json!({

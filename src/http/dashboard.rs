@@ -15,7 +15,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-in
      connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub async fn page(State(state): State<AppState>) -> Response {
-    let mut r = Html(crate::report::dashboard(!state.keys.is_empty())).into_response();
+    let mut r = Html(crate::app::page::dashboard(!state.keys.is_empty())).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

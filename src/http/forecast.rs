@@ -5,16 +5,16 @@
 use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::ApiJson;
-use crate::domain::forecast::intervals::{ForecastBands, Interval};
-use crate::domain::forecast::{ForecastParams, population};
+use crate::app::views::ForecastResponse;
+use crate::domain::forecast::ForecastParams;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 fn default_horizon() -> usize {
-    4
+    crate::domain::forecast::DEFAULT_HORIZON
 }
 
 /// The request body (`{}` is a valid request).
@@ -39,37 +39,6 @@ fn default_intervals() -> bool {
     true
 }
 
-/// Segment sizes at one horizon.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PeriodSizes {
-    pub h: usize,
-    /// Expected customers per segment.
-    pub sizes: BTreeMap<String, f64>,
-    pub total: f64,
-    /// 90% interval on the expected sizes (uncertainty in the chain's probabilities).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sizes_lo: Option<BTreeMap<String, f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sizes_hi: Option<BTreeMap<String, f64>>,
-    /// 90% prediction interval on the counts that will be observed (adds the chance of each
-    /// customer's move; the mix and inflow are rounded to whole customers for it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub realized_lo: Option<BTreeMap<String, f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub realized_hi: Option<BTreeMap<String, f64>>,
-}
-
-/// The response body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ForecastResponse {
-    pub model_id: String,
-    pub as_of: chrono::NaiveDate,
-    pub mix_source: &'static str,
-    pub now: BTreeMap<String, f64>,
-    pub inflow: f64,
-    pub horizons: Vec<PeriodSizes>,
-}
-
 /// Population segment sizes for horizons 1..=H.
 #[utoipa::path(post, path = "/v1/forecast", tag = "predict", security(("api_key" = []), ("bearer" = [])),
     request_body = ForecastRequest, responses(
@@ -85,8 +54,11 @@ pub async fn handler(
     let model = state.model()?;
     let states = &model.segments.states;
     let mut problems = Vec::new();
-    if !(1..=120).contains(&req.horizon) {
-        problems.push(Detail::new("horizon", format!("must be between 1 and 120 periods, got {}", req.horizon)));
+    if !(1..=crate::domain::forecast::MAX_HORIZON).contains(&req.horizon) {
+        problems.push(Detail::new(
+            "horizon",
+            format!("must be between 1 and {} periods, got {}", crate::domain::forecast::MAX_HORIZON, req.horizon),
+        ));
     }
     if !req.inflow.is_finite() || req.inflow < 0.0 {
         problems.push(Detail::new("inflow", "must be a finite number ≥ 0"));
@@ -120,47 +92,6 @@ pub async fn handler(
     };
     let bands = forecasts.as_ref().and_then(|f| f.bands.as_ref());
     Ok(Json(ForecastResponse::new(model.as_ref(), &mix, source, req.horizon, req.inflow, bands)))
-}
-
-impl ForecastResponse {
-    /// Segment sizes for horizons 1..=`horizon` from `mix` with `inflow` new customers per
-    /// period, with the intervals of `bands` when given (`POST /v1/forecast`, `kam report`).
-    pub fn new(
-        model: &crate::model::artifact::ModelArtifact,
-        mix: &[f64],
-        mix_source: &'static str,
-        horizon: usize,
-        inflow: f64,
-        bands: Option<&ForecastBands>,
-    ) -> Self {
-        let states = &model.segments.states;
-        let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
-        let sizes = population(model.transitions.model.matrix(), mix, horizon, inflow, 0);
-        let bands = bands.map(|b| b.population(mix, horizon, inflow, 0));
-        let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
-            rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
-        };
-        ForecastResponse {
-            model_id: model.id.clone(),
-            as_of: model.periods.as_of,
-            mix_source,
-            now: named(mix),
-            inflow,
-            horizons: sizes
-                .iter()
-                .enumerate()
-                .map(|(k, m)| PeriodSizes {
-                    h: k + 1,
-                    sizes: named(m),
-                    total: m.iter().sum(),
-                    sizes_lo: side(bands.as_ref().map(|b| &b.expected), k, false),
-                    sizes_hi: side(bands.as_ref().map(|b| &b.expected), k, true),
-                    realized_lo: side(bands.as_ref().map(|b| &b.realized), k, false),
-                    realized_hi: side(bands.as_ref().map(|b| &b.realized), k, true),
-                })
-                .collect(),
-        }
-    }
 }
 
 pub fn router() -> Router<AppState> {

@@ -1,6 +1,7 @@
 //! Training jobs (admin): `POST /v1/train` trains a model from a server-side transactions file
-//! with a configuration, off the async threads, stores it with its per-customer snapshot, and
-//! (by default) activates it; `GET
+//! (and optional customer attributes file) with a configuration, off the async threads —
+//! [`crate::app::publish::train_and_publish`], as `kam train`: optional backtest, the artifact,
+//! its per-customer snapshot and (by default) activation; `GET
 //! /v1/jobs/{id}` reports the job's state and result. A job that fails — unreadable file, bad
 //! rows, invalid configuration, a model that cannot be served — leaves the served model and
 //! `CURRENT` as they were.
@@ -8,9 +9,10 @@
 use super::error::{ApiError, ErrorResponse};
 use super::json::ApiJson;
 use super::{AppState, models};
+use crate::app::publish::{PublishError, PublishOptions, train_and_publish};
 use crate::ingest::{self, ColumnRef, ReadOptions};
 use crate::model::config::TrainConfig;
-use crate::model::train::train;
+use crate::store::ModelStore;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -41,6 +43,15 @@ pub struct TrainRequest {
     pub config: Option<TrainConfig>,
     #[serde(default)]
     pub columns: Columns,
+    /// A customer attributes file on the server (CSV: `customer_id` and numeric columns), as
+    /// `kam train --customers`: the attributes enter the spend model (and the covariate
+    /// transitions, when configured).
+    #[serde(default)]
+    pub customers: Option<String>,
+    /// Backtest the configuration on the last K periods and store the metrics in the model, as
+    /// `kam train --backtest-last K`.
+    #[serde(default)]
+    pub backtest_last: Option<usize>,
     /// Make the new model the served one when training succeeds (default true).
     #[serde(default = "yes")]
     pub activate: bool,
@@ -136,30 +147,51 @@ pub async fn start(
         margin: column("columns.margin", &req.columns.margin)?,
         ..ReadOptions::default()
     };
+    if req.backtest_last == Some(0) {
+        return Err(ApiError::invalid("backtest_last", "must be at least 1"));
+    }
+    if req.customers.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(ApiError::invalid("customers", "must name a customer attributes file on the server"));
+    }
     let job = state.jobs.start(&req.path);
-    let (id, path, activate) = (job.id.clone(), req.path.clone(), req.activate);
+    let (id, path, customers) = (job.id.clone(), req.path.clone(), req.customers.clone());
+    let publish = PublishOptions { backtest_last: req.backtest_last, snapshot: true, activate: req.activate };
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(String, bool), String> {
             let ingested =
                 ingest::read_transactions(std::path::Path::new(&path), &options).map_err(|e| e.to_string())?;
-            let mut artifact = train(&ingested.transactions, None, &config, ingested.source(), &mut |_| {})
-                .map_err(|e| e.to_string())?;
-            let saved = st.store.save(&mut artifact).map_err(|e| e.to_string())?;
-            let snap = crate::model::place::snapshot(&ingested.transactions, &artifact, None, None)
-                .map_err(|e| e.to_string())?;
-            st.store
-                .save_customers(&saved.id, &snap, &ingested.transactions.customer_ids, &artifact.segments.states)
-                .map_err(|e| e.to_string())?;
-            if !activate {
-                return Ok((saved.id, false));
+            let attributes = match &customers {
+                Some(p) => Some(
+                    ingest::attributes::read(std::path::Path::new(p), &ingested.transactions.customer_ids)
+                        .map_err(|e| e.to_string())?
+                        .0,
+                ),
+                None => None,
+            };
+            // Activation: load and check the new model, then move CURRENT and swap it in, under
+            // the activation lock so that CURRENT and the served model move together.
+            let mut activate = |store: &ModelStore, id: &str| -> Result<(), PublishError> {
+                let _guard = st.activation.blocking_lock();
+                let served = models::load_served(store, id).map_err(|e| PublishError::Activate(e.to_string()))?;
+                store.activate(id)?;
+                st.active.store(Some(Arc::new(served)));
+                Ok(())
+            };
+            let published = train_and_publish(
+                &st.store,
+                &ingested,
+                attributes.as_ref(),
+                &config,
+                publish,
+                &mut |_| {},
+                &mut activate,
+            )
+            .map_err(|e| e.to_string())?;
+            if published.activated {
+                tracing::info!(model = %published.saved.id, "model trained and activated");
             }
-            let _guard = st.activation.blocking_lock();
-            let served = models::load_served(&st.store, &saved.id).map_err(|e| e.to_string())?;
-            st.store.activate(&saved.id).map_err(|e| e.to_string())?;
-            st.active.store(Some(Arc::new(served)));
-            tracing::info!(model = %saved.id, "model trained and activated");
-            Ok((saved.id, true))
+            Ok((published.saved.id, published.activated))
         })();
         if let Err(e) = &result {
             tracing::warn!(error = %e, "training job failed; the served model is unchanged");

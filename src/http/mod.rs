@@ -66,7 +66,7 @@ impl Default for Limits {
 #[derive(Debug)]
 pub struct Served {
     pub artifact: ModelArtifact,
-    pub customers: Option<customers::CustomerSnapshot>,
+    pub customers: Option<crate::store::snapshot::CustomerSnapshot>,
     /// The kept covariate models (customers' own first-step rows), if any.
     pub first_step: Option<crate::domain::chain::covariates::FirstStep>,
     /// Forecasters (and their posterior draws) already built for this model, by settings.
@@ -87,7 +87,7 @@ pub struct Forecasts {
 }
 
 impl Served {
-    pub fn new(artifact: ModelArtifact, customers: Option<customers::CustomerSnapshot>) -> Self {
+    pub fn new(artifact: ModelArtifact, customers: Option<crate::store::snapshot::CustomerSnapshot>) -> Self {
         let first_step = artifact.first_step().ok().flatten();
         Self { artifact, customers, first_step, forecasts: Default::default() }
     }

@@ -8,6 +8,7 @@
 use super::error::{ApiError, ErrorResponse};
 use super::{AppState, Served};
 use crate::model::artifact::ModelArtifact;
+use crate::store::snapshot::{self, CustomerSnapshot};
 use crate::store::{ModelStore, StoreError};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -46,9 +47,9 @@ pub fn load_servable(store: &ModelStore, id: &str) -> Result<ModelArtifact, ApiE
 /// [`load_servable`], plus the customer snapshot stored beside the model, if any.
 pub fn load_served(store: &ModelStore, id: &str) -> Result<Served, ApiError> {
     let artifact = load_servable(store, id)?;
-    let path = super::customers::snapshot_path(store.dir(), id);
-    let customers = super::customers::CustomerSnapshot::load(&path, &artifact)
-        .map_err(|reason| ApiError::UnusableModel { id: id.into(), reason })?;
+    let path = snapshot::path(store.dir(), id);
+    let customers = CustomerSnapshot::load(&path, &artifact)
+        .map_err(|e| ApiError::UnusableModel { id: id.into(), reason: e.to_string() })?;
     Ok(Served::new(artifact, customers))
 }
 
@@ -83,7 +84,7 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| store_error(&id, e))?;
-    Ok(Json(super::model::describe(&m)))
+    Ok(Json(crate::app::views::describe(&m)))
 }
 
 /// Loads and checks a stored model, swaps it in and moves CURRENT (admin). Requests in flight

@@ -44,11 +44,11 @@ pub const MAX_TRANSACTIONS: usize = 2_000_000;
 const MAX_DETAILS: usize = 100;
 
 fn default_horizon() -> usize {
-    4
+    crate::domain::forecast::DEFAULT_HORIZON
 }
 
 fn default_discount() -> f64 {
-    0.025
+    crate::domain::forecast::DEFAULT_DISCOUNT_RATE
 }
 
 /// The request body.
@@ -357,8 +357,11 @@ fn place(
     model: &ModelArtifact,
 ) -> Result<(Vec<Placed>, Transactions, Option<CustomerAttributes>), ApiError> {
     let mut p = Problems(Vec::new());
-    if !(1..=120).contains(&req.horizon) {
-        p.add("horizon".into(), format!("must be between 1 and 120 periods, got {}", req.horizon));
+    if !(1..=crate::domain::forecast::MAX_HORIZON).contains(&req.horizon) {
+        p.add(
+            "horizon".into(),
+            format!("must be between 1 and {} periods, got {}", crate::domain::forecast::MAX_HORIZON, req.horizon),
+        );
     }
     if !req.discount_rate.is_finite() || req.discount_rate < 0.0 {
         p.add("discount_rate".into(), "must be a finite number ≥ 0");

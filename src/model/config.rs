@@ -267,6 +267,7 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::value::ValueBasis;
 
     #[test]
     fn an_empty_file_is_the_default_configuration() {

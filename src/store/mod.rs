@@ -4,6 +4,8 @@
 //! so the same data and configuration give the same id and the same bytes, and a file whose
 //! content does not match its id is refused as corrupt.
 
+pub mod snapshot;
+
 use crate::model::artifact::{ModelArtifact, SCHEMA_VERSION};
 use std::fs;
 use std::io::Write;
@@ -122,25 +124,6 @@ impl ModelStore {
             write_atomically(&self.dir, &format!("{}.json", artifact.id), bytes.as_bytes())?;
         }
         Ok(Saved { id: artifact.id.clone(), path, existed })
-    }
-
-    /// Writes the per-customer snapshot `<id>.customers.jsonl` beside a stored model, atomically:
-    /// one JSON object per customer with `customer_id`, `segment`, `previous_segment`, `rfm` and
-    /// `next_spend` — the first fields of `kam score`'s JSON Lines.
-    pub fn save_customers(
-        &self,
-        id: &str,
-        snap: &crate::model::place::Snapshot,
-        ids: &[String],
-        states: &[String],
-    ) -> Result<PathBuf, StoreError> {
-        check_id(id)?;
-        let mut out = Vec::with_capacity(snap.customers.len() * 200);
-        for c in &snap.customers {
-            serde_json::to_writer(&mut out, &c.line(ids, states)).expect("JSON into memory");
-            out.push(b'\n');
-        }
-        write_atomically(&self.dir, &format!("{id}.customers.jsonl"), &out)
     }
 
     /// Reads and validates a model: schema version, and content matching its id.

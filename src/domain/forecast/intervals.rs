@@ -37,9 +37,14 @@ pub struct IntervalParams {
 
 impl Default for IntervalParams {
     fn default() -> Self {
-        Self { draws: 200, level: 0.9, seed: 1 }
+        Self { draws: DEFAULT_DRAWS, level: DEFAULT_LEVEL, seed: 1 }
     }
 }
+
+/// Posterior draws behind the intervals when none is said.
+pub const DEFAULT_DRAWS: usize = 200;
+/// Central probability of every interval when none is said.
+pub const DEFAULT_LEVEL: f64 = 0.9;
 
 /// Invalid interval settings.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -30,6 +30,13 @@ impl Serialize for ByState<'_> {
     }
 }
 
+/// Longest forecast horizon, in periods (ten years of months).
+pub const MAX_HORIZON: usize = 120;
+/// Horizon when none is given: four periods.
+pub const DEFAULT_HORIZON: usize = 4;
+/// Discount rate per period when none is given.
+pub const DEFAULT_DISCOUNT_RATE: f64 = 0.025;
+
 /// Forecast settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ForecastParams {
@@ -41,14 +48,14 @@ pub struct ForecastParams {
 
 impl Default for ForecastParams {
     fn default() -> Self {
-        Self { horizon: 4, discount_rate: 0.0 }
+        Self { horizon: DEFAULT_HORIZON, discount_rate: DEFAULT_DISCOUNT_RATE }
     }
 }
 
 /// Invalid forecast settings.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ForecastError {
-    #[error("horizon: must be between 1 and 120 periods, got {0}")]
+    #[error("horizon: must be between 1 and {MAX_HORIZON} periods, got {0}")]
     Horizon(usize),
     #[error("discount_rate: must be a finite number ≥ 0, got {0}")]
     Discount(f64),
@@ -56,7 +63,7 @@ pub enum ForecastError {
 
 impl ForecastParams {
     pub fn check(&self) -> Result<(), ForecastError> {
-        if !(1..=120).contains(&self.horizon) {
+        if !(1..=MAX_HORIZON).contains(&self.horizon) {
             return Err(ForecastError::Horizon(self.horizon));
         }
         if !self.discount_rate.is_finite() || self.discount_rate < 0.0 {

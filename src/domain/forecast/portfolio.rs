@@ -113,13 +113,37 @@ pub struct Portfolio {
     pub at_risk: Vec<AtRisk>,
 }
 
-/// Share of the (non-negative) value held by the top `share` of customers; `desc` sorted
-/// descending, `cumulative[k]` the sum of the first k values clipped at 0.
-fn share_at(cumulative: &[f64], share: f64) -> f64 {
-    let n = cumulative.len() - 1;
-    let total = cumulative[n];
-    let k = ((n as f64 * share).round() as usize).min(n);
-    if total > 0.0 { cumulative[k] / total } else { share }
+/// How value concentrates: the share of the total (non-negative) value held by the top share
+/// of customers — the one rule behind every "top 20% hold X%" kam prints or serves. The top
+/// `share` of n customers is the round(n · share) largest values; with no value at all the
+/// curve is the diagonal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concentration {
+    /// `cumulative[k]`: the sum of the k largest values, each clipped at 0.
+    cumulative: Vec<f64>,
+}
+
+impl Concentration {
+    pub fn new(values: &[f64]) -> Self {
+        let mut values = values.to_vec();
+        values.sort_unstable_by(|a, b| b.total_cmp(a));
+        let mut cumulative = Vec::with_capacity(values.len() + 1);
+        cumulative.push(0.0);
+        let mut running = 0.0;
+        for v in &values {
+            running += v.max(0.0);
+            cumulative.push(running);
+        }
+        Self { cumulative }
+    }
+
+    /// Share of the value held by the top `share` of customers.
+    pub fn share_of_top(&self, share: f64) -> f64 {
+        let n = self.cumulative.len() - 1;
+        let total = self.cumulative[n];
+        let k = ((n as f64 * share).round() as usize).min(n);
+        if total > 0.0 { self.cumulative[k] / total } else { share }
+    }
 }
 
 /// Summarises customers. `states` names the model's states, `key` is the key state's index and
@@ -131,17 +155,10 @@ pub fn summarise(
     lapsed: &[bool],
     params: PortfolioParams,
 ) -> Portfolio {
-    let mut values: Vec<f64> = customers.iter().map(|c| c.value).collect();
-    values.sort_unstable_by(|a, b| b.total_cmp(a));
-    let mut cumulative = Vec::with_capacity(values.len() + 1);
-    cumulative.push(0.0);
-    let mut running = 0.0;
-    for v in &values {
-        running += v.max(0.0);
-        cumulative.push(running);
-    }
+    let values: Vec<f64> = customers.iter().map(|c| c.value).collect();
+    let curve = Concentration::new(&values);
     let points = params.curve_points.max(1);
-    let point = |share: f64| SharePoint { customer_share: share, value_share: share_at(&cumulative, share) };
+    let point = |share: f64| SharePoint { customer_share: share, value_share: curve.share_of_top(share) };
     let concentration = (0..=points).map(|k| point(k as f64 / points as f64)).collect();
     let top_shares = [0.01, 0.05, 0.10, 0.20].into_iter().map(point).collect();
 

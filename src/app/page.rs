@@ -9,9 +9,9 @@
 
 use serde_json::Value;
 
-const TEMPLATE: &str = include_str!("../assets/report.html");
-const STYLE: &str = include_str!("../assets/report.css");
-const SCRIPT: &str = include_str!("../assets/report.js");
+const TEMPLATE: &str = include_str!("../../assets/report.html");
+const STYLE: &str = include_str!("../../assets/report.css");
+const SCRIPT: &str = include_str!("../../assets/report.js");
 
 /// JSON that is safe inside a `<script>` element: `<`, `>` and `&` (only ever inside strings
 /// in JSON) are written as `\u003c`, `\u003e` and `\u0026`, so no `</script>` or `<!--` can

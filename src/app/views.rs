@@ -1,0 +1,192 @@
+//! Typed views of a model, shared by the API and `kam report` (which embeds the same JSON the
+//! API answers): the model's description, its chain, a population forecast and the portfolio
+//! of its customers.
+
+use crate::domain::forecast::intervals::{ForecastBands, Interval};
+use crate::domain::forecast::population;
+use crate::domain::forecast::portfolio::{Outlook, Portfolio, PortfolioParams, summarise};
+use crate::model::artifact::ModelArtifact;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// A model's description: id, as-of date, period unit and spans, states, segment sizes by
+/// period, data fingerprint, thresholds, spend regression and backtest.
+pub fn describe(m: &ModelArtifact) -> Value {
+    let spend = &m.spend.model;
+    json!({
+        "id": m.id,
+        "kam_version": m.kam_version,
+        "schema_version": m.schema_version,
+        "as_of": m.periods.as_of,
+        "period": {
+            "unit": m.periods.unit.to_string(),
+            "periods": m.periods.spans.len(),
+            "first_day": m.periods.spans.first().map(|s| s.0),
+            "last_day": m.periods.spans.last().map(|s| s.1),
+        },
+        "states": m.segments.states,
+        "key_state": m.key_index().map(|k| m.segments.states[k].clone()),
+        "lapsed_states": m.segments.states.iter().zip(m.lapsed_states()).filter(|(_, l)| *l).map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        "scheme": m.segments.scheme,
+        "thresholds": m.segments.thresholds,
+        "data": m.data,
+        "period_spans": m.periods.spans,
+        "sizes_by_period": m.segments.sizes_by_period,
+        "segment_sizes_last_period": m.segments.sizes_by_period.last().map(|sizes| {
+            m.segments.states.iter().cloned().zip(sizes.iter().map(|n| json!(n))).collect::<serde_json::Map<_, _>>()
+        }),
+        "backtest": m.backtest,
+        "spend": {
+            "model": spend.kind(),
+            "value_basis": m.spend.value_basis,
+            "selection": m.spend.selection,
+            "features": spend.feature_names(),
+            "attributes": spend.design().attributes,
+            "observations": spend.observations(),
+            "r_squared": spend.r_squared(),
+            "rmse": spend.rmse(),
+            "spend_by_state": m.segments.states.iter().cloned().zip(m.spend.spend_by_state.iter().map(|v| json!(v))).collect::<serde_json::Map<_, _>>(),
+        },
+    })
+}
+
+/// A model's chain: states, prior, counts, matrix with credible intervals, allowed moves, and its
+/// diagnostics — every field of the artifact's `transitions` beside the model, the per-period
+/// counts and the move total (the time-homogeneity test, and any test added there later).
+pub fn chain(m: &ModelArtifact) -> Value {
+    let t = &m.transitions.model;
+    let n = t.states().len();
+    let bound = |upper: bool| -> Vec<Vec<f64>> {
+        (0..n).map(|i| (0..n).map(|j| if upper { t.interval(i, j).1 } else { t.interval(i, j).0 }).collect()).collect()
+    };
+    let mut diagnostics = match serde_json::to_value(&m.transitions) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    for field in ["model", "counts_by_period", "moves"] {
+        diagnostics.remove(field);
+    }
+    json!({
+        "model_id": m.id,
+        "states": t.states(),
+        "prior": t.prior(),
+        "moves": m.transitions.moves,
+        "counts": t.counts(),
+        "matrix": t.matrix(),
+        "credible_level": t.credible_level(),
+        "interval_lo": bound(false),
+        "interval_hi": bound(true),
+        "allowed": t.allowed(),
+        "unobserved_origins": t.unobserved_origins(),
+        "diagnostics": diagnostics,
+    })
+}
+
+/// Segment sizes at one horizon.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeriodSizes {
+    pub h: usize,
+    /// Expected customers per segment.
+    pub sizes: BTreeMap<String, f64>,
+    pub total: f64,
+    /// 90% interval on the expected sizes (uncertainty in the chain's probabilities).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_lo: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes_hi: Option<BTreeMap<String, f64>>,
+    /// 90% prediction interval on the counts that will be observed (adds the chance of each
+    /// customer's move; the mix and inflow are rounded to whole customers for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized_lo: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized_hi: Option<BTreeMap<String, f64>>,
+}
+
+/// The response body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ForecastResponse {
+    pub model_id: String,
+    pub as_of: chrono::NaiveDate,
+    pub mix_source: &'static str,
+    pub now: BTreeMap<String, f64>,
+    pub inflow: f64,
+    pub horizons: Vec<PeriodSizes>,
+}
+
+impl ForecastResponse {
+    /// Segment sizes for horizons 1..=`horizon` from `mix` with `inflow` new customers per
+    /// period, with the intervals of `bands` when given (`POST /v1/forecast`, `kam report`).
+    pub fn new(
+        model: &ModelArtifact,
+        mix: &[f64],
+        mix_source: &'static str,
+        horizon: usize,
+        inflow: f64,
+        bands: Option<&ForecastBands>,
+    ) -> Self {
+        let states = &model.segments.states;
+        let named = |v: &[f64]| states.iter().cloned().zip(v.iter().copied()).collect::<BTreeMap<_, _>>();
+        let sizes = population(model.transitions.model.matrix(), mix, horizon, inflow, 0);
+        let bands = bands.map(|b| b.population(mix, horizon, inflow, 0));
+        let side = |rows: Option<&Vec<Vec<Interval>>>, h: usize, hi: bool| {
+            rows.map(|r| named(&r[h].iter().map(|i| if hi { i.hi } else { i.lo }).collect::<Vec<_>>()))
+        };
+        ForecastResponse {
+            model_id: model.id.clone(),
+            as_of: model.periods.as_of,
+            mix_source,
+            now: named(mix),
+            inflow,
+            horizons: sizes
+                .iter()
+                .enumerate()
+                .map(|(k, m)| PeriodSizes {
+                    h: k + 1,
+                    sizes: named(m),
+                    total: m.iter().sum(),
+                    sizes_lo: side(bands.as_ref().map(|b| &b.expected), k, false),
+                    sizes_hi: side(bands.as_ref().map(|b| &b.expected), k, true),
+                    realized_lo: side(bands.as_ref().map(|b| &b.realized), k, false),
+                    realized_hi: side(bands.as_ref().map(|b| &b.realized), k, true),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The summary's response body: the settings, then the [`Portfolio`] fields.
+#[derive(Debug, Serialize)]
+pub struct SummaryResponse {
+    pub model_id: String,
+    pub as_of: chrono::NaiveDate,
+    pub horizon: usize,
+    /// `None` when the values come from a scores file that does not record it.
+    pub discount_rate: Option<f64>,
+    /// Where the customers come from: `snapshot` (here), or a scores file (in `kam report`).
+    pub source: String,
+    #[serde(flatten)]
+    pub portfolio: Portfolio,
+}
+
+impl SummaryResponse {
+    /// The portfolio of `outlooks` (values and churn over `horizon` at `discount_rate`), with
+    /// the `top` key accounts most at risk.
+    pub fn new(
+        model: &ModelArtifact,
+        outlooks: &[Outlook],
+        horizon: usize,
+        discount_rate: Option<f64>,
+        source: String,
+        top: usize,
+    ) -> Self {
+        let portfolio = summarise(
+            outlooks,
+            &model.segments.states,
+            model.key_index(),
+            &model.lapsed_states(),
+            PortfolioParams { top, ..PortfolioParams::default() },
+        );
+        Self { model_id: model.id.clone(), as_of: model.periods.as_of, horizon, discount_rate, source, portfolio }
+    }
+}

@@ -1,0 +1,156 @@
+//! The per-customer snapshot beside a stored model, `<id>.customers.jsonl`: one
+//! [`CustomerLine`] per customer (id, segment, previous segment, RFM, predicted next-period
+//! spend and its standard error, any own first-step row) at the model's as-of date — the first
+//! fields of `kam score`'s JSON Lines. Written and read here only.
+
+use super::{StoreError, check_id, write_atomically};
+use crate::domain::forecast::Forecaster;
+use crate::domain::forecast::portfolio::{Outlook, OutlookByState};
+use crate::domain::panel::PanelRow;
+use crate::model::artifact::ModelArtifact;
+use crate::model::place::{CustomerLine, CustomerNow, Snapshot};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// Where the snapshot of model `id` lies in the models directory `dir`.
+pub fn path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.customers.jsonl"))
+}
+
+/// Writes the snapshot of model `id` into `dir`, atomically, with the caller's customer ids and
+/// the model's state names.
+pub fn write(dir: &Path, id: &str, snap: &Snapshot, ids: &[String], states: &[String]) -> Result<PathBuf, StoreError> {
+    check_id(id)?;
+    let mut out = Vec::with_capacity(snap.customers.len() * 200);
+    for c in &snap.customers {
+        serde_json::to_writer(&mut out, &c.line(ids, states)).expect("JSON into memory");
+        out.push(b'\n');
+    }
+    write_atomically(dir, &format!("{id}.customers.jsonl"), &out)
+}
+
+/// Why a snapshot cannot be read. The line errors name the file (not its directory) and line.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read its customer snapshot: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{file}: line {line}: {problem}")]
+    Line { file: String, line: usize, problem: String },
+}
+
+/// One customer of a snapshot, with its states as the model's indices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotCustomer {
+    pub state: u32,
+    pub previous: Option<u32>,
+    pub last: Option<PanelRow>,
+    pub next_spend: f64,
+    pub next_spend_se: f64,
+    pub first_step: Option<Vec<f64>>,
+}
+
+impl SnapshotCustomer {
+    /// This customer as placed at the as-of date (its number is not kept: 0).
+    pub fn now(&self) -> CustomerNow {
+        CustomerNow {
+            customer: 0,
+            state: self.state as usize,
+            previous_state: self.previous.map(|s| s as usize),
+            last: self.last,
+            next_spend: self.next_spend,
+            next_spend_se: self.next_spend_se,
+            first_step: self.first_step.clone(),
+        }
+    }
+}
+
+/// A model's customers at its as-of date, in file order and by id.
+#[derive(Debug, Default)]
+pub struct CustomerSnapshot {
+    ids: Vec<String>,
+    customers: Vec<SnapshotCustomer>,
+    index: HashMap<String, u32>,
+}
+
+impl CustomerSnapshot {
+    /// Reads the snapshot at `path` for `model`; `Ok(None)` when there is none.
+    pub fn load(path: &Path, model: &ModelArtifact) -> Result<Option<Self>, SnapshotError> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bad = |line: usize, problem: String| SnapshotError::Line { file: file_name.clone(), line, problem };
+        let state = |s: &str, n: usize| {
+            model.state_index(s).map(|i| i as u32).ok_or_else(|| bad(n, format!("unknown segment {s:?}")))
+        };
+        let mut snapshot = Self::default();
+        for (k, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let n = k + 1;
+            let line = line.map_err(|e| bad(n, e.to_string()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let l: CustomerLine = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+            if let Some(q) = &l.first_step
+                && (q.len() != model.segments.states.len()
+                    || q.iter().any(|p| !(0.0..=1.0).contains(p))
+                    || (q.iter().sum::<f64>() - 1.0).abs() > 1e-6)
+            {
+                return Err(bad(n, "first_step is not a distribution over the model's states".into()));
+            }
+            let customer = SnapshotCustomer {
+                state: state(&l.segment, n)?,
+                previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
+                last: l.rfm.map(|r| r.to_row()),
+                next_spend: l.next_spend,
+                next_spend_se: l.next_spend_se,
+                first_step: l.first_step,
+            };
+            let at = snapshot.customers.len() as u32;
+            if snapshot.index.insert(l.customer_id.clone(), at).is_some() {
+                return Err(bad(n, format!("customer {:?} appears twice", l.customer_id)));
+            }
+            snapshot.ids.push(l.customer_id);
+            snapshot.customers.push(customer);
+        }
+        Ok(Some(snapshot))
+    }
+
+    pub fn len(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
+    }
+
+    /// The customer with this id.
+    pub fn get(&self, id: &str) -> Option<&SnapshotCustomer> {
+        self.index.get(id).map(|&k| &self.customers[k as usize])
+    }
+
+    /// Every customer with its id, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SnapshotCustomer)> {
+        self.ids.iter().map(String::as_str).zip(&self.customers)
+    }
+
+    /// Every customer's value and churn over the forecaster's horizon, in file order. Customers
+    /// with their own first-step row get it from `forecaster`.
+    pub fn outlooks(&self, by_state: &OutlookByState, forecaster: &Forecaster) -> Vec<Outlook> {
+        self.iter()
+            .map(|(id, c)| {
+                let (value, churn) = match &c.first_step {
+                    Some(q) => {
+                        let f = forecaster.customer_with_first_step(c.state as usize, q, c.next_spend);
+                        (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
+                    }
+                    None => by_state.value_and_churn(c.state as usize, c.next_spend),
+                };
+                Outlook { customer_id: id.to_string(), state: c.state as usize, value, churn }
+            })
+            .collect()
+    }
+}
