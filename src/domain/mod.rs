@@ -16,6 +16,7 @@ pub mod forecast;
 pub mod linalg;
 pub mod metrics;
 pub mod panel;
+pub mod sampling;
 pub mod shards;
 pub mod spend;
 pub mod states;

@@ -18,6 +18,7 @@
 
 use crate::domain::metrics::{SpendErrors, spend_errors};
 use crate::domain::panel::{PanelRow, RFM_FEATURES};
+use crate::domain::sampling;
 use crate::domain::shards::Parallel;
 use serde::{Deserialize, Serialize};
 
@@ -718,15 +719,11 @@ pub fn sample_rate(rows: u64, at_most: u64) -> f64 {
     if rows <= at_most { 1.0 } else { at_most as f64 / rows as f64 }
 }
 
-/// A uniform number in [0, 1) from a customer number and a period (SplitMix64): the same
-/// customer-period always gets the same number, so samples do not depend on threads.
+/// A uniform number in [0, 1) from a customer number and a period
+/// ([`crate::domain::sampling`]): the same customer-period always gets the same number, so
+/// samples do not depend on threads.
 pub fn sample_key(customer: u64, period: u32) -> f64 {
-    let mut z =
-        customer.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(period) << 1).wrapping_add(0x632B_E59B_D9B4_E019);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    sampling::unit_interval(sampling::customer_period_key(customer, period))
 }
 
 impl SpendSample {

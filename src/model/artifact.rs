@@ -101,11 +101,11 @@ pub struct TransitionsInfo {
     pub moves: u64,
     /// Likelihood-ratio test of time-homogeneity over the periods (none with fewer than two).
     #[serde(default)]
-    pub time_homogeneity: Option<crate::domain::chain::fit::ChiSquareTest>,
+    pub time_homogeneity: Option<crate::domain::chain::diagnostics::ChiSquareTest>,
     /// Likelihood-ratio test of first against second order (none above 64 states or without
     /// three consecutive periods).
     #[serde(default)]
-    pub order: Option<crate::domain::chain::fit::ChiSquareTest>,
+    pub order: Option<crate::domain::chain::diagnostics::ChiSquareTest>,
     /// Rows with too few observations to trust.
     #[serde(default)]
     pub thin_rows: Option<crate::domain::chain::diagnostics::ThinRows>,

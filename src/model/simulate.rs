@@ -5,6 +5,7 @@
 //! between the tiers' spend ranges), so training can be checked against the truth.
 
 use crate::domain::calendar::{PeriodUnit, date_of, day_of};
+use crate::domain::sampling::{seed_for, unit_interval};
 use crate::domain::shards::{Parallel, Serial};
 use crate::domain::transactions::Transactions;
 use crate::model::config::{RuleName, TrainConfig, UnitName};
@@ -126,7 +127,7 @@ pub fn planted_config(params: &SimulationParams) -> TrainConfig {
 /// The attribute of customer `c` (0-based) under `seed`: uniform in [0, 1), from a hash, so it
 /// takes nothing from the simulation's random streams.
 pub fn customer_attribute(seed: u64, c: u32) -> f64 {
-    (mix(seed ^ 0xA77_B0B5, u64::from(c) + 1) >> 11) as f64 / (1u64 << 53) as f64
+    unit_interval(seed_for(seed ^ 0xA77_B0B5, u64::from(c) + 1))
 }
 
 /// A planted row with the stay probability of `state` moved by the attribute `a` at strength `s`.
@@ -147,14 +148,6 @@ struct Chunk {
     sizes: Vec<Vec<u64>>,
 }
 
-fn mix(seed: u64, i: u64) -> u64 {
-    // SplitMix64 finaliser of seed and chunk number.
-    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn draw_state(rng: &mut Xoshiro256PlusPlus, row: &[f64; 6]) -> usize {
     let u: f64 = rng.random();
     let mut acc = 0.0;
@@ -168,7 +161,7 @@ fn draw_state(rng: &mut Xoshiro256PlusPlus, row: &[f64; 6]) -> usize {
 }
 
 fn simulate_chunk(params: &SimulationParams, index: u32, starts: &[i32], ends: &[i32]) -> Chunk {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(params.seed, u64::from(index)));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed_for(params.seed, u64::from(index)));
     let p = params.periods as usize;
     let mut out = Chunk {
         customer: Vec::new(),

@@ -2,9 +2,11 @@
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
+use crate::domain::chain::counts::{TransitionCounts, sum_tables};
 use crate::domain::chain::covariates::{self, MoveSampler};
+use crate::domain::chain::diagnostics::time_homogeneity;
 use crate::domain::chain::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
-use crate::domain::chain::fit::{TransitionCounts, TransitionModel, time_homogeneity};
+use crate::domain::chain::fit::{TransitionModel, smoothed_rows};
 use crate::domain::panel::{PanelRow, customer_panel};
 use crate::domain::shards::{Parallel, SHARDS};
 use crate::domain::spend::{
@@ -290,13 +292,8 @@ pub fn train(
     let covariate_model = (!samplers.is_empty()).then(|| {
         // The pooled chain on the moves before the held-out ones (into the last period).
         let steps = counts.by_period();
-        let mut earlier = vec![vec![0u64; n_states]; n_states];
-        for table in &steps[..steps.len().saturating_sub(1)] {
-            for (a, b) in earlier.iter_mut().flatten().zip(table.iter().flatten()) {
-                *a += b;
-            }
-        }
-        let baseline = covariates::smoothed_rows(&earlier, &allowed, params.transitions.prior);
+        let earlier = sum_tables(&steps[..steps.len().saturating_sub(1)], n_states);
+        let baseline = smoothed_rows(&earlier, &allowed, params.transitions.prior);
         let samples = MoveSampler::merge(samplers);
         covariates::fit(&states, covariates::feature_names(&design.attributes), &samples, &baseline, &Rayon)
     });
@@ -304,13 +301,7 @@ pub fn train(
     // The matrix from all periods' moves, or from the last K periods' only.
     let fitted_counts: Vec<Vec<u64>> = match params.recent_periods {
         Some(k) if k < counts.by_period().len() => {
-            let mut pooled = vec![vec![0u64; n_states]; n_states];
-            for table in &counts.by_period()[counts.by_period().len() - k..] {
-                for (a, b) in pooled.iter_mut().flatten().zip(table.iter().flatten()) {
-                    *a += b;
-                }
-            }
-            pooled
+            sum_tables(&counts.by_period()[counts.by_period().len() - k..], n_states)
         }
         _ => counts.pooled().to_vec(),
     };

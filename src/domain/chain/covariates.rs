@@ -54,12 +54,9 @@ pub fn covariates_of(row: &PanelRow, attributes: &[f64], out: &mut [f64]) {
     out[4..].copy_from_slice(attributes);
 }
 
-/// The sampling key of a customer's move out of `period`: SplitMix64 of both.
+/// The sampling key of a customer's move out of `period` ([`crate::domain::sampling`]).
 pub fn sample_key(customer: u32, period: u32) -> u64 {
-    let mut z = (u64::from(customer) << 32 | u64::from(period)).wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::domain::sampling::customer_period_key(u64::from(customer), period)
 }
 
 /// The moves with the `cap` smallest keys seen so far.
@@ -177,22 +174,6 @@ pub struct MoveSamples {
     pub dim: usize,
     pub fit: Vec<OriginSamples>,
     pub holdout: Vec<OriginSamples>,
-}
-
-/// The smoothed maximum likelihood rows (n_ij + α a_ij) / (n_i + α Σ_j a_ij); a row with nothing
-/// in it is all zeros.
-pub fn smoothed_rows(counts: &[Vec<u64>], allowed: &[Vec<bool>], prior: f64) -> Vec<Vec<f64>> {
-    counts
-        .iter()
-        .zip(allowed)
-        .map(|(row, ok)| {
-            let total: f64 = row.iter().zip(ok).map(|(&n, &a)| n as f64 + if a { prior } else { 0.0 }).sum();
-            row.iter()
-                .zip(ok)
-                .map(|(&n, &a)| if total > 0.0 { (n as f64 + if a { prior } else { 0.0 }) / total } else { 0.0 })
-                .collect()
-        })
-        .collect()
 }
 
 /// Covariate models of the origins, as stored in the artifact.
@@ -490,6 +471,7 @@ impl FirstStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::chain::fit::smoothed_rows;
     use crate::domain::forecast::{ForecastParams, Forecaster};
     use crate::domain::linalg::vec_mat;
 
@@ -501,7 +483,7 @@ mod tests {
     /// making 1 likelier by `effect` on the logit scale; the RFM covariates are noise.
     fn samples(n_fit: usize, n_held: usize, effect: f64) -> MoveSamples {
         let draw = |k: usize, salt: u64| -> (Vec<f64>, usize) {
-            let u = |i: u64| (sample_key(k as u32, (salt * 10 + i) as u32) >> 11) as f64 / (1u64 << 53) as f64;
+            let u = |i: u64| crate::domain::sampling::unit_interval(sample_key(k as u32, (salt * 10 + i) as u32));
             let a = u(0) * 2.0 - 1.0;
             let x = vec![u(1) * 3.0, u(2), u(3) * 5.0, (u(4) * 8.0).floor(), a];
             let p1 = 1.0 / (1.0 + (-(0.3 + effect * a)).exp());

@@ -3,8 +3,82 @@
 //! move?), rows with too few observations to trust, and — for a chain that changes over time —
 //! whether a chain fitted on recent periods only predicts the last period's moves better.
 
-use crate::domain::chain::fit::{CREDIBLE_LEVEL, ChiSquareTest, TransitionModel};
+use crate::domain::chain::counts::sum_tables;
+use crate::domain::chain::fit::{CREDIBLE_LEVEL, TransitionModel, smoothed_row};
 use serde::{Deserialize, Serialize};
+
+/// A chi-square test on the panel: statistic, degrees of freedom, p-value and a plain sentence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChiSquareTest {
+    pub statistic: f64,
+    pub df: f64,
+    pub p_value: f64,
+    pub verdict: String,
+}
+
+/// Likelihood-ratio test of time-homogeneity (Anderson & Goodman 1957): do the per-period
+/// matrices differ from the pooled one? G² = 2 Σ_t Σ_i Σ_j n_tij ln(n_tij / (n_ti p̂_ij)) with
+/// p̂ the pooled maximum likelihood estimate; degrees of freedom Σ_i (T_i − 1)(k_i − 1), where
+/// T_i counts the periods with moves out of i and k_i the destinations ever reached from i.
+/// `None` when there is nothing to compare (df = 0).
+pub fn time_homogeneity(by_period: &[Vec<Vec<u64>>]) -> Option<ChiSquareTest> {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let n = by_period.first()?.len();
+    let pooled = sum_tables(by_period, n);
+    let mut g2 = 0.0;
+    let mut df = 0.0;
+    for i in 0..n {
+        let n_i: u64 = pooled[i].iter().sum();
+        if n_i == 0 {
+            continue;
+        }
+        let k_i = pooled[i].iter().filter(|&&x| x > 0).count() as f64;
+        let mut t_i = 0.0;
+        for table in by_period {
+            let n_ti: u64 = table[i].iter().sum();
+            if n_ti == 0 {
+                continue;
+            }
+            t_i += 1.0;
+            for j in 0..n {
+                let x = table[i][j] as f64;
+                if x > 0.0 {
+                    let expected = n_ti as f64 * pooled[i][j] as f64 / n_i as f64;
+                    g2 += 2.0 * x * (x / expected).ln();
+                }
+            }
+        }
+        df += (t_i - 1.0) * (k_i - 1.0);
+    }
+    if df <= 0.0 {
+        return None;
+    }
+    let p = 1.0 - ChiSquared::new(df).expect("df > 0").cdf(g2.max(0.0));
+    let verdict = if p < 0.01 {
+        format!(
+            "The moves between segments change over time (G² = {g2:.1}, df = {df}, {}): \
+             the pooled matrix averages different periods (a cohort ageing, a market shifting), so \
+             check its forecasts with a backtest (kam evaluate) before trusting long horizons.",
+            format_p(p)
+        )
+    } else if p < 0.05 {
+        format!("Weak evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
+    } else {
+        format!("No evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
+    };
+    Some(ChiSquareTest { statistic: g2, df, p_value: p, verdict })
+}
+
+/// A p-value for a sentence: `p < 1e-16` where it underflows, else three significant digits.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-16 {
+        "p < 1e-16".into()
+    } else if p < 0.001 {
+        format!("p = {p:.2e}")
+    } else {
+        format!("p = {p:.3}")
+    }
+}
 
 /// Largest number of states for which second-order counts are kept (n³ cells per shard).
 pub const MAX_STATES_FOR_ORDER_TEST: usize = 64;
@@ -75,7 +149,7 @@ pub fn order_test(t: &TripleCounts) -> Option<ChiSquareTest> {
             "The state before last changes the next move (G² = {g2:.1}, df = {df}, {}): the chain \
              forgets history that matters. States that carry more memory (kam's recency × tier inactive \
              states, a longer window) or covariate transitions may fit better; check with kam evaluate.",
-            crate::domain::chain::fit::format_p(p)
+            format_p(p)
         )
     } else if p < 0.05 {
         format!("Weak evidence that the state before last matters (G² = {g2:.1}, df = {df}, p = {p:.3}).")
@@ -196,26 +270,15 @@ pub fn recent_window_check(
     let scores: Vec<WindowScore> = windows
         .into_iter()
         .map(|w| {
-            let mut pooled = vec![vec![0u64; n]; n];
-            for table in &earlier[earlier.len() - w..] {
-                for (i, row) in table.iter().enumerate() {
-                    for (j, x) in row.iter().enumerate() {
-                        pooled[i][j] += x;
-                    }
-                }
-            }
+            let pooled = sum_tables(&earlier[earlier.len() - w..], n);
             let mut loss = 0.0;
             for i in 0..n {
-                let allowed_n = allowed[i].iter().filter(|a| **a).count() as f64;
-                let total = pooled[i].iter().sum::<u64>() as f64 + prior * allowed_n;
+                let p = smoothed_row(&pooled[i], &allowed[i], prior);
                 for j in 0..n {
                     let x = held[i][j];
-                    if x == 0 {
-                        continue;
+                    if x > 0 {
+                        loss -= x as f64 * p[j].max(1e-12).ln();
                     }
-                    let a = pooled[i][j] as f64 + if allowed[i][j] { prior } else { 0.0 };
-                    let p = if total > 0.0 { a / total } else { 0.0 };
-                    loss -= x as f64 * p.max(1e-12).ln();
                 }
             }
             WindowScore { periods: w, log_loss: loss / held_out_moves as f64 }
@@ -242,6 +305,21 @@ pub fn recent_window_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_homogeneity_by_hand() {
+        // One origin, two destinations; 8/2 then 2/8 against a pooled 0.5/0.5:
+        // G² = 2·(16 ln 1.6 + 4 ln 0.4) = 7.7098, df 1, p = 0.0055.
+        let t = time_homogeneity(&[vec![vec![8, 2], vec![0, 0]], vec![vec![2, 8], vec![0, 0]]]).unwrap();
+        assert!((t.statistic - 7.7098).abs() < 1e-3, "{t:?}");
+        assert_eq!(t.df, 1.0);
+        assert!((t.p_value - 0.00549).abs() < 1e-4, "{t:?}");
+        assert!(t.verdict.starts_with("The moves between segments change over time"));
+        // Identical periods: G² = 0, p = 1.
+        let t = time_homogeneity(&[vec![vec![5, 5], vec![0, 0]], vec![vec![5, 5], vec![0, 0]]]).unwrap();
+        assert!(t.statistic.abs() < 1e-12 && (t.p_value - 1.0).abs() < 1e-12);
+        assert!(time_homogeneity(&[vec![vec![5, 5], vec![0, 0]]]).is_none());
+    }
 
     #[test]
     fn order_test_by_hand_on_one_middle_state() {

@@ -1,56 +1,8 @@
-//! Transition counts between consecutive periods and the smoothed transition matrix.
+//! The smoothed transition matrix: the one Dirichlet smoothing of count rows, the fit (with
+//! borrowed rows for unobserved inactive origins), credible intervals and the posterior.
 
 use crate::domain::states::Borrow;
 use serde::{Deserialize, Serialize};
-
-/// Counts of moves between states, pooled and per period. Mergeable: counts from shards add.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TransitionCounts {
-    n: usize,
-    /// `pooled[i][j]`: moves from state i in some period to state j in the next.
-    pooled: Vec<Vec<u64>>,
-    /// `by_period[t][i][j]`: moves from period t to period t + 1.
-    by_period: Vec<Vec<Vec<u64>>>,
-}
-
-impl TransitionCounts {
-    /// Empty counts for `n` states over `periods` periods (`periods - 1` steps).
-    pub fn new(n: usize, periods: usize) -> Self {
-        Self { n, pooled: vec![vec![0; n]; n], by_period: vec![vec![vec![0; n]; n]; periods.saturating_sub(1)] }
-    }
-
-    /// Records a move from `from` in period `t` to `to` in period `t + 1`.
-    #[inline]
-    pub fn record(&mut self, t: usize, from: usize, to: usize) {
-        self.pooled[from][to] += 1;
-        self.by_period[t][from][to] += 1;
-    }
-
-    /// Adds counts from another shard.
-    pub fn merge(&mut self, other: &TransitionCounts) {
-        assert_eq!(self.n, other.n);
-        for (a, b) in self.pooled.iter_mut().zip(&other.pooled) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        for (pa, pb) in self.by_period.iter_mut().zip(&other.by_period) {
-            for (a, b) in pa.iter_mut().zip(pb) {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            }
-        }
-    }
-
-    pub fn pooled(&self) -> &[Vec<u64>] {
-        &self.pooled
-    }
-
-    pub fn by_period(&self) -> &[Vec<Vec<u64>>] {
-        &self.by_period
-    }
-
-    pub fn total(&self) -> u64 {
-        self.pooled.iter().flatten().sum()
-    }
-}
 
 /// Parameters of the transition fit.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,84 +32,27 @@ pub struct TransitionModel {
     interval_hi: Vec<Vec<f64>>,
 }
 
-/// A chi-square test on the panel: statistic, degrees of freedom, p-value and a plain sentence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChiSquareTest {
-    pub statistic: f64,
-    pub df: f64,
-    pub p_value: f64,
-    pub verdict: String,
+/// The Dirichlet posterior of one row: its counts plus the prior α on every move the scheme
+/// allows — the one smoothing behind the matrix, its credible intervals and posterior draws,
+/// the covariate models' baseline and the recent-window check. A row with neither counts nor
+/// prior gets a flat Dirichlet over its allowed moves.
+pub fn dirichlet_row(counts: &[u64], allowed: &[bool], prior: f64) -> Vec<f64> {
+    let row: Vec<f64> = counts.iter().zip(allowed).map(|(&n, &ok)| n as f64 + if ok { prior } else { 0.0 }).collect();
+    if row.iter().sum::<f64>() > 0.0 { row } else { allowed.iter().map(|&ok| f64::from(u8::from(ok))).collect() }
 }
 
-/// Likelihood-ratio test of time-homogeneity (Anderson & Goodman 1957): do the per-period
-/// matrices differ from the pooled one? G² = 2 Σ_t Σ_i Σ_j n_tij ln(n_tij / (n_ti p̂_ij)) with
-/// p̂ the pooled maximum likelihood estimate; degrees of freedom Σ_i (T_i − 1)(k_i − 1), where
-/// T_i counts the periods with moves out of i and k_i the destinations ever reached from i.
-/// `None` when there is nothing to compare (df = 0).
-pub fn time_homogeneity(by_period: &[Vec<Vec<u64>>]) -> Option<ChiSquareTest> {
-    use statrs::distribution::{ChiSquared, ContinuousCDF};
-    let n = by_period.first()?.len();
-    let mut pooled = vec![vec![0u64; n]; n];
-    for table in by_period {
-        for (i, row) in table.iter().enumerate() {
-            for (j, &x) in row.iter().enumerate() {
-                pooled[i][j] += x;
-            }
-        }
-    }
-    let mut g2 = 0.0;
-    let mut df = 0.0;
-    for i in 0..n {
-        let n_i: u64 = pooled[i].iter().sum();
-        if n_i == 0 {
-            continue;
-        }
-        let k_i = pooled[i].iter().filter(|&&x| x > 0).count() as f64;
-        let mut t_i = 0.0;
-        for table in by_period {
-            let n_ti: u64 = table[i].iter().sum();
-            if n_ti == 0 {
-                continue;
-            }
-            t_i += 1.0;
-            for j in 0..n {
-                let x = table[i][j] as f64;
-                if x > 0.0 {
-                    let expected = n_ti as f64 * pooled[i][j] as f64 / n_i as f64;
-                    g2 += 2.0 * x * (x / expected).ln();
-                }
-            }
-        }
-        df += (t_i - 1.0) * (k_i - 1.0);
-    }
-    if df <= 0.0 {
-        return None;
-    }
-    let p = 1.0 - ChiSquared::new(df).expect("df > 0").cdf(g2.max(0.0));
-    let verdict = if p < 0.01 {
-        format!(
-            "The moves between segments change over time (G² = {g2:.1}, df = {df}, {}): \
-             the pooled matrix averages different periods (a cohort ageing, a market shifting), so \
-             check its forecasts with a backtest (kam evaluate) before trusting long horizons.",
-            format_p(p)
-        )
-    } else if p < 0.05 {
-        format!("Weak evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
-    } else {
-        format!("No evidence that the moves change over time (G² = {g2:.1}, df = {df}, p = {p:.3}).")
-    };
-    Some(ChiSquareTest { statistic: g2, df, p_value: p, verdict })
+/// The smoothed maximum likelihood row, the mean of [`dirichlet_row`]:
+/// p_ij = (n_ij + α·a_ij) / (n_i + α·Σ_j a_ij), a_ij = 1 for allowed moves; all zeros for a row
+/// with no allowed move.
+pub fn smoothed_row(counts: &[u64], allowed: &[bool], prior: f64) -> Vec<f64> {
+    let d = dirichlet_row(counts, allowed, prior);
+    let total: f64 = d.iter().sum();
+    d.iter().map(|x| if total > 0.0 { x / total } else { 0.0 }).collect()
 }
 
-/// A p-value for a sentence: `p < 1e-16` where it underflows, else three significant digits.
-pub fn format_p(p: f64) -> String {
-    if p < 1e-16 {
-        "p < 1e-16".into()
-    } else if p < 0.001 {
-        format!("p = {p:.2e}")
-    } else {
-        format!("p = {p:.3}")
-    }
+/// [`smoothed_row`] of every row.
+pub fn smoothed_rows(counts: &[Vec<u64>], allowed: &[Vec<bool>], prior: f64) -> Vec<Vec<f64>> {
+    counts.iter().zip(allowed).map(|(row, ok)| smoothed_row(row, ok, prior)).collect()
 }
 
 /// Level of the credible intervals reported on transition probabilities.
@@ -223,14 +118,7 @@ impl TransitionModel {
             if n_i == 0 {
                 unobserved.push(states[i].clone());
             }
-            let n_allowed = a.iter().filter(|x| **x).count() as f64;
-            let denom = n_i as f64 + alpha * n_allowed;
-            let dirichlet: Vec<f64> = if denom > 0.0 {
-                row.iter().zip(a).map(|(&n, &ok)| n as f64 + if ok { alpha } else { 0.0 }).collect()
-            } else {
-                // No data and no prior: a flat Dirichlet over the allowed moves.
-                a.iter().map(|&ok| f64::from(u8::from(ok))).collect()
-            };
+            let dirichlet = dirichlet_row(row, a, alpha);
             let total: f64 = dirichlet.iter().sum();
             matrix.push(dirichlet.iter().map(|x| x / total).collect());
             post.push(dirichlet);
@@ -330,12 +218,7 @@ impl TransitionModel {
     /// Dirichlet over the allowed moves for a row with neither); a row that borrowed another's
     /// purchase probabilities carries that row's total, spread as its own matrix row.
     pub fn posterior(&self) -> Vec<Vec<f64>> {
-        let own = |i: usize| -> Vec<f64> {
-            let a = &self.allowed[i];
-            let row: Vec<f64> =
-                self.counts[i].iter().zip(a).map(|(&n, &ok)| n as f64 + if ok { self.prior } else { 0.0 }).collect();
-            if row.iter().sum::<f64>() > 0.0 { row } else { a.iter().map(|&ok| f64::from(u8::from(ok))).collect() }
-        };
+        let own = |i: usize| dirichlet_row(&self.counts[i], &self.allowed[i], self.prior);
         (0..self.states.len())
             .map(|i| match self.borrowed_from[i].as_ref().and_then(|b| self.states.iter().position(|s| s == b)) {
                 Some(b) => {
@@ -474,33 +357,5 @@ mod tests {
         // An unobserved row: the prior Beta(0.5, 0.5) alone, nearly the whole unit interval.
         let (lo, hi) = m.interval(1, 0);
         assert!(lo < 0.01 && hi > 0.99);
-    }
-
-    #[test]
-    fn time_homogeneity_by_hand() {
-        // One origin, two destinations; 8/2 then 2/8 against a pooled 0.5/0.5:
-        // G² = 2·(16 ln 1.6 + 4 ln 0.4) = 7.7098, df 1, p = 0.0055.
-        let t = time_homogeneity(&[vec![vec![8, 2], vec![0, 0]], vec![vec![2, 8], vec![0, 0]]]).unwrap();
-        assert!((t.statistic - 7.7098).abs() < 1e-3, "{t:?}");
-        assert_eq!(t.df, 1.0);
-        assert!((t.p_value - 0.00549).abs() < 1e-4, "{t:?}");
-        assert!(t.verdict.starts_with("The moves between segments change over time"));
-        // Identical periods: G² = 0, p = 1.
-        let t = time_homogeneity(&[vec![vec![5, 5], vec![0, 0]], vec![vec![5, 5], vec![0, 0]]]).unwrap();
-        assert!(t.statistic.abs() < 1e-12 && (t.p_value - 1.0).abs() < 1e-12);
-        assert!(time_homogeneity(&[vec![vec![5, 5], vec![0, 0]]]).is_none());
-    }
-
-    #[test]
-    fn counts_from_shards_merge_to_the_counts_of_the_whole() {
-        let mut a = TransitionCounts::new(2, 3);
-        let mut b = TransitionCounts::new(2, 3);
-        a.record(0, 0, 1);
-        b.record(1, 0, 1);
-        b.record(1, 1, 1);
-        a.merge(&b);
-        assert_eq!(a.pooled(), &[vec![0, 2], vec![0, 1]]);
-        assert_eq!(a.by_period()[1], vec![vec![0, 1], vec![0, 1]]);
-        assert_eq!(a.total(), 3);
     }
 }

@@ -2,6 +2,7 @@
 //! posterior), [`covariates`] (customer-specific first steps from a multinomial logit per
 //! origin) and [`diagnostics`] (order test, thin rows, recent-window check).
 
+pub mod counts;
 pub mod covariates;
 pub mod diagnostics;
 pub mod fit;

@@ -19,7 +19,8 @@
 //! Deterministic: draw d uses its own generator seeded from (seed, d).
 
 use crate::domain::forecast::ByState;
-use crate::domain::linalg::{mat_vec, solve, vec_mat};
+use crate::domain::forecast::kernel;
+use crate::domain::linalg::vec_mat;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -111,7 +112,7 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 /// A generator for draw `d` of a run seeded with `seed`.
 fn rng_for(seed: u64, d: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seed ^ d.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ d.wrapping_add(1).wrapping_mul(crate::domain::sampling::GOLDEN))
 }
 
 /// One transition matrix from the rows' Dirichlet posteriors (normalised Gamma draws; cells
@@ -273,10 +274,9 @@ impl ForecastBands {
         let d = c.discount_rate;
         let mut matrices = Vec::with_capacity(draws);
         let mut flows = Vec::with_capacity(draws);
-        let mut steps = Vec::with_capacity(draws);
+        let mut to_lapse = Vec::with_capacity(draws);
         let mut tails = Vec::with_capacity(draws);
         let mut spend_z = Vec::with_capacity(draws);
-        let others: Vec<usize> = (0..n).filter(|&i| !c.lapsed[i]).collect();
         for k in 0..draws {
             let mut rng = rng_for(params.seed, k as u64);
             let p = draw_matrix(c.posterior, &mut rng);
@@ -287,25 +287,12 @@ impl ForecastBands {
                 .map(|(mean, se)| mean + se * rng.sample::<f64, _>(StandardNormal))
                 .collect();
             spend_z.push(rng.sample::<f64, _>(StandardNormal));
-            let q: Vec<Vec<f64>> = others
-                .iter()
-                .map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect())
-                .collect();
-            steps.push(solve(q, vec![1.0; others.len()]));
-            let tail = (d > 0.0)
-                .then(|| crate::domain::forecast::pc_value(&p, &m, d))
-                .flatten()
-                .map(|v| mat_vec(&p, &mat_vec(&p, &v)).into_iter().map(|x| x / ((1.0 + d) * (1.0 + d))).collect());
-            tails.push(tail);
+            to_lapse.push(kernel::periods_to_lapse(&p, c.lapsed));
+            tails.push(kernel::tails(&p, &m, d).map(|t| t.beyond_first));
             matrices.push(p);
             flows.push(m);
         }
-        let per_state = (0..n)
-            .map(|s| {
-                let step_at = others.iter().position(|&i| i == s);
-                state_bands(s, c, &matrices, &flows, &steps, &tails, step_at, params.level)
-            })
-            .collect();
+        let per_state = (0..n).map(|s| state_bands(s, c, &matrices, &flows, &to_lapse, &tails, params.level)).collect();
         Some(Self {
             params,
             horizon: c.horizon,
@@ -460,16 +447,15 @@ fn z_quantile(level: f64) -> f64 {
     Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf((1.0 + level) / 2.0)
 }
 
-/// Intervals for a customer starting in `s`, over the drawn chains.
-#[allow(clippy::too_many_arguments)]
+/// Intervals for a customer starting in `s`, over the drawn chains: the kernel's paths on
+/// every draw, summarised by equal-tailed intervals.
 fn state_bands(
     s: usize,
     c: &ChainInputs,
     matrices: &[Vec<Vec<f64>>],
     flows: &[Vec<f64>],
-    steps: &[Option<Vec<f64>>],
+    to_lapse: &[Vec<Option<f64>>],
     tails: &[Option<Vec<f64>>],
-    step_at: Option<usize>,
     level: f64,
 ) -> StateBands {
     let n = c.posterior.len();
@@ -484,49 +470,19 @@ fn state_bands(
     let mut spend = vec![Vec::with_capacity(draws); h_max];
     let mut value_tail = Vec::with_capacity(draws);
     for (p, m) in matrices.iter().zip(flows) {
-        let mut pi = vec![0.0; n];
-        pi[s] = 1.0;
-        let mut abs = pi.clone();
-        let mut stay = pi.clone();
+        let paths = kernel::paths(p, lapsed, m, s, h_max);
         let mut tail = 0.0;
         for h in 0..h_max {
-            pi = vec_mat(&pi, p);
-            // First passage: mass already lapsed stays put.
-            let mut next = vec![0.0; n];
-            for (i, &a) in abs.iter().enumerate() {
-                if a == 0.0 {
-                    continue;
-                }
-                if lapsed[i] {
-                    next[i] += a;
-                } else {
-                    for (x, q) in next.iter_mut().zip(&p[i]) {
-                        *x += a * q;
-                    }
-                }
-            }
-            abs = next;
-            let chain_spend: f64 = pi.iter().zip(m).map(|(a, b)| a * b).sum();
             if h >= 1 {
-                tail += chain_spend / (1.0 + d).powi(h as i32 + 1);
+                tail += paths.chain_spend[h] / (1.0 + d).powi(h as i32 + 1);
             }
             for j in 0..n {
-                dist[h][j].push(pi[j]);
+                dist[h][j].push(paths.distribution[h][j]);
             }
-            churn[h].push(if lapsed[s] {
-                1.0
-            } else {
-                abs.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum()
-            });
-            spend[h].push(chain_spend);
-            if lapsed[s] {
-                stay = vec_mat(&stay, p);
-                for (j, x) in stay.iter_mut().enumerate() {
-                    if !lapsed[j] {
-                        *x = 0.0;
-                    }
-                }
-                react[h].push(1.0 - stay.iter().sum::<f64>());
+            churn[h].push(paths.churn[h]);
+            spend[h].push(paths.chain_spend[h]);
+            if let Some(r) = &paths.reactivation {
+                react[h].push(r[h]);
             }
         }
         value_tail.push(tail);
@@ -534,11 +490,7 @@ fn state_bands(
     let to_lapse: Option<Interval> = if lapsed[s] {
         Some(Interval::point(0.0))
     } else {
-        let mut v: Vec<f64> = steps
-            .iter()
-            .filter_map(|t| t.as_ref().and_then(|t| step_at.map(|k| t[k])))
-            .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
-            .collect();
+        let mut v: Vec<f64> = to_lapse.iter().filter_map(|t| t[s]).collect();
         // Only when every draw has a finite expected time (as the point forecast requires).
         (v.len() == draws).then(|| equal_tailed(&mut v, level))
     };

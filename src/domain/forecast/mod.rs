@@ -7,9 +7,12 @@
 //! prediction.
 
 pub mod intervals;
+mod kernel;
 pub mod portfolio;
 
-use crate::domain::linalg::{mat_vec, solve, vec_mat};
+pub use kernel::pc_value;
+
+use crate::domain::linalg::vec_mat;
 use serde::{Deserialize, Serialize};
 
 /// Values by state name, serialized as a JSON object `{state: value}` without building a map.
@@ -71,32 +74,6 @@ impl ForecastParams {
         }
         Ok(())
     }
-}
-
-/// Infinite-horizon value per starting state, V = [I − P/(1+d)]⁻¹ R (Pfeifer & Carraway 2000):
-/// the value flow R of the current period plus the discounted flows of all later ones. `None`
-/// when the system is singular (d = 0 with a chain that never stops spending).
-///
-/// Pfeifer & Carraway's example: recency states 1–4, purchase probabilities .5, .2, .1, 0 (a
-/// purchase returns the customer to state 1), R = (100, 0, 0, 0), d = 0.1:
-///
-/// ```
-/// use kam::domain::forecast::pc_value;
-/// let p = vec![
-///     vec![0.5, 0.5, 0.0, 0.0],
-///     vec![0.2, 0.0, 0.8, 0.0],
-///     vec![0.1, 0.0, 0.0, 0.9],
-///     vec![0.0, 0.0, 0.0, 1.0],
-/// ];
-/// let v = pc_value(&p, &[100.0, 0.0, 0.0, 0.0], 0.1).unwrap();
-/// let rounded: Vec<f64> = v.iter().map(|x| (x * 100.0).round() / 100.0).collect();
-/// assert_eq!(rounded, [231.08, 57.29, 21.01, 0.0]);
-/// ```
-pub fn pc_value(p: &[Vec<f64>], r: &[f64], d: f64) -> Option<Vec<f64>> {
-    let n = r.len();
-    let a: Vec<Vec<f64>> =
-        (0..n).map(|i| (0..n).map(|j| f64::from(u8::from(i == j)) - p[i][j] / (1.0 + d)).collect()).collect();
-    solve(a, r.to_vec())
 }
 
 /// Chain-only quantities from one starting state.
@@ -161,77 +138,22 @@ impl Forecaster {
         params: ForecastParams,
     ) -> Result<Self, ForecastError> {
         params.check()?;
-        let n = p.len();
-        let h_max = params.horizon;
-        let d = params.discount_rate;
-        // Lapsed states absorbing, for first passage.
-        let mut absorbing = p.to_vec();
-        for (i, row) in absorbing.iter_mut().enumerate() {
-            if lapsed[i] {
-                *row = (0..n).map(|j| f64::from(u8::from(j == i))).collect();
-            }
-        }
-        let in_lapsed = |v: &[f64]| v.iter().zip(lapsed).filter(|(_, l)| **l).map(|(x, _)| x).sum::<f64>();
-        // Expected steps to lapse from each non-lapsed state: (I − Q) t = 1.
-        let others: Vec<usize> = (0..n).filter(|&i| !lapsed[i]).collect();
-        let q: Vec<Vec<f64>> =
-            others.iter().map(|&i| others.iter().map(|&j| f64::from(u8::from(i == j)) - p[i][j]).collect()).collect();
-        let steps = solve(q, vec![1.0; others.len()]);
-        // Tail value: Σ_{h≥2} e_s P^h m / (1+d)^h = e_s P² V / (1+d)² with V = [I − P/(1+d)]⁻¹ m.
-        let v = if d > 0.0 { pc_value(p, spend, d) } else { None };
-        let pv = v.as_ref().map(|v| mat_vec(p, v));
-        let ppv = pv.as_ref().map(|pv| mat_vec(p, pv));
-        let mut per_state = Vec::with_capacity(n);
-        for s in 0..n {
-            let mut dist = vec![0.0; n];
-            dist[s] = 1.0;
-            let mut abs = dist.clone();
-            let mut chain_spend = Vec::with_capacity(h_max);
-            let mut distribution = Vec::with_capacity(h_max);
-            let mut churn = Vec::with_capacity(h_max);
-            for _ in 0..h_max {
-                dist = vec_mat(&dist, p);
-                chain_spend.push(dist.iter().zip(spend).map(|(a, b)| a * b).sum());
-                abs = vec_mat(&abs, &absorbing);
-                distribution.push(dist.clone());
-                churn.push(in_lapsed(&abs));
-            }
-            let reactivation = lapsed[s].then(|| {
-                // Mass that has stayed within the lapsed states throughout.
-                let mut stay = vec![0.0; n];
-                stay[s] = 1.0;
-                (0..h_max)
-                    .map(|_| {
-                        stay = vec_mat(&stay, p);
-                        for (j, x) in stay.iter_mut().enumerate() {
-                            if !lapsed[j] {
-                                *x = 0.0;
-                            }
-                        }
-                        1.0 - stay.iter().sum::<f64>()
-                    })
-                    .collect()
-            });
-            let periods_to_lapse = if lapsed[s] {
-                Some(0.0)
-            } else {
-                steps
-                    .as_ref()
-                    .map(|t| t[others.iter().position(|&i| i == s).unwrap()])
-                    .filter(|t| t.is_finite() && *t >= 0.0 && *t < 1e9)
-            };
-            let tail_value = ppv.as_ref().map(|v| v[s] / ((1.0 + d) * (1.0 + d)));
-            let future_value = pv.as_ref().map(|v| v[s] / (1.0 + d));
-            per_state.push(StateForecast {
-                distribution,
-                churn,
-                reactivation,
-                periods_to_lapse,
-                chain_spend,
-                tail_value,
-                future_value,
-            });
-        }
+        let to_lapse = kernel::periods_to_lapse(p, lapsed);
+        let tails = kernel::tails(p, spend, params.discount_rate);
+        let per_state = (0..p.len())
+            .map(|s| {
+                let paths = kernel::paths(p, lapsed, spend, s, params.horizon);
+                StateForecast {
+                    distribution: paths.distribution,
+                    churn: paths.churn,
+                    reactivation: paths.reactivation,
+                    periods_to_lapse: to_lapse[s],
+                    chain_spend: paths.chain_spend,
+                    tail_value: tails.as_ref().map(|t| t.beyond_first[s]),
+                    future_value: tails.as_ref().map(|t| t.future[s]),
+                }
+            })
+            .collect();
         Ok(Self { params, key, lapsed: lapsed.to_vec(), per_state })
     }
 
