@@ -37,3 +37,6 @@ mod report;
 // The report and the dashboard in headless Chromium (Playwright): every chart drawn, no console
 // errors, screenshots in test-output/.
 mod browser;
+
+// The crate's layout: layers import downward, no circle, no file over 600 lines.
+mod layout;

@@ -1,8 +1,9 @@
-//! Typed views of a model, shared by the API and `kam report` (which embeds the same JSON the
-//! API answers): the model's description, its chain, a population forecast and the portfolio
-//! of its customers.
+//! Typed views of a model, shared by the API, `kam score` and `kam report` (which embeds the
+//! same JSON the API answers): the model's description, its chain, a population forecast, the
+//! portfolio of its customers, and the flat interval fields of a customer's prediction.
 
-use crate::domain::forecast::intervals::{ForecastBands, Interval};
+use crate::domain::forecast::ByState;
+use crate::domain::forecast::intervals::{CustomerBands, ForecastBands, HorizonBands, Interval};
 use crate::domain::forecast::population;
 use crate::domain::forecast::portfolio::{Outlook, Portfolio, PortfolioParams, summarise};
 use crate::model::artifact::ModelArtifact;
@@ -189,4 +190,68 @@ impl SummaryResponse {
         );
         Self { model_id: model.id.clone(), as_of: model.periods.as_of, horizon, discount_rate, source, portfolio }
     }
+}
+
+impl From<&CustomerBands> for ValueIntervals {
+    /// The customer-level intervals as flat `*_lo` / `*_hi` fields.
+    fn from(b: &CustomerBands) -> Self {
+        ValueIntervals {
+            next_spend_lo: b.next_spend.lo,
+            next_spend_hi: b.next_spend.hi,
+            expected_periods_to_lapse_lo: b.expected_periods_to_lapse.map(|i| i.lo),
+            expected_periods_to_lapse_hi: b.expected_periods_to_lapse.map(|i| i.hi),
+            value_horizon_lo: b.value_horizon.lo,
+            value_horizon_hi: b.value_horizon.hi,
+            value_infinite_lo: b.value_infinite.map(|i| i.lo),
+            value_infinite_hi: b.value_infinite.map(|i| i.hi),
+        }
+    }
+}
+
+impl<'a> HorizonIntervals<'a> {
+    /// A horizon's intervals as flat `*_lo` / `*_hi` fields, distributions by state name.
+    pub fn new(b: &HorizonBands, states: &'a [String]) -> Self {
+        HorizonIntervals {
+            distribution_lo: ByState { names: states, values: b.distribution.iter().map(|i| i.lo).collect() },
+            distribution_hi: ByState { names: states, values: b.distribution.iter().map(|i| i.hi).collect() },
+            p_key_lo: b.p_key.lo,
+            p_key_hi: b.p_key.hi,
+            churn_lo: b.churn.lo,
+            churn_hi: b.churn.hi,
+            reactivation_lo: b.reactivation.map(|i| i.lo),
+            reactivation_hi: b.reactivation.map(|i| i.hi),
+            expected_spend_lo: b.expected_spend.lo,
+            expected_spend_hi: b.expected_spend.hi,
+        }
+    }
+}
+
+/// A customer's own intervals, flattened into its prediction (`kam score` JSON Lines, the API).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ValueIntervals {
+    pub next_spend_lo: f64,
+    pub next_spend_hi: f64,
+    pub expected_periods_to_lapse_lo: Option<f64>,
+    pub expected_periods_to_lapse_hi: Option<f64>,
+    pub value_horizon_lo: f64,
+    pub value_horizon_hi: f64,
+    pub value_infinite_lo: Option<f64>,
+    pub value_infinite_hi: Option<f64>,
+}
+
+/// One horizon's intervals, flattened into the horizon of a prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HorizonIntervals<'a> {
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub distribution_lo: ByState<'a>,
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    pub distribution_hi: ByState<'a>,
+    pub p_key_lo: f64,
+    pub p_key_hi: f64,
+    pub churn_lo: f64,
+    pub churn_hi: f64,
+    pub reactivation_lo: Option<f64>,
+    pub reactivation_hi: Option<f64>,
+    pub expected_spend_lo: f64,
+    pub expected_spend_hi: f64,
 }

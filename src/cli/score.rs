@@ -4,7 +4,8 @@ use super::input::{InputArgs, IntervalArgs, ModelArgs};
 use super::output::{Cell, ColType, Column, ParquetSink, RowSink, write_csv_parallel};
 use super::progress::Progress;
 use super::table::{Table, thousands};
-use crate::domain::forecast::intervals::{ForecastBands, HorizonIntervals, ValueIntervals};
+use crate::app::views::{HorizonIntervals, ValueIntervals};
+use crate::domain::forecast::intervals::ForecastBands;
 use crate::domain::forecast::portfolio::Concentration;
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
@@ -213,7 +214,7 @@ fn json_line(
         .horizons
         .iter()
         .map(|h| JsonHorizon {
-            intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| b.named(states)),
+            intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| HorizonIntervals::new(b, states)),
             h: h.h,
             distribution: states.iter().cloned().zip(h.distribution.iter().map(|p| serde_json::json!(p))).collect(),
             most_likely: &states[h.most_likely],
@@ -229,7 +230,7 @@ fn json_line(
     fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
     fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
     if let Some(b) = &bands {
-        let v: ValueIntervals = b.value_intervals();
+        let v: ValueIntervals = ValueIntervals::from(b);
         if let serde_json::Value::Object(m) = serde_json::to_value(v).expect("intervals serialize") {
             fields.extend(m);
         }

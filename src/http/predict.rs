@@ -19,13 +19,12 @@ use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::{JsonBody, parse};
 use super::{Forecasts, Served};
-use crate::domain::forecast::intervals::{HorizonIntervals, ValueIntervals};
+use crate::app::views::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::{ByState, ForecastParams};
-use crate::domain::panel::PanelRow;
-use crate::domain::states::Segmenter;
 use crate::domain::transactions::CustomerAttributes;
 use crate::domain::transactions::Transactions;
 use crate::model::artifact::ModelArtifact;
+use crate::model::place::features::{FeatureCustomer, FeaturePlacer, PartialFeatures};
 use crate::model::place::{CustomerNow, Rfm, snapshot};
 use axum::Router;
 use axum::extract::State;
@@ -94,6 +93,23 @@ pub struct CustomerInput {
     pub transactions: Option<Vec<TransactionInput>>,
 }
 
+impl CustomerInput {
+    /// The features as given (request to domain value at the edge).
+    fn features(&self) -> PartialFeatures<'_> {
+        PartialFeatures {
+            segment: self.segment.as_deref(),
+            recency_days: self.recency_days,
+            frequency: self.frequency,
+            monetary: self.monetary,
+            tenure_periods: self.tenure_periods,
+            purchases: self.purchases,
+            spend: self.spend,
+            periods_since_purchase: self.periods_since_purchase,
+            attributes: self.attributes.as_ref(),
+        }
+    }
+}
+
 /// One transaction of a customer.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -157,15 +173,6 @@ pub struct PredictResponse<'a> {
     pub predictions: Vec<Prediction<'a>>,
 }
 
-/// A customer given by features, ready to forecast.
-struct FeatureCustomer {
-    state: usize,
-    row: PanelRow,
-    attributes: Vec<f64>,
-    defaulted: Vec<&'static str>,
-    segment_from: &'static str,
-}
-
 enum Placed {
     Features(FeatureCustomer),
     /// Index into the request's [`Transactions`].
@@ -180,175 +187,6 @@ impl Problems {
             self.0.push(Detail::new(path, problem));
         }
     }
-}
-
-/// Mean length of the model's periods, in days.
-fn period_days(model: &ModelArtifact) -> f64 {
-    let spans = &model.periods.spans;
-    if spans.is_empty() {
-        return 1.0;
-    }
-    spans.iter().map(|(a, b)| (*b - *a).num_days() as f64 + 1.0).sum::<f64>() / spans.len() as f64
-}
-
-/// What placing customers by features needs from the model, computed once per request.
-struct FeatureContext<'a> {
-    model: &'a ModelArtifact,
-    segmenter: Segmenter,
-    period_days: f64,
-}
-
-impl<'a> FeatureContext<'a> {
-    fn new(model: &'a ModelArtifact) -> Self {
-        Self { model, segmenter: model.segmenter(), period_days: period_days(model) }
-    }
-}
-
-/// Builds a feature customer's panel row and state, filling in documented defaults.
-fn place_features(c: &CustomerInput, i: usize, cx: &FeatureContext, p: &mut Problems) -> Option<FeatureCustomer> {
-    let at = |f: &str| format!("customers[{i}].{f}");
-    let model = cx.model;
-    let states = &model.segments.states;
-    let scheme = &model.segments.scheme;
-    let first_inactive = scheme.first_inactive();
-    let segmenter = &cx.segmenter;
-    let mut ok = true;
-    for (name, v) in [("monetary", c.monetary), ("spend", c.spend)] {
-        if v.is_some_and(|v| !v.is_finite()) {
-            p.add(at(name), "must be a finite number");
-            ok = false;
-        }
-    }
-    // Attributes by name; the training mean where missing.
-    let names = &model.spend.model.design().attributes;
-    let mut attributes = model.spend.attribute_means.clone();
-    if let Some(given) = &c.attributes {
-        for (name, v) in given {
-            match names.iter().position(|n| n == name) {
-                Some(k) if v.is_finite() => attributes[k] = *v,
-                Some(_) => {
-                    p.add(at(&format!("attributes.{name}")), "must be a finite number");
-                    ok = false;
-                }
-                None => {
-                    p.add(
-                        at(&format!("attributes.{name}")),
-                        format!("the model has no attribute {name:?}; it uses {names:?}"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-    }
-    let derived_state = match &c.segment {
-        Some(name) => match model.state_index(name) {
-            Some(s) => Some(s),
-            None => {
-                p.add(at("segment"), format!("unknown segment {name:?}; the model's segments are {states:?}"));
-                return None;
-            }
-        },
-        None => match (c.tenure_periods, c.purchases, c.monetary) {
-            (Some(tenure), Some(purchases), Some(monetary)) if purchases > 0 || c.periods_since_purchase.is_some() => {
-                let psp = if purchases > 0 { 0 } else { c.periods_since_purchase.unwrap_or(0) };
-                if purchases == 0 && (psp == 0 || psp > tenure) {
-                    p.add(
-                        at("periods_since_purchase"),
-                        "with purchases 0 it must be at least 1 and at most tenure_periods",
-                    );
-                    return None;
-                }
-                let row = PanelRow {
-                    period: 0,
-                    purchases,
-                    spend: 0.0,
-                    margin: 0.0,
-                    recency_days: 0,
-                    periods_since_purchase: psp,
-                    frequency: purchases,
-                    monetary,
-                    tenure,
-                };
-                Some(segmenter.state_of(&row))
-            }
-            _ => {
-                p.add(
-                    at("segment"),
-                    "required unless tenure_periods, purchases and monetary are given \
-                     (and periods_since_purchase when purchases is 0)",
-                );
-                return None;
-            }
-        },
-    };
-    let state = derived_state?;
-    if !ok {
-        return None;
-    }
-    let active = state < first_inactive;
-    let mut defaulted = Vec::new();
-    let mut take = |name: &'static str, v: Option<u32>, d: u32| {
-        v.unwrap_or_else(|| {
-            defaulted.push(name);
-            d
-        })
-    };
-    let purchases = take("purchases", c.purchases, u32::from(active));
-    let frequency = take("frequency", c.frequency, purchases);
-    // The least periods since purchase the segment allows.
-    let least_silence = if active {
-        0
-    } else {
-        // Trailing values to try: the given one, or one in each tier (for tier-split inactive states).
-        let mut values: Vec<f64> = segmenter.thresholds().to_vec();
-        values.push(f64::MIN);
-        if let Some(m) = c.monetary {
-            values = vec![m];
-        }
-        (1..=scheme.lapse_after)
-            .find(|&k| {
-                values.iter().any(|&monetary| {
-                    let row = PanelRow {
-                        period: 0,
-                        purchases: 0,
-                        spend: 0.0,
-                        margin: 0.0,
-                        recency_days: 0,
-                        periods_since_purchase: k,
-                        frequency: 0,
-                        monetary,
-                        tenure: k,
-                    };
-                    segmenter.state_of(&row) == state
-                })
-            })
-            .unwrap_or(1)
-    };
-    let psp = take("periods_since_purchase", c.periods_since_purchase, least_silence);
-    let tenure = take("tenure_periods", c.tenure_periods, if state == 0 { 0 } else { psp.max(1) });
-    let half = (cx.period_days / 2.0).round() as u32;
-    let recency = take("recency_days", c.recency_days, half + psp * cx.period_days.round() as u32);
-    let spend = c.spend.unwrap_or_else(|| {
-        defaulted.push("spend");
-        model.mean_revenue(state)
-    });
-    let monetary = c.monetary.unwrap_or_else(|| {
-        defaulted.push("monetary");
-        spend
-    });
-    let row = PanelRow {
-        period: 0,
-        purchases,
-        spend,
-        margin: 0.0,
-        recency_days: recency,
-        periods_since_purchase: psp,
-        frequency,
-        monetary,
-        tenure,
-    };
-    let segment_from = if c.segment.is_some() { "given" } else { "derived" };
-    Some(FeatureCustomer { state, row, attributes, defaulted, segment_from })
 }
 
 /// Checks the request and places every customer; all problems at once, by path.
@@ -390,7 +228,7 @@ fn place(
     }
     let mut attrs = CustomerAttributes { names: names.clone(), values: Vec::new() };
     let mut any_attrs = false;
-    let cx = FeatureContext::new(model);
+    let placer = FeaturePlacer::new(model);
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(req.customers.len());
     let mut placed = Vec::with_capacity(req.customers.len());
     for (i, c) in req.customers.iter().enumerate() {
@@ -400,8 +238,13 @@ fn place(
             p.add(format!("customers[{i}].id"), format!("duplicate id {:?} (also customers[{j}])", c.id));
         }
         let Some(rows) = &c.transactions else {
-            if let Some(f) = place_features(c, i, &cx, &mut p) {
-                placed.push(Placed::Features(f));
+            match placer.place(&c.features()) {
+                Ok(f) => placed.push(Placed::Features(f)),
+                Err(problems) => {
+                    for f in problems {
+                        p.add(format!("customers[{i}].{}", f.field), f.problem);
+                    }
+                }
             }
             continue;
         };
@@ -499,12 +342,12 @@ pub(super) fn output<'a>(
         expected_periods_to_lapse: f.expected_periods_to_lapse,
         value_horizon: f.value_horizon,
         value_infinite: f.value_infinite,
-        intervals: bands.as_ref().map(|b| b.value_intervals()),
+        intervals: bands.as_ref().map(|b| ValueIntervals::from(b)),
         horizons: f
             .horizons
             .into_iter()
             .map(|h| HorizonOut {
-                intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| b.named(states)),
+                intervals: horizon_bands.as_mut().and_then(|it| it.next()).map(|b| HorizonIntervals::new(b, states)),
                 h: h.h,
                 distribution: ByState { names: states, values: h.distribution },
                 most_likely: &states[h.most_likely],

@@ -3,10 +3,11 @@
 
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::chain::counts::{TransitionCounts, sum_tables};
-use crate::domain::chain::covariates::{self, MoveSampler};
+use crate::domain::chain::covariates;
 use crate::domain::chain::diagnostics::time_homogeneity;
 use crate::domain::chain::diagnostics::{TripleCounts, order_test, recent_window_check, thin_rows};
 use crate::domain::chain::fit::{TransitionModel, smoothed_rows};
+use crate::domain::chain::moves::{MoveSampler, feature_names};
 use crate::domain::panel::{PanelRow, customer_panel};
 use crate::domain::shards::{Parallel, SHARDS};
 use crate::domain::spend::{
@@ -295,7 +296,7 @@ pub fn train(
         let earlier = sum_tables(&steps[..steps.len().saturating_sub(1)], n_states);
         let baseline = smoothed_rows(&earlier, &allowed, params.transitions.prior);
         let samples = MoveSampler::merge(samplers);
-        covariates::fit(&states, covariates::feature_names(&design.attributes), &samples, &baseline, &Rayon)
+        covariates::fit(&states, feature_names(&design.attributes), &samples, &baseline, &Rayon)
     });
     let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
     // The matrix from all periods' moves, or from the last K periods' only.

@@ -6,3 +6,4 @@ pub mod counts;
 pub mod covariates;
 pub mod diagnostics;
 pub mod fit;
+pub mod moves;

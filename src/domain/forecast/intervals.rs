@@ -18,12 +18,12 @@
 //!
 //! Deterministic: draw d uses its own generator seeded from (seed, d).
 
-use crate::domain::forecast::ByState;
+pub use crate::domain::forecast::draws::{Interval, equal_tailed};
+use crate::domain::forecast::draws::{draw_matrix, multinomial, rng_for, z_quantile};
 use crate::domain::forecast::kernel;
 use crate::domain::linalg::vec_mat;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Binomial, Distribution, Gamma, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand::Rng;
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 /// How intervals are computed.
@@ -66,76 +66,6 @@ impl IntervalParams {
         }
         Ok(())
     }
-}
-
-/// An interval: lower and upper end.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl Interval {
-    pub const fn point(x: f64) -> Self {
-        Self { lo: x, hi: x }
-    }
-
-    pub fn contains(&self, x: f64) -> bool {
-        self.lo <= x && x <= self.hi
-    }
-}
-
-/// The equal-tailed interval of `values` at `level` (linear interpolation between order
-/// statistics, R's type 7). Reorders `values`.
-pub fn equal_tailed(values: &mut [f64], level: f64) -> Interval {
-    match values.len() {
-        0 => return Interval::point(f64::NAN),
-        1 => return Interval::point(values[0]),
-        _ => {}
-    }
-    let tail = (1.0 - level) / 2.0;
-    Interval { lo: quantile(values, tail), hi: quantile(values, 1.0 - tail) }
-}
-
-/// The q-quantile (type 7) by selection, O(n).
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    let pos = q * (values.len() - 1) as f64;
-    let k = pos.floor() as usize;
-    let frac = pos - k as f64;
-    let (_, &mut a, rest) = values.select_nth_unstable_by(k, f64::total_cmp);
-    if frac == 0.0 || rest.is_empty() {
-        return a;
-    }
-    let b = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
-    a + frac * (b - a)
-}
-
-/// A generator for draw `d` of a run seeded with `seed`.
-fn rng_for(seed: u64, d: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seed ^ d.wrapping_add(1).wrapping_mul(crate::domain::sampling::GOLDEN))
-}
-
-/// One transition matrix from the rows' Dirichlet posteriors (normalised Gamma draws; cells
-/// with parameter 0 stay 0).
-pub fn draw_matrix(posterior: &[Vec<f64>], rng: &mut impl Rng) -> Vec<Vec<f64>> {
-    posterior
-        .iter()
-        .map(|row| {
-            let mut out: Vec<f64> = row
-                .iter()
-                .map(|&a| if a > 0.0 { Gamma::new(a, 1.0).expect("positive shape").sample(rng) } else { 0.0 })
-                .collect();
-            let total: f64 = out.iter().sum();
-            if total > 0.0 {
-                out.iter_mut().for_each(|x| *x /= total);
-            } else {
-                // Shapes so small that every Gamma draw underflowed: fall back to the mean.
-                let t: f64 = row.iter().sum();
-                out = row.iter().map(|a| a / t).collect();
-            }
-            out
-        })
-        .collect()
 }
 
 /// What the chain needs besides the posterior: which states are lapsed, the key state, the
@@ -182,70 +112,6 @@ pub struct CustomerBands {
     pub expected_periods_to_lapse: Option<Interval>,
     /// Per horizon; `horizons[0].expected_spend` is the customer's `next_spend` interval.
     pub horizons: Vec<HorizonBands>,
-}
-
-impl CustomerBands {
-    /// The customer-level intervals as flat `*_lo` / `*_hi` fields.
-    pub fn value_intervals(&self) -> ValueIntervals {
-        ValueIntervals {
-            next_spend_lo: self.next_spend.lo,
-            next_spend_hi: self.next_spend.hi,
-            expected_periods_to_lapse_lo: self.expected_periods_to_lapse.map(|i| i.lo),
-            expected_periods_to_lapse_hi: self.expected_periods_to_lapse.map(|i| i.hi),
-            value_horizon_lo: self.value_horizon.lo,
-            value_horizon_hi: self.value_horizon.hi,
-            value_infinite_lo: self.value_infinite.map(|i| i.lo),
-            value_infinite_hi: self.value_infinite.map(|i| i.hi),
-        }
-    }
-}
-
-impl HorizonBands {
-    /// This horizon's intervals as flat `*_lo` / `*_hi` fields, distributions by state name.
-    pub fn named<'a>(&self, states: &'a [String]) -> HorizonIntervals<'a> {
-        HorizonIntervals {
-            distribution_lo: ByState { names: states, values: self.distribution.iter().map(|i| i.lo).collect() },
-            distribution_hi: ByState { names: states, values: self.distribution.iter().map(|i| i.hi).collect() },
-            p_key_lo: self.p_key.lo,
-            p_key_hi: self.p_key.hi,
-            churn_lo: self.churn.lo,
-            churn_hi: self.churn.hi,
-            reactivation_lo: self.reactivation.map(|i| i.lo),
-            reactivation_hi: self.reactivation.map(|i| i.hi),
-            expected_spend_lo: self.expected_spend.lo,
-            expected_spend_hi: self.expected_spend.hi,
-        }
-    }
-}
-
-/// A customer's own intervals, flattened into its prediction (`kam score` JSON Lines, the API).
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct ValueIntervals {
-    pub next_spend_lo: f64,
-    pub next_spend_hi: f64,
-    pub expected_periods_to_lapse_lo: Option<f64>,
-    pub expected_periods_to_lapse_hi: Option<f64>,
-    pub value_horizon_lo: f64,
-    pub value_horizon_hi: f64,
-    pub value_infinite_lo: Option<f64>,
-    pub value_infinite_hi: Option<f64>,
-}
-
-/// One horizon's intervals, flattened into the horizon of a prediction.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct HorizonIntervals<'a> {
-    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
-    pub distribution_lo: ByState<'a>,
-    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
-    pub distribution_hi: ByState<'a>,
-    pub p_key_lo: f64,
-    pub p_key_hi: f64,
-    pub churn_lo: f64,
-    pub churn_hi: f64,
-    pub reactivation_lo: Option<f64>,
-    pub reactivation_hi: Option<f64>,
-    pub expected_spend_lo: f64,
-    pub expected_spend_hi: f64,
 }
 
 /// Posterior draws of a chain and the intervals they give, per starting state.
@@ -410,41 +276,6 @@ impl ForecastBands {
 pub struct PopulationBands {
     pub expected: Vec<Vec<Interval>>,
     pub realized: Vec<Vec<Interval>>,
-}
-
-/// Adds a Multinomial(n, p) draw to `out` (sequential conditional binomials).
-fn multinomial(n: u64, p: &[f64], out: &mut [u64], rng: &mut impl Rng) {
-    let mut left = n;
-    let mut mass = 1.0;
-    for (j, &pj) in p.iter().enumerate() {
-        if left == 0 {
-            break;
-        }
-        if pj <= 0.0 {
-            continue;
-        }
-        let q = (pj / mass).clamp(0.0, 1.0);
-        let x = if q >= 1.0 { left } else { Binomial::new(left, q).expect("0 ≤ q ≤ 1").sample(rng) };
-        out[j] += x;
-        left -= x;
-        mass -= pj;
-        if mass <= 0.0 {
-            out[j] += left;
-            left = 0;
-        }
-    }
-    if left > 0 {
-        // Rounding left some mass unassigned: it stays with the last possible destination.
-        if let Some(j) = p.iter().rposition(|&x| x > 0.0) {
-            out[j] += left;
-        }
-    }
-}
-
-/// The standard normal quantile at (1 + level) / 2.
-fn z_quantile(level: f64) -> f64 {
-    use statrs::distribution::{ContinuousCDF, Normal};
-    Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf((1.0 + level) / 2.0)
 }
 
 /// Intervals for a customer starting in `s`, over the drawn chains: the kernel's paths on

@@ -6,6 +6,7 @@
 //! vector is V = [I − P/(1+d)]⁻¹ m. The first period uses the customer's own spend regression
 //! prediction.
 
+mod draws;
 pub mod intervals;
 mod kernel;
 pub mod portfolio;

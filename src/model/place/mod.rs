@@ -1,6 +1,8 @@
 //! Where each customer stands at an as-of date under a trained model: its panel rows and states
 //! (with the model's own cut-points), and its predicted next-period spend.
 
+pub mod features;
+
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::panel::{PanelRow, customer_panel};
 use crate::domain::transactions::CustomerAttributes;
