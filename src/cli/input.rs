@@ -166,29 +166,31 @@ pub struct ConfigArgs {
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown period {s:?}: expected week, month, quarter, year or days"))
+    setting(s, "period", "week, month, quarter, year or days")
 }
 
 fn parse_spend_model(s: &str) -> Result<SpendChoice, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown spend model {s:?}: expected auto, ols, log_ols or tweedie"))
+    setting(s, "spend model", "auto, ols, log_ols or tweedie")
 }
 
 fn parse_basis(s: &str) -> Result<ValueBasis, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown value basis {s:?}: expected revenue or margin"))
+    setting(s, "value basis", "revenue or margin")
 }
 
 fn parse_rule(s: &str) -> Result<RuleName, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown tier rule {s:?}: expected top_share, value_share or fixed"))
+    setting(s, "tier rule", "top_share, value_share or fixed")
+}
+
+/// A flag's value by the same name the configuration file uses for it (its serde name).
+fn setting<T: serde::de::DeserializeOwned>(s: &str, what: &str, expected: &str) -> Result<T, String> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
+        .map_err(|_| format!("unknown {what} {s:?}: expected {expected}"))
 }
 
 impl ConfigArgs {
     /// The configuration file (if any) with the flags applied over it, checked.
     pub fn resolve(&self) -> anyhow::Result<TrainConfig> {
-        let mut c = match &self.config {
+        let c = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
                 TrainConfig::from_toml(&text)
@@ -196,60 +198,38 @@ impl ConfigArgs {
             }
             None => TrainConfig::default(),
         };
-        if let Some(u) = self.period {
-            c.period.unit = u;
+        // The flags given, as the configuration entries they set (section, key, value), laid
+        // over the file through the configuration's own deserializer.
+        fn value<T: serde::Serialize>(v: &T) -> toml::Value {
+            toml::Value::try_from(v).expect("a flag's value serializes")
         }
-        if self.length_days.is_some() {
-            c.period.length_days = self.length_days;
+        let flags: [(&str, &str, Option<toml::Value>); 18] = [
+            ("period", "unit", self.period.as_ref().map(value)),
+            ("period", "length_days", self.length_days.as_ref().map(value)),
+            ("period", "anchor", self.anchor.as_ref().map(value)),
+            ("period", "as_of", self.as_of.as_ref().map(value)),
+            ("segments", "window", self.window.as_ref().map(value)),
+            ("segments", "lapse_after", self.lapse_after.as_ref().map(value)),
+            ("segments", "split_inactive", self.split_inactive.as_ref().map(value)),
+            ("segments", "inactive_tiers", self.inactive_tiers.as_ref().map(value)),
+            ("segments", "rule", self.tier_rule.as_ref().map(value)),
+            ("segments", "cuts", self.cuts.as_ref().map(value)),
+            ("transitions", "prior", self.prior.as_ref().map(value)),
+            ("transitions", "recent_periods", self.recent_periods.as_ref().map(value)),
+            ("transitions", "covariates", self.covariates.as_ref().map(value)),
+            ("spend", "model", self.spend_model.as_ref().map(value)),
+            ("spend", "tweedie_power", self.tweedie_power.as_ref().map(value)),
+            ("value", "basis", self.value_basis.as_ref().map(value)),
+            ("value", "service_cost_per_period", self.service_cost_per_period.as_ref().map(value)),
+            ("value", "service_cost_attribute", self.service_cost_attribute.as_ref().map(value)),
+        ];
+        let mut table = toml::Value::try_from(&c).expect("a configuration serializes");
+        for (section, key, v) in flags {
+            if let (Some(v), Some(toml::Value::Table(t))) = (v, table.get_mut(section)) {
+                t.insert(key.to_string(), v);
+            }
         }
-        if self.anchor.is_some() {
-            c.period.anchor = self.anchor;
-        }
-        if self.as_of.is_some() {
-            c.period.as_of = self.as_of;
-        }
-        if let Some(w) = self.window {
-            c.segments.window = w;
-        }
-        if let Some(l) = self.lapse_after {
-            c.segments.lapse_after = l;
-        }
-        if let Some(v) = self.split_inactive {
-            c.segments.split_inactive = v;
-        }
-        if let Some(v) = self.inactive_tiers {
-            c.segments.inactive_tiers = v;
-        }
-        if let Some(r) = self.tier_rule {
-            c.segments.rule = r;
-        }
-        if let Some(cuts) = &self.cuts {
-            c.segments.cuts = cuts.clone();
-        }
-        if let Some(p) = self.prior {
-            c.transitions.prior = p;
-        }
-        if let Some(k) = self.recent_periods {
-            c.transitions.recent_periods = Some(k);
-        }
-        if let Some(v) = self.covariates {
-            c.transitions.covariates = v;
-        }
-        if let Some(m) = self.spend_model {
-            c.spend.model = m;
-        }
-        if let Some(p) = self.tweedie_power {
-            c.spend.tweedie_power = p;
-        }
-        if let Some(b) = self.value_basis {
-            c.value.basis = b;
-        }
-        if let Some(v) = self.service_cost_per_period {
-            c.value.service_cost_per_period = v;
-        }
-        if self.service_cost_attribute.is_some() {
-            c.value.service_cost_attribute = self.service_cost_attribute.clone();
-        }
+        let c: TrainConfig = table.try_into().context("invalid flags")?;
         if let Err(e) = c.check() {
             match &self.config {
                 Some(p) => anyhow::bail!("invalid configuration ({} and flags): {e}", p.display()),

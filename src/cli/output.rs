@@ -2,6 +2,7 @@
 //! directly by the caller, nested).
 
 use anyhow::Context;
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
@@ -60,7 +61,7 @@ pub fn write_csv_parallel<'a, W: Write>(
     let header: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     writeln!(out, "{}", header.join(","))?;
     const BLOCK: usize = 16_384;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(8);
+    let threads = rayon::current_num_threads().min(8);
     let mut start = 0;
     while start < n {
         let blocks: Vec<(usize, usize)> = (0..threads)
@@ -68,25 +69,20 @@ pub fn write_csv_parallel<'a, W: Write>(
             .filter(|(a, b)| a < b)
             .collect();
         let fill = &fill;
-        let buffers: Vec<Vec<u8>> = std::thread::scope(|s| {
-            let handles: Vec<_> = blocks
-                .iter()
-                .map(|&(a, b)| {
-                    s.spawn(move || {
-                        let mut buf = Vec::with_capacity((b - a) * 256);
-                        let mut cells = Vec::with_capacity(columns.len());
-                        let mut num = ryu::Buffer::new();
-                        for i in a..b {
-                            cells.clear();
-                            fill(i, &mut cells);
-                            push_csv_row(&mut buf, &cells, &mut num);
-                        }
-                        buf
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("formatting thread")).collect()
-        });
+        let buffers: Vec<Vec<u8>> = blocks
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut buf = Vec::with_capacity((b - a) * 256);
+                let mut cells = Vec::with_capacity(columns.len());
+                let mut num = ryu::Buffer::new();
+                for i in a..b {
+                    cells.clear();
+                    fill(i, &mut cells);
+                    push_csv_row(&mut buf, &cells, &mut num);
+                }
+                buf
+            })
+            .collect();
         for b in &buffers {
             out.write_all(b)?;
         }

@@ -44,7 +44,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let progress = Progress::new();
     progress.step(format!("loading model {id}"));
     let model = store.load(&id)?;
-    model.check().map_err(|reason| anyhow::anyhow!("model {id} cannot be reported: {reason}"))?;
     progress.step(match &a.scores {
         Some(p) => format!("reading {}", p.display()),
         None => "reading the customer snapshot".into(),

@@ -32,16 +32,10 @@ fn store_error(id: &str, e: StoreError) -> ApiError {
     }
 }
 
-/// Why a loaded artifact cannot be served (see [`ModelArtifact::check`]).
-pub fn check_servable(m: &ModelArtifact) -> Result<(), String> {
-    m.check()
-}
-
-/// Loads a model from the store and checks that it can be served.
+/// Loads a model from the store; the store refuses one whose parts do not agree
+/// ([`crate::model::artifact::ModelArtifact::check`]), as unusable.
 pub fn load_servable(store: &ModelStore, id: &str) -> Result<ModelArtifact, ApiError> {
-    let m = store.load(id).map_err(|e| store_error(id, e))?;
-    check_servable(&m).map_err(|reason| ApiError::UnusableModel { id: id.into(), reason })?;
-    Ok(m)
+    store.load(id).map_err(|e| store_error(id, e))
 }
 
 /// [`load_servable`], plus the customer snapshot stored beside the model, if any.

@@ -32,6 +32,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::NaiveDate;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -448,8 +449,7 @@ pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, Api
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let n = req.customers.len();
     // Asked once: on Linux the answer reads cgroup files, too slow for every request.
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()).min(8));
+    let threads = rayon::current_num_threads().min(8);
     if n < PARALLEL_FROM || threads == 1 {
         let response = predict(req, model)?;
         let mut buf = Vec::with_capacity(512 + n * if req.intervals { 4096 } else { 2048 });
@@ -471,29 +471,24 @@ pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, Api
     // Size of one serialized prediction, to allocate each chunk's buffer once.
     let one = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?.len();
     let per = n.div_ceil(threads);
-    let chunks: Vec<Result<Vec<u8>, serde_json::Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|start| {
-                let p = &p;
-                s.spawn(move || {
-                    let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
-                    let mut x = Vec::new();
-                    if start > 0 {
-                        buf.push(b',');
-                    }
-                    for i in start..(start + per).min(n) {
-                        if i > start {
-                            buf.push(b',');
-                        }
-                        serde_json::to_writer(&mut buf, &p.prediction(i, &mut x))?;
-                    }
-                    Ok(buf)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a prediction worker panicked")).collect()
-    });
+    let starts: Vec<usize> = (0..n).step_by(per).collect();
+    let chunks: Vec<Result<Vec<u8>, serde_json::Error>> = starts
+        .into_par_iter()
+        .map(|start| {
+            let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
+            let mut x = Vec::new();
+            if start > 0 {
+                buf.push(b',');
+            }
+            for i in start..(start + per).min(n) {
+                if i > start {
+                    buf.push(b',');
+                }
+                serde_json::to_writer(&mut buf, &p.prediction(i, &mut x))?;
+            }
+            Ok(buf)
+        })
+        .collect();
     let mut pieces = Vec::with_capacity(chunks.len() + 2);
     pieces.push(head);
     for chunk in chunks {

@@ -2,16 +2,13 @@
 
 use super::fields::{parse_amount, parse_date};
 use super::{Builder, Columns, Delimiter, HeaderMode, IngestError, Ingested, ReadOptions};
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Reads a delimited text file of transactions.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.into(), source })?;
-    let (hash, parsed) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| blake3::hash(&bytes).to_hex().to_string());
-        let parsed = parse(path, &bytes, options);
-        (hasher.join().expect("hashing thread"), parsed)
-    });
+    let (hash, parsed) = rayon::join(|| blake3::hash(&bytes).to_hex().to_string(), || parse(path, &bytes, options));
     Ok(parsed?.finish(path, hash))
 }
 
@@ -192,8 +189,7 @@ fn parse_simple(
         pos = (end + 1).min(bytes.len());
     };
     let data = &bytes[pos..];
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let chunks = if data.len() < (1 << 20) { 1 } else { threads };
+    let chunks = if data.len() < (1 << 20) { 1 } else { rayon::current_num_threads().min(8) };
     // Cut points at line ends.
     let mut cuts = vec![0];
     for k in 1..chunks {
@@ -214,17 +210,11 @@ fn parse_simple(
         v
     };
     let lay = &lay;
-    let results: Vec<Result<(Builder, u64), IngestError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = cuts
-            .windows(2)
-            .zip(&first_lines)
-            .map(|(w, &first)| {
-                let chunk = &data[w[0]..w[1]];
-                s.spawn(move || parse_chunk(path, chunk, first, delimiter, lay, options))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("parsing thread")).collect()
-    });
+    let results: Vec<Result<(Builder, u64), IngestError>> = cuts
+        .par_windows(2)
+        .zip(&first_lines)
+        .map(|(w, &first)| parse_chunk(path, &data[w[0]..w[1]], first, delimiter, lay, options))
+        .collect();
     let mut merged: Option<Builder> = None;
     let mut rows = 0;
     for r in results {

@@ -1,10 +1,11 @@
 //! The model artifact: everything training learned, in one serializable value.
 
 use crate::domain::calendar::PeriodUnit;
+use crate::domain::chain::covariates::{CovariateError, FirstStep};
 use crate::domain::chain::fit::TransitionModel;
 use crate::domain::spend::{SpendModel, SpendSelection};
 use crate::domain::states::SegmentScheme;
-use crate::domain::value::{NextValue, ValueFlow};
+use crate::domain::value::{NextValue, ValueError, ValueFlow};
 use crate::model::config::TrainConfig;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,31 @@ pub struct SpendInfo {
     pub customers_without_attributes: u64,
 }
 
+/// Why an artifact's parts do not agree (it cannot be served or scored).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ArtifactError {
+    #[error("it has no states")]
+    NoStates,
+    #[error("its states do not follow from its segment scheme")]
+    StatesNotFromScheme,
+    #[error("its transition matrix is not {0} × {0}")]
+    MatrixShape(usize),
+    #[error("a row of its transition matrix is not a probability distribution")]
+    MatrixRow,
+    #[error("its spend model does not match its states")]
+    SpendStates,
+    #[error("its spend model's coefficients do not match its design")]
+    SpendDesign,
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    #[error("its tier cut-points do not match its tiers")]
+    Thresholds,
+    #[error("its covariate model's features do not match its attributes")]
+    CovariateFeatures,
+    #[error(transparent)]
+    Covariates(#[from] CovariateError),
+}
+
 impl ModelArtifact {
     /// Index of a state by name.
     pub fn state_index(&self, name: &str) -> Option<usize> {
@@ -164,55 +190,51 @@ impl ModelArtifact {
 impl ModelArtifact {
     /// Checks that the parts agree and the chain can forecast: square matrix over the states,
     /// rows that are probability distributions, a spend model matching the states and its
-    /// design. The reason when not.
-    pub fn check(&self) -> Result<(), String> {
+    /// design, a value flow, cut-points for the tiers and covariate models that fit the chain.
+    /// Cheap: nothing is forecast.
+    pub fn check(&self) -> Result<(), ArtifactError> {
         let n = self.segments.states.len();
         if n == 0 {
-            return Err("it has no states".into());
+            return Err(ArtifactError::NoStates);
         }
         if self.segments.states != self.segments.scheme.states() {
-            return Err("its states do not follow from its segment scheme".into());
+            return Err(ArtifactError::StatesNotFromScheme);
         }
         let p = self.transitions.model.matrix();
         if p.len() != n || p.iter().any(|r| r.len() != n) {
-            return Err(format!("its transition matrix is not {n} × {n}"));
+            return Err(ArtifactError::MatrixShape(n));
         }
         if p.iter().any(|r| r.iter().any(|x| !x.is_finite() || *x < 0.0) || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6)
         {
-            return Err("a row of its transition matrix is not a probability distribution".into());
+            return Err(ArtifactError::MatrixRow);
         }
         if self.spend.spend_by_state.len() != n || self.spend.model.design().states.len() != n {
-            return Err("its spend model does not match its states".into());
+            return Err(ArtifactError::SpendStates);
         }
         if self.spend.attribute_means.len() != self.spend.model.design().attributes.len()
             || self.spend.model.coefficients().len() != self.spend.model.design().len()
         {
-            return Err("its spend model's coefficients do not match its design".into());
+            return Err(ArtifactError::SpendDesign);
         }
-        self.value_flow().map_err(|e| e.to_string())?;
+        self.value_flow()?;
         if self.segments.thresholds.len() + 1 != self.segments.scheme.tiers.len() {
-            return Err("its tier cut-points do not match its tiers".into());
+            return Err(ArtifactError::Thresholds);
         }
-        self.forecaster(crate::domain::forecast::ForecastParams::default()).map_err(|e| e.to_string())?;
         if let Some(c) = &self.transitions.covariates
             && c.features.len() != crate::domain::panel::RFM_FEATURES.len() + self.spend.model.design().attributes.len()
         {
-            return Err("its covariate model's features do not match its attributes".into());
+            return Err(ArtifactError::CovariateFeatures);
         }
         self.first_step()?;
         Ok(())
     }
 
     /// The kept covariate models, giving customers their own first-step rows; `None` without
-    /// covariates or with none kept. The reason when they do not fit the chain.
-    pub fn first_step(&self) -> Result<Option<crate::domain::chain::covariates::FirstStep>, String> {
+    /// covariates or with none kept.
+    pub fn first_step(&self) -> Result<Option<FirstStep>, CovariateError> {
         match &self.transitions.covariates {
             None => Ok(None),
-            Some(c) => crate::domain::chain::covariates::FirstStep::new(
-                c,
-                &self.segments.states,
-                self.transitions.model.matrix(),
-            ),
+            Some(c) => FirstStep::new(c, &self.segments.states, self.transitions.model.matrix()),
         }
     }
 

@@ -39,7 +39,7 @@ pub enum EvaluateError {
     #[error("no customer with a purchase by the calibration end")]
     NoCustomers,
     #[error("the trained model's covariate transitions are unusable: {0}")]
-    Covariates(String),
+    Covariates(#[from] crate::domain::chain::covariates::CovariateError),
 }
 
 struct Observed {
@@ -94,7 +94,7 @@ pub fn evaluate(
     let na = model.spend.model.design().attributes.len();
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
-    let first_step = model.first_step().map_err(EvaluateError::Covariates)?;
+    let first_step = model.first_step()?;
     let next_value = model.next_value();
     let flow = model.value_flow().expect("a trained model has a valid value flow");
     let lapsed = model.lapsed_states();

@@ -151,7 +151,7 @@ impl ModelStore {
         if model_id(&artifact) != id {
             return Err(corrupt("its content does not match its id (edited or damaged)".into()));
         }
-        artifact.check().map_err(corrupt)?;
+        artifact.check().map_err(|e| corrupt(e.to_string()))?;
         Ok(artifact)
     }
 

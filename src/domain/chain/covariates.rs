@@ -259,23 +259,38 @@ struct PreparedOrigin {
     share: f64,
 }
 
+/// Why stored covariate models do not fit the chain they were saved with.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CovariateError {
+    #[error("its covariate model names an unknown origin {0:?}")]
+    UnknownOrigin(String),
+    #[error("the covariate model of {0:?} names an unknown destination")]
+    UnknownDestination(String),
+    #[error("the covariate model of {0:?} does not match its features")]
+    Mismatch(String),
+}
+
 impl FirstStep {
     /// The kept models of `c` over the chain `matrix` with states `states`; `None` when no model
-    /// is kept. The reason when the models do not fit the chain.
-    pub fn new(c: &CovariateTransitions, states: &[String], matrix: &[Vec<f64>]) -> Result<Option<Self>, String> {
+    /// is kept.
+    pub fn new(
+        c: &CovariateTransitions,
+        states: &[String],
+        matrix: &[Vec<f64>],
+    ) -> Result<Option<Self>, CovariateError> {
         let dim = c.features.len();
         let mut origins: Vec<Option<PreparedOrigin>> = vec![None; states.len()];
         for o in c.origins.iter().filter(|o| o.kept) {
             let i = states
                 .iter()
                 .position(|s| *s == o.origin)
-                .ok_or_else(|| format!("its covariate model names an unknown origin {:?}", o.origin))?;
+                .ok_or_else(|| CovariateError::UnknownOrigin(o.origin.clone()))?;
             let destinations = o
                 .destinations
                 .iter()
                 .map(|d| states.iter().position(|s| s == d))
                 .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| format!("the covariate model of {:?} names an unknown destination", o.origin))?;
+                .ok_or_else(|| CovariateError::UnknownDestination(o.origin.clone()))?;
             let k = destinations.len();
             if o.means.len() != dim
                 || o.scales.len() != dim
@@ -284,7 +299,7 @@ impl FirstStep {
                 || o.coefficients.iter().any(|c| c.len() != dim)
                 || o.scales.iter().any(|s| s.is_nan() || *s <= 0.0)
             {
-                return Err(format!("the covariate model of {:?} does not match its features", o.origin));
+                return Err(CovariateError::Mismatch(o.origin.clone()));
             }
             let mut rest = matrix[i].clone();
             for &j in &destinations {

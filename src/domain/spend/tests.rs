@@ -1,7 +1,7 @@
 //! Unit tests of the spend models, worked by hand or recovered from generated data.
 
-use super::*;
 use super::tweedie::irls_pass;
+use super::*;
 use crate::domain::metrics::SpendErrors;
 use crate::domain::shards::Serial;
 

@@ -18,7 +18,7 @@ pub enum ScoreError {
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     #[error("the model's covariate transitions are unusable: {0}")]
-    Covariates(String),
+    Covariates(#[from] crate::domain::chain::covariates::CovariateError),
 }
 
 /// A customer at the as-of date.
@@ -185,7 +185,7 @@ pub fn snapshot(
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
     let spend = &model.spend.model;
-    let first_step = model.first_step().map_err(ScoreError::Covariates)?;
+    let first_step = model.first_step()?;
     let next_value = model.next_value();
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
