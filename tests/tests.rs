@@ -1,5 +1,6 @@
-//! One integration-test binary. Every test runs the real `kam` executable in a fresh temporary
-//! directory.
+//! The integration tests that need nothing but kam: the real `kam` executable in a fresh
+//! temporary directory, the router, the server on port 0. (The tests that need Python packages
+//! or Chromium are in `tests/external.rs`.)
 
 // Helpers: a sandbox directory and a runner for the executable.
 mod util;
@@ -28,15 +29,8 @@ mod spend;
 // model swap, and the real executable.
 mod api;
 
-// The analyst notebooks, executed headless by notebooks/run_all.py (needs its Python packages).
-mod notebooks;
-
 // kam report: the self-contained HTML page, from the snapshot or a score file; errors.
 mod report;
-
-// The report and the dashboard in headless Chromium (Playwright): every chart drawn, no console
-// errors, screenshots in test-output/.
-mod browser;
 
 // The crate's layout: layers import downward, no circle, no file over 600 lines.
 mod layout;

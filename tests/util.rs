@@ -105,3 +105,14 @@ pub fn cdnow() -> PathBuf {
         })
         .clone()
 }
+
+/// The Python that runs the notebooks and the browser check: `$KAM_PYTHON`, else the project's
+/// virtual environment `.venv/bin/python3` when there is one (`.ci/run` makes it), else
+/// `python3` on the PATH.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("KAM_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}

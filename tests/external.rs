@@ -1,0 +1,53 @@
+//! The integration tests that need tools beyond Rust: the analyst notebooks (Python with
+//! `notebooks/requirements.txt`) and the report and dashboard in headless Chromium (Debian's
+//! Chromium and Playwright for Python). A custom harness (libtest-mimic) so that, outside CI, a
+//! test whose tools are missing is reported as *ignored* in the summary, naming what is missing;
+//! in CI (`CI` set) nothing is ignored and a missing tool fails the test.
+
+#[allow(dead_code)]
+mod util;
+
+// The analyst notebooks, executed headless by notebooks/run_all.py.
+mod notebooks;
+
+// The report and the dashboard in headless Chromium (Playwright): every chart drawn, no console
+// errors, screenshots in test-output/.
+mod browser;
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let ci = std::env::var_os("CI").is_some();
+    // Outside CI, the reason a test cannot run; it is then ignored.
+    let unless_ci = |missing: Option<String>| -> Option<String> { if ci { None } else { missing } };
+    let python = unless_ci(notebooks::python_ready().err());
+    let browser = unless_ci({
+        let m = browser::missing_tools();
+        (!m.is_empty()).then(|| m.join(" and "))
+    });
+    let trial = |name: &str, missing: Option<String>, run: fn()| {
+        if let Some(why) = &missing {
+            eprintln!("ignored {name}: needs {why}");
+        }
+        Trial::test(name, move || {
+            run();
+            Ok(())
+        })
+        .with_ignored_flag(missing.is_some())
+    };
+    let trials = vec![
+        trial("notebooks::committed_notebooks_have_no_outputs", None, notebooks::committed_notebooks_have_no_outputs),
+        trial(
+            "notebooks::every_notebook_runs_headless_against_a_generated_model_and_the_api",
+            python,
+            notebooks::every_notebook_runs_headless_against_a_generated_model_and_the_api,
+        ),
+        trial(
+            "browser::the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_without_console_errors",
+            browser,
+            browser::the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_without_console_errors,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
