@@ -99,22 +99,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 /// Above this many states the summary groups them.
 const COMPACT_ABOVE: usize = 10;
 
-/// Display groups: `new`, each tier, all dormant states, all lapsed states.
-fn state_groups(m: &ModelArtifact) -> Vec<(String, Vec<usize>)> {
-    let scheme = &m.segments.scheme;
-    let n = m.segments.states.len();
-    let lapsed = scheme.lapsed_states();
-    let mut g: Vec<(String, Vec<usize>)> = vec![(scheme.new.clone(), vec![0])];
-    g.extend(scheme.tiers.iter().enumerate().map(|(k, t)| (t.clone(), vec![k + 1])));
-    let dormant: Vec<usize> = (scheme.first_inactive()..lapsed.start).collect();
-    if !dormant.is_empty() {
-        g.push((scheme.dormant.clone(), dormant));
-    }
-    g.push((scheme.lapsed.clone(), lapsed.collect()));
-    debug_assert_eq!(g.iter().map(|x| x.1.len()).sum::<usize>(), n);
-    g
-}
-
 fn pct(x: f64) -> String {
     format!("{:.3}", x)
 }
@@ -255,7 +239,7 @@ pub fn summary(m: &ModelArtifact) -> String {
     ));
 
     // Wide schemes (recency levels × tiers) are shown grouped; --json has every state.
-    let groups = state_groups(m);
+    let groups = m.segments.scheme.families();
     let compact = seg.states.len() > COMPACT_ABOVE;
     s.push_str(if compact {
         "segment sizes per period (customers; inactive states summed over recency levels and tiers)\n"

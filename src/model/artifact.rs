@@ -278,21 +278,19 @@ impl ModelArtifact {
         self.segments.scheme.segmenter(self.segments.thresholds.iter().map(|t| t.min_trailing_value).collect())
     }
 
-    /// Index of the top tier (the key accounts).
+    /// Index of the top tier's state (the key accounts).
     pub fn key_index(&self) -> Option<usize> {
-        (!self.segments.scheme.tiers.is_empty()).then_some(1)
+        self.segments.scheme.key_state()
     }
 
     /// `lapsed[s]`: state s is a churn state.
     pub fn lapsed_states(&self) -> Vec<bool> {
-        let r = self.segments.scheme.lapsed_states();
-        (0..self.segments.states.len()).map(|s| r.contains(&s)).collect()
+        self.segments.scheme.state_space().iter().map(|s| s.is_lapsed()).collect()
     }
 
     /// `inactive[s]`: state s means no purchase in the period.
     pub fn inactive_states(&self) -> Vec<bool> {
-        let first_inactive = self.segments.scheme.first_inactive();
-        (0..self.segments.states.len()).map(|s| s >= first_inactive).collect()
+        self.segments.scheme.state_space().iter().map(|s| s.is_inactive()).collect()
     }
 
     /// A forecaster from this model's chain and value flows.

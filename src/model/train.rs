@@ -166,8 +166,8 @@ pub fn train(
         return Err(ValueError::NoMargin.into());
     }
     let flow = ValueFlow::new(&config.value, &design.attributes)?;
-    let lapsed_range = scheme.lapsed_states();
-    let lapsed: Vec<bool> = (0..n_states).map(|s| lapsed_range.contains(&s)).collect();
+    let space = scheme.state_space();
+    let lapsed: Vec<bool> = space.iter().map(|s| s.is_lapsed()).collect();
     let shards = Rayon.in_shards(customers, |range| {
         let mut st = ShardStats {
             counts: TransitionCounts::new(n_states, calendar.len()),
@@ -298,7 +298,7 @@ pub fn train(
         let samples = MoveSampler::merge(samplers);
         covariates::fit(&states, feature_names(&design.attributes), &samples, &baseline, &Rayon)
     });
-    let inactive: Vec<bool> = (0..n_states).map(|s| s >= scheme.first_inactive()).collect();
+    let inactive: Vec<bool> = space.iter().map(|s| s.is_inactive()).collect();
     // The matrix from all periods' moves, or from the last K periods' only.
     let fitted_counts: Vec<Vec<u64>> = match params.recent_periods {
         Some(k) if k < counts.by_period().len() => {

@@ -78,7 +78,6 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
     let model = cx.model;
     let states = &model.segments.states;
     let scheme = &model.segments.scheme;
-    let first_inactive = scheme.first_inactive();
     let segmenter = &cx.segmenter;
     let mut ok = true;
     for (name, v) in [("monetary", c.monetary), ("spend", c.spend)] {
@@ -156,7 +155,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
     if !ok {
         return None;
     }
-    let active = state < first_inactive;
+    let active = !scheme.state_space()[state].is_inactive();
     let mut defaulted = Vec::new();
     let mut take = |name: &'static str, v: Option<u32>, d: u32| {
         v.unwrap_or_else(|| {

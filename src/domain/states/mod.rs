@@ -45,6 +45,49 @@ pub struct SegmentScheme {
     pub window: u32,
 }
 
+/// What a state of the chain is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// First purchase in this period.
+    New,
+    /// Bought this period; `tier` 0 is the top tier (the key accounts).
+    Active { tier: usize },
+    /// No purchase this period, not yet lapsed: `periods` since the last purchase when the scheme
+    /// splits by recency, and the `tier` of the trailing value when it splits by tier.
+    Silent { periods: Option<u32>, tier: Option<usize> },
+    /// No purchase for `lapse_after` periods or more: the churn state (by tier when split).
+    Lapsed { tier: Option<usize> },
+}
+
+/// The families states group into for people: new, each tier, dormant, lapsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    New,
+    Tier(usize),
+    Dormant,
+    Lapsed,
+}
+
+impl State {
+    pub fn family(self) -> Family {
+        match self {
+            State::New => Family::New,
+            State::Active { tier } => Family::Tier(tier),
+            State::Silent { .. } => Family::Dormant,
+            State::Lapsed { .. } => Family::Lapsed,
+        }
+    }
+
+    /// No purchase in the period.
+    pub fn is_inactive(self) -> bool {
+        matches!(self, State::Silent { .. } | State::Lapsed { .. })
+    }
+
+    pub fn is_lapsed(self) -> bool {
+        matches!(self, State::Lapsed { .. })
+    }
+}
+
 /// Errors in a segment scheme or in learning its thresholds.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SegmentError {
@@ -167,6 +210,58 @@ impl SegmentScheme {
             s.push(self.lapsed.clone());
         }
         s
+    }
+
+    /// The typed state space, in chain order ([`Self::states`] names them): what each state
+    /// is, from which its family, tier and silence follow without arithmetic on positions.
+    pub fn state_space(&self) -> Vec<State> {
+        let mut s = vec![State::New];
+        s.extend((0..self.tiers.len()).map(|tier| State::Active { tier }));
+        let levels = self.dormant_levels();
+        for level in 0..levels {
+            let periods = self.split_inactive.then_some(level as u32 + 1);
+            if self.inactive_tiers {
+                s.extend((0..self.tiers.len()).map(|t| State::Silent { periods, tier: Some(t) }));
+            } else {
+                s.push(State::Silent { periods, tier: None });
+            }
+        }
+        if self.lapsed_copies() > 1 {
+            s.extend((0..self.tiers.len()).map(|t| State::Lapsed { tier: Some(t) }));
+        } else {
+            s.push(State::Lapsed { tier: None });
+        }
+        s
+    }
+
+    /// The six families people look at — `new`, each tier (`key`, `core`, `occasional` by
+    /// default), `dormant`, `lapsed` — by the scheme's names, each with its states (families
+    /// without a state, such as `dormant` when `lapse_after` is 1, are left out).
+    pub fn families(&self) -> Vec<(String, Vec<usize>)> {
+        let space = self.state_space();
+        let mut out: Vec<(Family, Vec<usize>)> = Vec::new();
+        for (i, st) in space.iter().enumerate() {
+            match out.iter_mut().find(|(f, _)| *f == st.family()) {
+                Some((_, v)) => v.push(i),
+                None => out.push((st.family(), vec![i])),
+            }
+        }
+        out.into_iter().map(|(f, v)| (self.family_name(f).to_string(), v)).collect()
+    }
+
+    /// A family's name in this scheme.
+    pub fn family_name(&self, f: Family) -> &str {
+        match f {
+            Family::New => &self.new,
+            Family::Tier(t) => &self.tiers[t],
+            Family::Dormant => &self.dormant,
+            Family::Lapsed => &self.lapsed,
+        }
+    }
+
+    /// The key-account state: the top tier's (`None` without tiers).
+    pub fn key_state(&self) -> Option<usize> {
+        self.state_space().iter().position(|s| *s == State::Active { tier: 0 })
     }
 
     /// The lapsed (churn) states.
@@ -356,143 +451,4 @@ impl Segmenter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn scheme(lapse_after: u32, split: bool) -> SegmentScheme {
-        SegmentScheme {
-            new: "new".into(),
-            tiers: vec!["key".into(), "core".into(), "occasional".into()],
-            rule: TierRule::TopShare(vec![0.2, 0.5]),
-            dormant: "dormant".into(),
-            lapsed: "lapsed".into(),
-            lapse_after,
-            split_inactive: split,
-            inactive_tiers: false,
-            window: 4,
-        }
-    }
-
-    fn row(tenure: u32, purchases: u32, monetary: f64, since: u32) -> PanelRow {
-        PanelRow {
-            period: 0,
-            purchases,
-            spend: 0.0,
-            margin: 0.0,
-            recency_days: 0,
-            periods_since_purchase: since,
-            frequency: purchases,
-            monetary,
-            tenure,
-        }
-    }
-
-    #[test]
-    fn states_are_ordered_new_tiers_inactive_lapsed() {
-        assert_eq!(scheme(2, false).states(), ["new", "key", "core", "occasional", "dormant", "lapsed"]);
-        assert_eq!(
-            scheme(4, true).states(),
-            ["new", "key", "core", "occasional", "dormant_1", "dormant_2", "dormant_3", "lapsed"]
-        );
-        assert_eq!(scheme(1, false).states(), ["new", "key", "core", "occasional", "lapsed"]);
-    }
-
-    #[test]
-    fn top_share_thresholds_on_ten_values() {
-        // Sorted: 100 90 80 70 60 50 40 30 20 10: top 20% = 2 values (≥ 90), top 50% = 5 (≥ 60).
-        let mut v: Vec<f64> = (1..=10).map(|i| f64::from(i) * 10.0).collect();
-        assert_eq!(scheme(2, false).learn_thresholds(&mut v).unwrap(), vec![90.0, 60.0]);
-    }
-
-    #[test]
-    fn value_share_takes_the_smallest_set_holding_the_share() {
-        let mut s = scheme(2, false);
-        s.tiers = vec!["key".into(), "rest".into()];
-        s.rule = TierRule::ValueShare(vec![0.8]);
-        // Total 200; 100 + 60 = 160 = 80%.
-        let mut v = vec![10.0, 100.0, 60.0, 20.0, 10.0];
-        assert_eq!(s.learn_thresholds(&mut v).unwrap(), vec![60.0]);
-    }
-
-    #[test]
-    fn rows_are_placed_by_tenure_purchase_value_and_recency() {
-        let s = scheme(3, false);
-        let seg = s.segmenter(vec![90.0, 60.0]);
-        assert_eq!(seg.state_of(&row(0, 1, 5.0, 0)), 0); // new
-        assert_eq!(seg.state_of(&row(2, 1, 95.0, 0)), 1); // key
-        assert_eq!(seg.state_of(&row(2, 1, 60.0, 0)), 2); // core (at the cut)
-        assert_eq!(seg.state_of(&row(2, 1, 59.9, 0)), 3); // occasional
-        assert_eq!(seg.state_of(&row(2, 0, 59.9, 1)), 4); // dormant
-        assert_eq!(seg.state_of(&row(3, 0, 0.0, 2)), 4); // dormant
-        assert_eq!(seg.state_of(&row(4, 0, 0.0, 3)), 5); // lapsed
-        let split = scheme(3, true).segmenter(vec![90.0, 60.0]);
-        assert_eq!(split.state_of(&row(3, 0, 0.0, 2)), 5); // dormant_2
-        assert_eq!(split.state_of(&row(4, 0, 0.0, 3)), 6); // lapsed
-    }
-
-    #[test]
-    fn allowed_moves_follow_the_definitions() {
-        let a = scheme(2, false).allowed();
-        // new key core occ dormant lapsed
-        assert_eq!(a[0], [false, true, true, true, true, false]);
-        assert_eq!(a[4], [false, true, true, true, false, true]);
-        assert_eq!(a[5], [false, true, true, true, false, true]);
-        let b = scheme(3, true).allowed();
-        assert_eq!(b[4], [false, true, true, true, false, true, false]); // dormant_1 -> dormant_2
-        assert_eq!(b[5], [false, true, true, true, false, false, true]); // dormant_2 -> lapsed
-        let c = scheme(3, false).allowed();
-        assert_eq!(c[4], [false, true, true, true, true, true]);
-    }
-
-    #[test]
-    fn inactive_tiers_remember_the_trailing_value() {
-        let mut s = scheme(3, true);
-        s.inactive_tiers = true;
-        let names = s.states();
-        assert_eq!(names.len(), 1 + 3 + 3 * 2 + 3);
-        assert_eq!(&names[4..7], ["dormant_1_key", "dormant_1_core", "dormant_1_occasional"]);
-        assert_eq!(&names[10..], ["lapsed_key", "lapsed_core", "lapsed_occasional"]);
-        assert_eq!(s.lapsed_states(), 10..13);
-        let seg = s.segmenter(vec![90.0, 60.0]);
-        assert_eq!(seg.state_of(&row(2, 0, 70.0, 1)), 5); // dormant_1_core
-        assert_eq!(seg.state_of(&row(5, 0, 95.0, 3)), 10); // lapsed_key
-        let a = s.allowed();
-        // dormant_1_core → tiers, or any tier copy of dormant_2.
-        assert_eq!(a[5], [false, true, true, true, false, false, false, true, true, true, false, false, false]);
-        assert_eq!(a[8][10..], [true, true, true]); // dormant_2_core → lapsed_*
-        let plan = s.borrow_plan();
-        assert_eq!(plan[11].from, vec![8, 5]); // lapsed_core ← dormant_2_core, dormant_1_core
-        assert_eq!(plan[11].rest_to, vec![11]); // and stays lapsed_core
-        assert_eq!(plan[5].rest_to, vec![8]); // dormant_1_core → dormant_2_core
-    }
-
-    #[test]
-    fn lapsed_is_one_state_when_the_window_does_not_outlast_the_lapse() {
-        let mut s = scheme(3, true);
-        s.inactive_tiers = true;
-        s.window = 3;
-        let names = s.states();
-        assert_eq!(&names[10..], ["lapsed"]);
-        assert_eq!(s.lapsed_states(), 10..11);
-        let seg = s.segmenter(vec![90.0, 60.0]);
-        assert_eq!(seg.state_of(&row(5, 0, 95.0, 3)), 10);
-        let a = s.allowed();
-        assert_eq!(a[8][10], true); // dormant_2_core → lapsed
-        assert_eq!(a[10], [false, true, true, true, false, false, false, false, false, false, true]);
-        let plan = s.borrow_plan();
-        assert_eq!(plan[10].from, vec![9, 6]); // from dormant_2_occasional, dormant_1_occasional
-        assert_eq!(plan[10].rest_to, vec![10]);
-    }
-
-    #[test]
-    fn bad_schemes_are_refused_with_the_field() {
-        let mut s = scheme(2, false);
-        s.rule = TierRule::TopShare(vec![0.5, 0.2]);
-        assert!(s.check().unwrap_err().to_string().starts_with("segments.cuts"));
-        s.rule = TierRule::TopShare(vec![0.2]);
-        assert!(s.check().unwrap_err().to_string().contains("need 2 cuts"));
-        let mut s = scheme(2, false);
-        s.window = 0;
-        assert!(s.check().is_err());
-    }
-}
+mod tests;
