@@ -32,13 +32,14 @@ use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
 use arc_swap::ArcSwapOption;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware;
 use error::ApiError;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
@@ -167,6 +168,7 @@ impl AppState {
 
 /// The whole API. `with_state` is called once, here.
 pub fn router(state: AppState) -> Router {
+    let limit = state.limits.timeout;
     let read = Router::new()
         .merge(model::router())
         .merge(models::router())
@@ -187,7 +189,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(
+            // tower's timeout; its elapsed error becomes the API's 503 `timeout`.
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |e: BoxError| async move { timed_out(e, limit) }))
+                .timeout(limit),
+        )
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(
@@ -217,11 +224,12 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.uri().path()))
 }
 
-async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = state.limits.timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::Timeout(limit.as_millis()).into_response(),
+/// The answer when tower's timeout layer stops a request (the only error it raises).
+fn timed_out(e: BoxError, limit: std::time::Duration) -> ApiError {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout(limit.as_millis())
+    } else {
+        ApiError::Internal(e.to_string())
     }
 }
 

@@ -357,9 +357,9 @@ mod tests {
         }
     }
 
-    /// The full run: `cargo test --release --lib -- --ignored size_coverage_on_200 --nocapture`.
+    /// The full run (in the suite; 6 s in release with the next one):
+    /// `cargo test --release --lib size_coverage_on_200 -- --nocapture`.
     #[test]
-    #[ignore]
     fn size_coverage_on_200_data_sets() {
         let (expected, realized, total) = share_coverage(200, 3000, 400);
         println!(
@@ -387,9 +387,8 @@ mod tests {
         assert!((0.85..=0.95).contains(&rate), "coverage {rate} ({covered}/{total})");
     }
 
-    /// The full run: `cargo test --release --lib -- --ignored coverage_on_200 --nocapture`.
+    /// The full run: `cargo test --release --lib coverage_on_200 -- --nocapture`.
     #[test]
-    #[ignore]
     fn coverage_on_200_data_sets() {
         let (covered, total) = coverage(200, 3000);
         let rate = covered as f64 / total as f64;
