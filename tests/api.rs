@@ -519,7 +519,7 @@ async fn metrics_count_requests_by_route_and_status_and_name_the_model() {
     assert!(m.contains("kam_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"), "{m}");
     assert!(
         m.contains(
-            "kam_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"+Inf\"} 2"
+            "kam_http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ),
         "{m}"
     );

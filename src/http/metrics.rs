@@ -1,78 +1,107 @@
-//! `GET /metrics`: Prometheus text exposition, hand-rolled — request counts and latency
-//! histograms by route and status, and the id of the model being served.
+//! `GET /metrics`: request counts and latency histograms by method, route and status, and the
+//! model being served, in the OpenMetrics text format of the Prometheus project's own client
+//! (`prometheus-client`). Methods outside the standard set are counted as `other` and paths
+//! without a route as `unmatched`, so no client can grow the label space.
 
 use super::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Clone, Debug, Default)]
-struct Series {
-    count: u64,
-    sum: f64,
-    /// Cumulative counts per bucket of [`BUCKETS`].
-    buckets: [u64; BUCKETS.len()],
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
 }
 
-/// Request counters, keyed by (method, route, status).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model_id: String,
+}
+
+type Durations = Family<RequestLabels, Histogram, fn() -> Histogram>;
+
+fn durations() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The server's metrics and their registry.
+#[derive(Debug)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Durations,
+    loaded: Gauge,
+    model: Family<ModelLabels, Gauge>,
+    /// Scrapes set the model gauges, then encode: one at a time.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations = Durations::new_with_constructor(durations);
+        let loaded = Gauge::default();
+        let model = Family::<ModelLabels, Gauge>::default();
+        registry.register("kam_http_requests", "HTTP requests answered", requests.clone());
+        registry.register("kam_http_request_duration_seconds", "Time to answer HTTP requests", durations.clone());
+        registry.register("kam_model_loaded", "Whether a model is being served", loaded.clone());
+        registry.register("kam_model_info", "The model being served", model.clone());
+        Self { registry, requests, durations, loaded, model, scrape: Mutex::new(()) }
+    }
+}
+
+/// The method as a label: the standard ones by name, any other as `other`.
+fn method_label(m: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .find(|k| *k == m)
+    .map_or("other", |k| k.as_str())
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map.entry((method.to_string(), route.to_string(), status)).or_default();
-        s.count += 1;
-        s.sum += seconds;
-        for (b, le) in s.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= le {
-                *b += 1;
-            }
-        }
+    pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let labels = RequestLabels { method: method_label(method), route: route.to_string(), status };
+        self.requests.get_or_create(&labels).inc();
+        self.durations.get_or_create(&labels).observe(seconds);
     }
 
-    /// The exposition text.
+    /// The exposition text, with `model_id` the model being served.
     pub fn render(&self, model_id: Option<&str>) -> String {
-        let map = self.series.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut out = String::new();
-        out.push_str(
-            "# HELP kam_http_requests_total HTTP requests answered.\n# TYPE kam_http_requests_total counter\n",
-        );
-        for ((m, r, st), s) in &map {
-            let _ =
-                writeln!(out, "kam_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {}", s.count);
-        }
-        out.push_str(
-            "# HELP kam_http_request_duration_seconds Time to answer HTTP requests.\n\
-             # TYPE kam_http_request_duration_seconds histogram\n",
-        );
-        for ((m, r, st), s) in &map {
-            let labels = format!("method=\"{m}\",route=\"{r}\",status=\"{st}\"");
-            for (b, le) in s.buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(out, "kam_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {b}");
-            }
-            let _ = writeln!(out, "kam_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "kam_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "kam_http_request_duration_seconds_count{{{labels}}} {}", s.count);
-        }
-        out.push_str("# HELP kam_model_loaded Whether a model is being served.\n# TYPE kam_model_loaded gauge\n");
-        let _ = writeln!(out, "kam_model_loaded {}", u8::from(model_id.is_some()));
-        out.push_str("# HELP kam_model_info The model being served.\n# TYPE kam_model_info gauge\n");
+        let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.loaded.set(i64::from(model_id.is_some()));
+        self.model.clear();
         if let Some(id) = model_id {
-            let _ = writeln!(out, "kam_model_info{{model_id=\"{id}\"}} 1");
+            self.model.get_or_create(&ModelLabels { model_id: id.to_string() }).set(1);
         }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("text into a string");
         out
     }
 }
@@ -80,7 +109,7 @@ impl Metrics {
 /// Middleware recording every request under its route pattern (`unmatched` for 404s).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(req).await;
@@ -95,7 +124,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let model = state.active.load_full();
     let text = state.metrics.render(model.as_deref().map(|m| m.id.as_str()));
     let mut r = text.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
     r
 }
 
@@ -110,13 +142,29 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::default();
-        m.observe("GET", "/healthz", 200, 0.003);
-        m.observe("GET", "/healthz", 200, 0.2);
+        m.observe(&Method::GET, "/healthz", 200, 0.003);
+        m.observe(&Method::GET, "/healthz", 200, 0.2);
         let text = m.render(Some("m1"));
         assert!(text.contains("kam_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"));
-        assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.0025\"} 0"));
-        assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.005\"} 1"));
-        assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.25\"} 2"));
+        let bucket =
+            |le: &str, n: u32| format!("_bucket{{le=\"{le}\",method=\"GET\",route=\"/healthz\",status=\"200\"}} {n}");
+        assert!(text.contains(&bucket("0.0025", 0)), "{text}");
+        assert!(text.contains(&bucket("0.005", 1)), "{text}");
+        assert!(text.contains(&bucket("0.25", 2)), "{text}");
         assert!(text.contains("kam_model_info{model_id=\"m1\"} 1"));
+        // Another model: only it is named.
+        let text = m.render(Some("m2"));
+        assert!(text.contains("kam_model_info{model_id=\"m2\"} 1") && !text.contains("m1"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for k in 0..50 {
+            m.observe(&Method::from_bytes(format!("X{k}").as_bytes()).unwrap(), "unmatched", 405, 0.001);
+        }
+        let text = m.render(None);
+        assert!(text.contains("kam_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 50"));
+        assert!(!text.contains("X1"));
     }
 }
