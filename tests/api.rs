@@ -892,3 +892,58 @@ async fn the_customer_summary_ranks_key_accounts_by_value_at_risk_behind_the_rea
     let bad = send(&app, "GET", "/v1/model/customers/summary?top=5000", None, vec![], &[("x-api-key", READ_KEY)]).await;
     assert_eq!(assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["top"]);
 }
+
+#[tokio::test]
+async fn a_training_job_takes_attributes_and_a_backtest_and_gives_the_model_kam_train_gives() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "1500", "--seed", "9", "--attribute-effect", "0.5", "--out", "g.csv"]);
+    // The CLI's model, in its own store.
+    let cli = s.ok(&[
+        "train",
+        "g.csv",
+        "--config",
+        "g.kam.toml",
+        "--customers",
+        "g.customers.csv",
+        "--backtest-last",
+        "2",
+        "--models",
+        "cli-models",
+        "--json",
+    ]);
+    let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
+    let cli_id = cli["model_id"].as_str().unwrap();
+    assert!(!cli["model"]["spend"]["model"]["design"]["attributes"].as_array().unwrap().is_empty());
+    assert!(cli["model"]["backtest"].is_object());
+
+    // The same through the API.
+    let models = s.path().join("api-models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let config: toml::Value = toml::from_str(&std::fs::read_to_string(s.path().join("g.kam.toml")).unwrap()).unwrap();
+    let body = json!({
+        "path": s.path().join("g.csv").to_str().unwrap(),
+        "customers": s.path().join("g.customers.csv").to_str().unwrap(),
+        "backtest_last": 2,
+        "config": serde_json::to_value(config).unwrap(),
+    });
+    let (st, job) =
+        send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&body).unwrap(), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["model_id"], cli_id, "the job and kam train give the same model");
+    let api_bytes = std::fs::read(models.join(format!("{cli_id}.json"))).unwrap();
+    let cli_bytes = std::fs::read(s.path().join(format!("cli-models/{cli_id}.json"))).unwrap();
+    assert!(api_bytes == cli_bytes, "the artifacts differ");
+    assert!(models.join(format!("{cli_id}.customers.jsonl")).exists());
+
+    // A backtest longer than the history is refused when the job runs, and changes nothing.
+    let too_long = json!({"path": s.path().join("g.csv").to_str().unwrap(), "backtest_last": 99});
+    let (_, job) =
+        send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&too_long).unwrap(), &admin).await;
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "failed");
+    assert!(done["error"].as_str().unwrap().contains("backtest_last = 99"), "{done}");
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), cli_id);
+}

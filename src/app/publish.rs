@@ -46,7 +46,7 @@ pub enum Step {
 pub enum PublishError {
     #[error(transparent)]
     Train(TrainError),
-    #[error("--backtest-last {k}: the model has {periods} periods; K must be between 1 and {}", periods.saturating_sub(1))]
+    #[error("backtest_last = {k}: the model has {periods} periods; it must be between 1 and {}", periods.saturating_sub(1))]
     BacktestLast { k: usize, periods: usize },
     #[error("the backtest failed: {0}")]
     Backtest(#[source] EvaluateError),

@@ -66,6 +66,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 PublishError::Train(e) => {
                     anyhow::Error::new(e).context(format!("training on {} failed", a.input.input.display()))
                 }
+                PublishError::BacktestLast { k, periods } => anyhow::anyhow!(
+                    "--backtest-last {k}: the model has {periods} periods; K must be between 1 and {}",
+                    periods.saturating_sub(1)
+                ),
                 e => e.into(),
             })?;
     drop(ingested);

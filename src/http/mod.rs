@@ -249,8 +249,8 @@ pub(crate) async fn compute<T: Send + 'static>(
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::response::{IntoResponse, Response};
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use axum::routing::get;
     use tower::ServiceExt;
 
