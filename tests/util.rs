@@ -109,6 +109,7 @@ pub fn cdnow() -> PathBuf {
 /// The Python that runs the notebooks and the browser check: `$KAM_PYTHON`, else the project's
 /// virtual environment `.venv/bin/python3` when there is one (`.ci/run` makes it), else
 /// `python3` on the PATH.
+#[allow(dead_code)] // used by tests/external.rs
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("KAM_PYTHON") {
         return PathBuf::from(p);

@@ -4,7 +4,7 @@
 //!
 //! The page embeds the same JSON the API answers (`GET /v1/model`, `GET /v1/model/transitions`,
 //! `POST /v1/forecast`, `GET /v1/model/customers/summary`) and the same script the dashboard
-//! runs (see [`crate::report`]). Customers come from `--scores` (a `kam score` file: CSV or
+//! runs (see [`crate::app::report`] and [`crate::app::page`]). Customers come from `--scores` (a `kam score` file: CSV or
 //! JSON Lines) or else from the customer snapshot stored beside the model.
 
 use super::input::ModelArgs;

@@ -4,9 +4,9 @@
 //! rows.
 //!
 //! - **Samples.** Training sees every customer-period; per origin it keeps at most
-//!   [`SAMPLE_CAP`](crate::domain::chain::moves::SAMPLE_CAP) moves for fitting and as many moves into the last training period for the
+//!   [`SAMPLE_CAP`] moves for fitting and as many moves into the last training period for the
 //!   held-out check. The moves kept are those with the smallest hash of (customer, period)
-//!   ([`sample_key`]), each of the training shards keeping its share, so memory and time are
+//!   ([`sample_key`], in [`crate::domain::chain::moves`]), each of the training shards keeping its share, so memory and time are
 //!   bounded and the sample (hence the artifact) does not depend on the number of threads.
 //! - **Fit.** Features are standardized on the fit sample; the model is linfa-logistic's
 //!   [`MultiLogisticRegression`] (L-BFGS on the summed log-loss with an L2 penalty [`PENALTY`] on
@@ -23,6 +23,8 @@
 //! Forecasts use the customer's row for the first step only and the pooled chain after it (see
 //! [`crate::domain::forecast::Forecaster::customer_with_first_step`]).
 
+#[cfg(doc)]
+use crate::domain::chain::moves::sample_key;
 use crate::domain::chain::moves::{MoveSamples, SAMPLE_CAP, covariates_of};
 use crate::domain::panel::PanelRow;
 use crate::domain::shards::Parallel;

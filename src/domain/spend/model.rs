@@ -28,7 +28,7 @@ pub enum SpendModelKind {
 }
 
 impl SpendModelKind {
-    /// Every candidate, simplest first (the order that breaks ties in [`select`]).
+    /// Every candidate, simplest first (the order that breaks ties in [`super::select()`]).
     pub const ALL: [SpendModelKind; 3] = [SpendModelKind::Ols, SpendModelKind::LogOls, SpendModelKind::Tweedie];
 
     pub fn name(self) -> &'static str {

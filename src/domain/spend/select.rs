@@ -76,7 +76,7 @@ pub struct HeldOut {
     pub fit_moves: u64,
     /// Moves into the last training period.
     pub held_out_moves: u64,
-    /// Of those, the ones scored (a deterministic sample above [`HELD_OUT_SAMPLE`]).
+    /// Of those, the ones scored (a deterministic sample above [`super::HELD_OUT_SAMPLE`]).
     pub scored: u64,
 }
 

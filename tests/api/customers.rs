@@ -1,0 +1,109 @@
+//! Known customers answered from the snapshot stored beside the model, the customers summary,
+//! and the dashboard page.
+
+use super::*;
+
+#[tokio::test]
+async fn a_known_customer_is_answered_from_the_snapshot_stored_beside_the_model() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let f = fixture();
+    let mut sorted: Vec<&String> = f.scores.keys().collect();
+    sorted.sort();
+    // B gets a broken snapshot: its activation is refused.
+    std::fs::write(models.join(format!("{}.customers.jsonl", f.b)), "{\"customer_id\": \"x\", \"segment\": \"vip\"}\n")
+        .unwrap();
+    let app = router(state(&models, keys(), Limits::default()));
+    let read = [("x-api-key", READ_KEY)];
+    for id in sorted.iter().take(25) {
+        let (st, r) = send(&app, "GET", &format!("/v1/customers/{id}"), None, vec![], &read).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["model_id"], f.a);
+        assert_eq!(r["prediction"], f.scores[*id], "customer {id}");
+    }
+    let id = sorted[0];
+    let (st, r) =
+        send(&app, "GET", &format!("/v1/customers/{id}?horizon=2&discount_rate=0.1"), None, vec![], &read).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["prediction"]["horizons"].as_array().unwrap().len(), 2);
+    assert_eq!(r["discount_rate"], 0.1);
+    for (q, path) in [("horizon=0", "horizon"), ("discount_rate=-1", "discount_rate"), ("horizon=x", "query")] {
+        let got = send(&app, "GET", &format!("/v1/customers/{id}?{q}"), None, vec![], &read).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [path], "{q}");
+    }
+    let unknown = send(&app, "GET", "/v1/customers/nobody", None, vec![], &read).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let refused = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "unusable_model");
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("line 1"), "{}", refused.1);
+    // Without the broken file, B is served, and has no snapshot.
+    std::fs::remove_file(models.join(format!("{}.customers.jsonl", f.b))).unwrap();
+    let (st, _) = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_eq!(st, StatusCode::OK);
+    let none = send(&app, "GET", &format!("/v1/customers/{id}"), None, vec![], &read).await;
+    assert_error(&none, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// The raw response of a GET through the router: status, content type and body text.
+async fn get_text(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+    let mut b = Request::builder().method("GET").uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let r = app.clone().oneshot(b.body(Body::empty()).unwrap()).await.unwrap();
+    let status = r.status();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_served_without_a_key_and_carries_the_script_but_no_data() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let (st, ct, html) = get_text(&app, "/", &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(html.contains("data-mode=\"dashboard\" data-auth=\"required\""));
+    assert!(html.contains("/v1/model/customers/summary"), "the embedded script fetches the views");
+    assert!(html.contains("data-chart=\"sizes\""));
+    assert!(!html.contains("type=\"application/json\"") && !html.contains(&fixture().a), "the shell carries no data");
+    let (_s2, open) = app_without_keys();
+    let (st, _, html) = get_text(&open, "/", &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("data-auth=\"open\""));
+}
+
+#[tokio::test]
+async fn the_customer_summary_ranks_key_accounts_by_value_at_risk_behind_the_read_role() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let uri = "/v1/model/customers/summary?horizon=3&top=5";
+    assert_error(&get(&app, uri).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (st, v) = send(&app, "GET", uri, None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["model_id"], fixture().a);
+    assert_eq!(v["horizon"], 3);
+    assert_eq!(v["customers"], fixture().scores.len());
+    assert_eq!(v["source"], "snapshot");
+    let at_risk = v["at_risk"].as_array().unwrap();
+    assert_eq!(at_risk.len(), 5);
+    for pair in at_risk.windows(2) {
+        assert!(pair[0]["value_at_risk"].as_f64() >= pair[1]["value_at_risk"].as_f64());
+    }
+    // The top account's value and churn are those of its own forecast.
+    let top = at_risk[0]["customer_id"].as_str().unwrap();
+    let (_, c) =
+        send(&app, "GET", &format!("/v1/customers/{top}?horizon=3"), None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(c["prediction"]["segment"], "key");
+    assert!((c["prediction"]["value_horizon"].as_f64().unwrap() - at_risk[0]["value"].as_f64().unwrap()).abs() < 1e-6);
+    assert_eq!(c["prediction"]["horizons"][2]["churn"], at_risk[0]["churn"]);
+    let shares = v["concentration"].as_array().unwrap();
+    assert_eq!(shares.first().unwrap()["value_share"], 0.0);
+    assert_eq!(shares.last().unwrap()["value_share"], 1.0);
+    let binned: u64 = v["churn"]["counts"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(binned + v["churn"]["lapsed_now"].as_u64().unwrap(), v["customers"].as_u64().unwrap());
+    let bad = send(&app, "GET", "/v1/model/customers/summary?top=5000", None, vec![], &[("x-api-key", READ_KEY)]).await;
+    assert_eq!(assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["top"]);
+}

@@ -1,0 +1,146 @@
+//! Activation and training jobs through the router.
+
+use super::*;
+
+#[tokio::test]
+async fn activation_swaps_the_model_and_moves_current_and_refuses_broken_ones() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let f = fixture();
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let read = [("x-api-key", READ_KEY)];
+    for (id, status, code) in [
+        (f.mismatched.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "unusable_model"),
+        (f.truncated.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "unusable_model"),
+        ("2024-12-31-ffffffffffff", StatusCode::NOT_FOUND, "not_found"),
+        ("..%2Fetc", StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+    ] {
+        let got = send(&app, "POST", &format!("/v1/models/{id}/activate"), None, vec![], &admin).await;
+        assert_error(&got, status, code);
+        // Still serving A, and CURRENT unchanged.
+        assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
+        assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
+    }
+    let (st, r) = send(&app, "POST", &format!("/v1/models/{}/activate", f.b), None, vec![], &admin).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r, json!({"model_id": f.b, "previous_model_id": f.a}));
+    assert_eq!(send(&app, "GET", "/v1/model", None, vec![], &read).await.1["id"], f.b);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.b);
+    // A restart serves B.
+    let again = state(&models, keys(), Limits::default());
+    assert_eq!(again.model().unwrap().id, f.b);
+}
+
+/// Polls a training job until it has finished.
+async fn finished_job(app: &Router, id: &str, admin: &[(&str, &str)]) -> Value {
+    for _ in 0..600 {
+        let (st, job) = send(app, "GET", &format!("/v1/jobs/{id}"), None, vec![], admin).await;
+        assert_eq!(st, StatusCode::OK, "{job}");
+        if job["status"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} still running after 30 s");
+}
+
+#[tokio::test]
+async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let f = fixture();
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let read = [("x-api-key", READ_KEY)];
+    let data = f.sandbox.path().join("data/g.csv");
+    let json_body = |v: Value| serde_json::to_vec(&v).unwrap();
+
+    // A read key may not train; a bad configuration is refused before any work, by its path.
+    let body = json!({"path": data.to_str().unwrap()});
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(body.clone()), &read).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    let bad = json!({"path": data.to_str().unwrap(), "config": {"segments": {"window": 0}}});
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(bad), &admin).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["config.segments.window"]);
+
+    // A job on a missing file fails and leaves model A served and CURRENT alone.
+    let missing = json!({"path": s.path().join("nope.csv").to_str().unwrap()});
+    let (st, job) = send(&app, "POST", "/v1/train", Some("application/json"), json_body(missing), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "failed");
+    assert!(done["error"].as_str().unwrap().contains("cannot read"), "{done}");
+    assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
+
+    // A good job stores a new model and serves it.
+    let (st, job) = send(&app, "POST", "/v1/train", Some("application/json"), json_body(body), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["activated"], true);
+    let new_id = done["model_id"].as_str().unwrap();
+    assert_ne!(new_id, f.a);
+    assert!(models.join(format!("{new_id}.json")).exists());
+    assert!(models.join(format!("{new_id}.customers.jsonl")).exists());
+    assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], new_id);
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), new_id);
+    let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_training_job_takes_attributes_and_a_backtest_and_gives_the_model_kam_train_gives() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "1500", "--seed", "9", "--attribute-effect", "0.5", "--out", "g.csv"]);
+    // The CLI's model, in its own store.
+    let cli = s.ok(&[
+        "train",
+        "g.csv",
+        "--config",
+        "g.kam.toml",
+        "--customers",
+        "g.customers.csv",
+        "--backtest-last",
+        "2",
+        "--models",
+        "cli-models",
+        "--json",
+    ]);
+    let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
+    let cli_id = cli["model_id"].as_str().unwrap();
+    assert!(!cli["model"]["spend"]["model"]["design"]["attributes"].as_array().unwrap().is_empty());
+    assert!(cli["model"]["backtest"].is_object());
+
+    // The same through the API.
+    let models = s.path().join("api-models");
+    let app = router(state(&models, keys(), Limits::default()));
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let config: toml::Value = toml::from_str(&std::fs::read_to_string(s.path().join("g.kam.toml")).unwrap()).unwrap();
+    let body = json!({
+        "path": s.path().join("g.csv").to_str().unwrap(),
+        "customers": s.path().join("g.customers.csv").to_str().unwrap(),
+        "backtest_last": 2,
+        "config": serde_json::to_value(config).unwrap(),
+    });
+    let (st, job) =
+        send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&body).unwrap(), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["model_id"], cli_id, "the job and kam train give the same model");
+    let api_bytes = std::fs::read(models.join(format!("{cli_id}.json"))).unwrap();
+    let cli_bytes = std::fs::read(s.path().join(format!("cli-models/{cli_id}.json"))).unwrap();
+    assert!(api_bytes == cli_bytes, "the artifacts differ");
+    assert!(models.join(format!("{cli_id}.customers.jsonl")).exists());
+
+    // A backtest longer than the history is refused when the job runs, and changes nothing.
+    let too_long = json!({"path": s.path().join("g.csv").to_str().unwrap(), "backtest_last": 99});
+    let (_, job) =
+        send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&too_long).unwrap(), &admin).await;
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "failed");
+    assert!(done["error"].as_str().unwrap().contains("backtest_last = 99"), "{done}");
+    assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), cli_id);
+}
