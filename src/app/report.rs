@@ -75,8 +75,8 @@ pub fn report_data(
         )}),
     };
     let data = json!({
-        "model": views::describe(model),
-        "transitions": views::chain(model),
+        "model": views::ModelView::new(model),
+        "transitions": views::ChainView::new(model),
         "forecast": population_forecast(model, params.horizon),
         "customers": customers_view,
     });

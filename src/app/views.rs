@@ -8,80 +8,183 @@ use crate::domain::forecast::population;
 use crate::domain::forecast::portfolio::{Outlook, Portfolio, PortfolioParams, summarise};
 use crate::model::artifact::ModelArtifact;
 use serde::Serialize;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// A model's description: id, as-of date, period unit and spans, states, segment sizes by
-/// period, data fingerprint, thresholds, spend regression and backtest.
-pub fn describe(m: &ModelArtifact) -> Value {
-    let spend = &m.spend.model;
-    json!({
-        "id": m.id,
-        "kam_version": m.kam_version,
-        "schema_version": m.schema_version,
-        "as_of": m.periods.as_of,
-        "period": {
-            "unit": m.periods.unit.to_string(),
-            "periods": m.periods.spans.len(),
-            "first_day": m.periods.spans.first().map(|s| s.0),
-            "last_day": m.periods.spans.last().map(|s| s.1),
-        },
-        "states": m.segments.states,
-        "key_state": m.key_index().map(|k| m.segments.states[k].clone()),
-        "lapsed_states": m.segments.states.iter().zip(m.lapsed_states()).filter(|(_, l)| *l).map(|(s, _)| s.clone()).collect::<Vec<_>>(),
-        "scheme": m.segments.scheme,
-        "thresholds": m.segments.thresholds,
-        "data": m.data,
-        "period_spans": m.periods.spans,
-        "sizes_by_period": m.segments.sizes_by_period,
-        "segment_sizes_last_period": m.segments.sizes_by_period.last().map(|sizes| {
-            m.segments.states.iter().cloned().zip(sizes.iter().map(|n| json!(n))).collect::<serde_json::Map<_, _>>()
-        }),
-        "backtest": m.backtest,
-        "spend": {
-            "model": spend.kind(),
-            "value_basis": m.spend.value_basis,
-            "selection": m.spend.selection,
-            "features": spend.feature_names(),
-            "attributes": spend.design().attributes,
-            "observations": spend.observations(),
-            "r_squared": spend.r_squared(),
-            "rmse": spend.rmse(),
-            "spend_by_state": m.segments.states.iter().cloned().zip(m.spend.spend_by_state.iter().map(|v| json!(v))).collect::<serde_json::Map<_, _>>(),
-        },
-    })
+/// A model's description (`GET /v1/model`, `GET /v1/models/{id}`, `kam report`): id, as-of
+/// date, period unit and spans, states, segment sizes by period, data fingerprint, thresholds,
+/// spend regression and backtest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelView<'a> {
+    pub id: &'a str,
+    pub kam_version: &'a str,
+    pub schema_version: u32,
+    pub as_of: chrono::NaiveDate,
+    pub period: PeriodView,
+    pub states: &'a [String],
+    /// The key-account state (the top tier).
+    pub key_state: Option<&'a str>,
+    /// The churn states.
+    pub lapsed_states: Vec<&'a str>,
+    #[schema(value_type = Object)]
+    pub scheme: &'a crate::domain::states::SegmentScheme,
+    #[schema(value_type = Vec<Object>)]
+    pub thresholds: &'a [crate::model::artifact::TierThreshold],
+    #[schema(value_type = Object)]
+    pub data: &'a crate::model::artifact::DataFingerprint,
+    /// First and last day of every training period.
+    #[schema(value_type = Vec<Vec<chrono::NaiveDate>>)]
+    pub period_spans: &'a [(chrono::NaiveDate, chrono::NaiveDate)],
+    /// `sizes_by_period[t][s]`: customers in state s in period t.
+    pub sizes_by_period: &'a [Vec<u64>],
+    /// Customers per state in the last training period.
+    #[schema(value_type = Option<BTreeMap<String, u64>>)]
+    pub segment_sizes_last_period: Option<BTreeMap<&'a str, u64>>,
+    #[schema(value_type = Option<Object>)]
+    pub backtest: Option<&'a crate::domain::backtest::Evaluation>,
+    pub spend: SpendView<'a>,
 }
 
-/// A model's chain: states, prior, counts, matrix with credible intervals, allowed moves, and its
-/// diagnostics — every field of the artifact's `transitions` beside the model, the per-period
-/// counts and the move total (the time-homogeneity test, and any test added there later).
-pub fn chain(m: &ModelArtifact) -> Value {
-    let t = &m.transitions.model;
-    let n = t.states().len();
-    let bound = |upper: bool| -> Vec<Vec<f64>> {
-        (0..n).map(|i| (0..n).map(|j| if upper { t.interval(i, j).1 } else { t.interval(i, j).0 }).collect()).collect()
-    };
-    let mut diagnostics = match serde_json::to_value(&m.transitions) {
-        Ok(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
-    for field in ["model", "counts_by_period", "moves"] {
-        diagnostics.remove(field);
+/// The period unit and how many periods the model was trained on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeriodView {
+    pub unit: String,
+    pub periods: usize,
+    pub first_day: Option<chrono::NaiveDate>,
+    pub last_day: Option<chrono::NaiveDate>,
+}
+
+/// The spend regression in a model's description.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SpendView<'a> {
+    /// ols, log_ols or tweedie.
+    #[schema(value_type = String)]
+    pub model: crate::domain::spend::SpendModelKind,
+    pub value_basis: &'a str,
+    #[schema(value_type = Option<Object>)]
+    pub selection: Option<&'a crate::domain::spend::SpendSelection>,
+    pub features: &'a [String],
+    pub attributes: &'a [String],
+    pub observations: u64,
+    pub r_squared: f64,
+    pub rmse: f64,
+    /// Mean value of a period spent in each state (the chain's value flows).
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub spend_by_state: BTreeMap<&'a str, f64>,
+}
+
+impl<'a> ModelView<'a> {
+    pub fn new(m: &'a ModelArtifact) -> Self {
+        let states = &m.segments.states;
+        let named = |v: &'a [String]| v.iter().map(String::as_str);
+        let spend = &m.spend.model;
+        Self {
+            id: &m.id,
+            kam_version: &m.kam_version,
+            schema_version: m.schema_version,
+            as_of: m.periods.as_of,
+            period: PeriodView {
+                unit: m.periods.unit.to_string(),
+                periods: m.periods.spans.len(),
+                first_day: m.periods.spans.first().map(|s| s.0),
+                last_day: m.periods.spans.last().map(|s| s.1),
+            },
+            states,
+            key_state: m.key_index().map(|k| states[k].as_str()),
+            lapsed_states: named(states).zip(m.lapsed_states()).filter(|(_, l)| *l).map(|(s, _)| s).collect(),
+            scheme: &m.segments.scheme,
+            thresholds: &m.segments.thresholds,
+            data: &m.data,
+            period_spans: &m.periods.spans,
+            sizes_by_period: &m.segments.sizes_by_period,
+            segment_sizes_last_period: m
+                .segments
+                .sizes_by_period
+                .last()
+                .map(|sizes| named(states).zip(sizes.iter().copied()).collect()),
+            backtest: m.backtest.as_ref(),
+            spend: SpendView {
+                model: spend.kind(),
+                value_basis: &m.spend.value_basis,
+                selection: m.spend.selection.as_ref(),
+                features: spend.feature_names(),
+                attributes: &spend.design().attributes,
+                observations: spend.observations(),
+                r_squared: spend.r_squared(),
+                rmse: spend.rmse(),
+                spend_by_state: named(states).zip(m.spend.spend_by_state.iter().copied()).collect(),
+            },
+        }
     }
-    json!({
-        "model_id": m.id,
-        "states": t.states(),
-        "prior": t.prior(),
-        "moves": m.transitions.moves,
-        "counts": t.counts(),
-        "matrix": t.matrix(),
-        "credible_level": t.credible_level(),
-        "interval_lo": bound(false),
-        "interval_hi": bound(true),
-        "allowed": t.allowed(),
-        "unobserved_origins": t.unobserved_origins(),
-        "diagnostics": diagnostics,
-    })
+}
+
+/// A model's chain (`GET /v1/model/transitions`, `kam report`): states, prior, counts, matrix
+/// with credible intervals, allowed moves, and its diagnostics.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChainView<'a> {
+    pub model_id: &'a str,
+    pub states: &'a [String],
+    pub prior: f64,
+    /// Observed moves.
+    pub moves: u64,
+    /// `counts[i][j]`: moves from state i to state j that the matrix was fitted on.
+    pub counts: &'a [Vec<u64>],
+    /// `matrix[i][j]`: P(state j next period | state i now).
+    pub matrix: &'a [Vec<f64>],
+    pub credible_level: f64,
+    pub interval_lo: Vec<Vec<f64>>,
+    pub interval_hi: Vec<Vec<f64>>,
+    pub allowed: &'a [Vec<bool>],
+    pub unobserved_origins: &'a [String],
+    pub diagnostics: Diagnostics<'a>,
+}
+
+/// The chain's checks, as stored in the artifact (`transitions.*`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Diagnostics<'a> {
+    #[schema(value_type = Option<Object>)]
+    pub time_homogeneity: Option<&'a crate::domain::chain::diagnostics::ChiSquareTest>,
+    #[schema(value_type = Option<Object>)]
+    pub order: Option<&'a crate::domain::chain::diagnostics::ChiSquareTest>,
+    #[schema(value_type = Option<Object>)]
+    pub thin_rows: Option<&'a crate::domain::chain::diagnostics::ThinRows>,
+    #[schema(value_type = Option<Object>)]
+    pub recent_window: Option<&'a crate::domain::chain::diagnostics::RecentWindowCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub covariates: Option<&'a crate::domain::chain::covariates::CovariateTransitions>,
+}
+
+impl<'a> ChainView<'a> {
+    pub fn new(m: &'a ModelArtifact) -> Self {
+        let t = &m.transitions.model;
+        let n = t.states().len();
+        let bound = |upper: bool| -> Vec<Vec<f64>> {
+            (0..n)
+                .map(|i| (0..n).map(|j| if upper { t.interval(i, j).1 } else { t.interval(i, j).0 }).collect())
+                .collect()
+        };
+        let d = &m.transitions;
+        Self {
+            model_id: &m.id,
+            states: t.states(),
+            prior: t.prior(),
+            moves: d.moves,
+            counts: t.counts(),
+            matrix: t.matrix(),
+            credible_level: t.credible_level(),
+            interval_lo: bound(false),
+            interval_hi: bound(true),
+            allowed: t.allowed(),
+            unobserved_origins: t.unobserved_origins(),
+            diagnostics: Diagnostics {
+                time_homogeneity: d.time_homogeneity.as_ref(),
+                order: d.order.as_ref(),
+                thin_rows: d.thin_rows.as_ref(),
+                recent_window: d.recent_window.as_ref(),
+                covariates: d.covariates.as_ref(),
+            },
+        }
+    }
 }
 
 /// Segment sizes at one horizon.

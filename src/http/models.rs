@@ -11,6 +11,7 @@ use crate::model::artifact::ModelArtifact;
 use crate::store::snapshot::{self, CustomerSnapshot};
 use crate::store::{ModelStore, StoreError};
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -66,19 +67,19 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 /// A stored model's description.
 #[utoipa::path(get, path = "/v1/models/{id}", tag = "models", security(("api_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "Model id")), responses(
-        (status = 200, description = "The model's description", body = serde_json::Value),
+        (status = 200, description = "The model's description", body = crate::app::views::ModelView),
         (status = 404, description = "No such model", body = ErrorResponse),
         (status = 422, description = "Not a model id, or an unusable artifact", body = ErrorResponse),
         (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
         (status = 403, description = "The key's role may not use this route", body = ErrorResponse)))]
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::response::Response, ApiError> {
     let store = state.store.clone();
     let id2 = id.clone();
     let m = tokio::task::spawn_blocking(move || store.load(&id2))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| store_error(&id, e))?;
-    Ok(Json(crate::app::views::describe(&m)))
+    Ok(Json(crate::app::views::ModelView::new(&m)).into_response())
 }
 
 /// Loads and checks a stored model, swaps it in and moves CURRENT (admin). Requests in flight

@@ -155,7 +155,9 @@ pub fn summarise(
     lapsed: &[bool],
     params: PortfolioParams,
 ) -> Portfolio {
-    let values: Vec<f64> = customers.iter().map(|c| c.value).collect();
+    // Largest first: the curve's order, and the order the total is summed in.
+    let mut values: Vec<f64> = customers.iter().map(|c| c.value).collect();
+    values.sort_unstable_by(|a, b| b.total_cmp(a));
     let curve = Concentration::new(&values);
     let points = params.curve_points.max(1);
     let point = |share: f64| SharePoint { customer_share: share, value_share: curve.share_of_top(share) };
