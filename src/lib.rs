@@ -21,7 +21,8 @@
 //!     intervals and posterior ([`domain::chain::fit`]); covariate first steps
 //!     ([`domain::chain::covariates`], over the moves of [`domain::chain::moves`]); the order,
 //!     time-homogeneity and recent-window checks ([`domain::chain::diagnostics`]).
-//!   - spend models and their choice: [`domain::spend`]; value flows: [`domain::value`].
+//!   - spend models and their choice: [`domain::spend`]; value flows: [`domain::value`]; the BTYD
+//!     models (BG/NBD, Pareto/NBD, Gamma–Gamma) on (x, t_x, T) summaries: [`domain::btyd`].
 //!   - **first passage, churn, periods to lapse and discounted tails**: the one kernel
 //!     `domain::forecast::kernel`, run by the point forecast ([`domain::forecast::Forecaster`])
 //!     and by each posterior draw ([`domain::forecast::intervals`]); **value concentration**

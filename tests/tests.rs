@@ -32,5 +32,8 @@ mod api;
 // kam report: the self-contained HTML page, from the snapshot or a score file; errors.
 mod report;
 
+// BTYD models: the published CDNOW parameters recovered.
+mod btyd;
+
 // The crate's layout: layers import downward, no circle, no file over 600 lines.
 mod layout;

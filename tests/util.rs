@@ -91,19 +91,27 @@ d,2024-09-03,5
 
 /// The CDNOW master file, fetched once (from the lifetimes package on PyPI) if absent.
 pub fn cdnow() -> PathBuf {
-    static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FETCHED
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let path = root.join("data/cdnow/CDNOW_master.txt");
-            if !path.exists() {
-                let status =
-                    Command::new("bash").arg(root.join("scripts/fetch_cdnow.sh")).status().expect("run fetch_cdnow.sh");
-                assert!(status.success(), "scripts/fetch_cdnow.sh failed: CDNOW is needed for this test");
-            }
-            path
-        })
-        .clone()
+    cdnow_file("CDNOW_master.txt")
+}
+
+/// A file of `data/cdnow/` (see `scripts/fetch_cdnow.sh`), fetched once if any is absent.
+pub fn cdnow_file(name: &str) -> PathBuf {
+    static FETCHED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    FETCHED.get_or_init(|| {
+        let all = [
+            "CDNOW_master.txt",
+            "CDNOW_sample.txt",
+            "cdnow_customers_summary.csv",
+            "cdnow_customers_summary_with_transactions.csv",
+        ];
+        if all.iter().any(|f| !root.join("data/cdnow").join(f).exists()) {
+            let status =
+                Command::new("bash").arg(root.join("scripts/fetch_cdnow.sh")).status().expect("run fetch_cdnow.sh");
+            assert!(status.success(), "scripts/fetch_cdnow.sh failed: CDNOW is needed for this test");
+        }
+    });
+    root.join("data/cdnow").join(name)
 }
 
 /// The Python that runs the notebooks and the browser check: `$KAM_PYTHON`, else the project's

@@ -10,6 +10,7 @@
 //! [`linalg`] (small dense algebra) and [`shards`] (how data-parallel loops are cut).
 
 pub mod backtest;
+pub mod btyd;
 pub mod calendar;
 pub mod chain;
 pub mod forecast;
