@@ -3,7 +3,7 @@
 //! drops out with probability p ~ Beta(a, b). Fitted by maximum likelihood on grouped
 //! (x, t_x, T) summaries; the likelihood is computed in logs (log-sum-exp of its two terms).
 
-use super::{BtydError, Summary, group, minimize, standard_errors};
+use super::{BtydError, Summary, fit_positive, group};
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
@@ -14,16 +14,6 @@ pub struct BgNbdParams {
     pub alpha: f64,
     pub a: f64,
     pub b: f64,
-}
-
-impl BgNbdParams {
-    fn from_logs(p: &[f64]) -> Self {
-        Self { r: p[0].exp(), alpha: p[1].exp(), a: p[2].exp(), b: p[3].exp() }
-    }
-
-    fn as_vec(&self) -> Vec<f64> {
-        vec![self.r, self.alpha, self.a, self.b]
-    }
 }
 
 /// A fitted BG/NBD model.
@@ -58,23 +48,15 @@ pub fn log_likelihood(p: &BgNbdParams, grouped: &[Summary]) -> f64 {
 }
 
 impl BgNbd {
-    /// Maximum likelihood on `summaries` (grouped first), from r = α = a = b = 1 on the log scale.
+    /// Maximum likelihood on `summaries` (grouped first).
     pub fn fit(summaries: &[Summary]) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
-        let negative = |logs: &[f64]| -log_likelihood(&BgNbdParams::from_logs(logs), &grouped);
-        let best = minimize(negative, &[0.0; 4])?;
-        let params = BgNbdParams::from_logs(&best);
-        let on_natural = |p: &[f64]| {
-            if p.iter().any(|v| *v <= 0.0) {
-                return f64::INFINITY;
-            }
-            -log_likelihood(&BgNbdParams { r: p[0], alpha: p[1], a: p[2], b: p[3] }, &grouped)
-        };
-        let se = standard_errors(on_natural, &params.as_vec());
+        let params = |v: &[f64]| BgNbdParams { r: v[0], alpha: v[1], a: v[2], b: v[3] };
+        let (p, standard_errors, log_likelihood) = fit_positive::<4>(|v| self::log_likelihood(&params(v), &grouped))?;
         Ok(Self {
-            params,
-            standard_errors: [se[0], se[1], se[2], se[3]],
-            log_likelihood: log_likelihood(&params, &grouped),
+            params: params(&p),
+            standard_errors,
+            log_likelihood,
             customers: grouped.iter().map(|s| s.weight).sum(),
         })
     }

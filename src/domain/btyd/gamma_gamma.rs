@@ -3,7 +3,7 @@
 //! its mean spend over x purchases, m_x, is shrunk toward the population mean by how many purchases
 //! back it. Fitted by maximum likelihood on the customers with at least one (repeat) purchase.
 
-use super::{BtydError, minimize, standard_errors};
+use super::{BtydError, fit_positive};
 use statrs::function::gamma::ln_gamma;
 
 /// One customer's (or, weighted, several identical customers') spend summary: `x` purchases with
@@ -53,17 +53,9 @@ impl GammaGamma {
         if data.is_empty() {
             return Err(BtydError::Empty);
         }
-        let from_logs = |l: &[f64]| GammaGammaParams { p: l[0].exp(), q: l[1].exp(), v: l[2].exp() };
-        let best = minimize(|l: &[f64]| -log_likelihood(&from_logs(l), &data), &[0.0; 3])?;
-        let params = from_logs(&best);
-        let natural = |g: &[f64]| {
-            if g.iter().any(|v| *v <= 0.0) {
-                return f64::INFINITY;
-            }
-            -log_likelihood(&GammaGammaParams { p: g[0], q: g[1], v: g[2] }, &data)
-        };
-        let se = standard_errors(natural, &[params.p, params.q, params.v]);
-        Ok(Self { params, standard_errors: [se[0], se[1], se[2]], log_likelihood: log_likelihood(&params, &data) })
+        let params = |v: &[f64]| GammaGammaParams { p: v[0], q: v[1], v: v[2] };
+        let (g, standard_errors, log_likelihood) = fit_positive::<3>(|v| self::log_likelihood(&params(v), &data))?;
+        Ok(Self { params: params(&g), standard_errors, log_likelihood })
     }
 
     pub fn params(&self) -> GammaGammaParams {

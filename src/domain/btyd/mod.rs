@@ -65,9 +65,22 @@ pub fn group(summaries: &[Summary]) -> Result<Vec<Summary>, BtydError> {
     Ok(out)
 }
 
+/// Maximum likelihood for a model whose `N` parameters are all positive: maximizes
+/// `log_likelihood(params)` over their logarithms from all ones, and returns the estimate, its
+/// standard errors (observed information on the natural scale) and the maximum.
+pub(crate) fn fit_positive<const N: usize>(
+    log_likelihood: impl Fn(&[f64]) -> f64,
+) -> Result<([f64; N], [Option<f64>; N], f64), BtydError> {
+    let natural = |p: &[f64]| if p.iter().any(|v| *v <= 0.0) { f64::INFINITY } else { -log_likelihood(p) };
+    let logs = minimize(|l: &[f64]| natural(&l.iter().map(|v| v.exp()).collect::<Vec<_>>()), &[0.0; N])?;
+    let params: [f64; N] = std::array::from_fn(|i| logs[i].exp());
+    let se = standard_errors(natural, &params);
+    Ok((params, std::array::from_fn(|i| se[i]), log_likelihood(&params)))
+}
+
 /// Minimizes `f` over ℝⁿ from `start` by Nelder–Mead (argmin), to a simplex whose values differ by
 /// less than `1e-10` in standard deviation.
-pub(crate) fn minimize(f: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<Vec<f64>, BtydError> {
+fn minimize(f: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<Vec<f64>, BtydError> {
     use argmin::core::{CostFunction, Executor, State};
     use argmin::solver::neldermead::NelderMead;
     struct Problem<F>(F);
@@ -108,7 +121,7 @@ pub(crate) fn minimize(f: impl Fn(&[f64]) -> f64, start: &[f64]) -> Result<Vec<f
 
 /// Standard errors from the inverse of the numerical Hessian of `f` (a negative log-likelihood)
 /// at its minimum `at`; `None` where the Hessian is not positive definite.
-pub(crate) fn standard_errors(f: impl Fn(&[f64]) -> f64, at: &[f64]) -> Vec<Option<f64>> {
+fn standard_errors(f: impl Fn(&[f64]) -> f64, at: &[f64]) -> Vec<Option<f64>> {
     let n = at.len();
     let h: Vec<f64> = at.iter().map(|x| 1e-4 * x.abs().max(1e-2)).collect();
     let eval = |d: &[(usize, f64)]| {

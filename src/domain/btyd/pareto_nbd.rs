@@ -4,7 +4,7 @@
 //! hypergeometric function ₂F₁(a, b; a + 1; z), 0 ≤ z < 1; everything is computed in logs, so large
 //! x does not overflow (the published implementations did).
 
-use super::{BtydError, Summary, group, minimize, standard_errors};
+use super::{BtydError, Summary, fit_positive, group};
 use statrs::function::gamma::ln_gamma;
 
 /// Pareto/NBD parameters: purchase rates Gamma(r, α), dropout rates Gamma(s, β).
@@ -75,25 +75,12 @@ fn log_likelihood(p: &ParetoNbdParams, grouped: &[Summary]) -> f64 {
 }
 
 impl ParetoNbd {
-    /// Maximum likelihood on `summaries` (grouped first), from r = α = s = β = 1 on the log scale.
+    /// Maximum likelihood on `summaries` (grouped first).
     pub fn fit(summaries: &[Summary]) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
-        let from_logs =
-            |l: &[f64]| ParetoNbdParams { r: l[0].exp(), alpha: l[1].exp(), s: l[2].exp(), beta: l[3].exp() };
-        let best = minimize(|l: &[f64]| -log_likelihood(&from_logs(l), &grouped), &[0.0; 4])?;
-        let params = from_logs(&best);
-        let natural = |v: &[f64]| {
-            if v.iter().any(|x| *x <= 0.0) {
-                return f64::INFINITY;
-            }
-            -log_likelihood(&ParetoNbdParams { r: v[0], alpha: v[1], s: v[2], beta: v[3] }, &grouped)
-        };
-        let se = standard_errors(natural, &[params.r, params.alpha, params.s, params.beta]);
-        Ok(Self {
-            params,
-            standard_errors: [se[0], se[1], se[2], se[3]],
-            log_likelihood: log_likelihood(&params, &grouped),
-        })
+        let params = |v: &[f64]| ParetoNbdParams { r: v[0], alpha: v[1], s: v[2], beta: v[3] };
+        let (p, standard_errors, log_likelihood) = fit_positive::<4>(|v| self::log_likelihood(&params(v), &grouped))?;
+        Ok(Self { params: params(&p), standard_errors, log_likelihood })
     }
 
     pub fn params(&self) -> ParetoNbdParams {

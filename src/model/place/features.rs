@@ -62,19 +62,20 @@ fn period_days(model: &ModelArtifact) -> f64 {
 pub struct FeaturePlacer<'a> {
     model: &'a ModelArtifact,
     segmenter: Segmenter,
+    /// `inactive[s]`: state s means no purchase in the period.
+    inactive: Vec<bool>,
     period_days: f64,
 }
 
 impl<'a> FeaturePlacer<'a> {
     pub fn new(model: &'a ModelArtifact) -> Self {
-        Self { model, segmenter: model.segmenter(), period_days: period_days(model) }
+        Self { model, segmenter: model.segmenter(), inactive: model.inactive_states(), period_days: period_days(model) }
     }
 }
 
 /// Builds a customer's panel row and state from `c`, filling in the documented defaults;
 /// `None` (with every problem in `p`, by field) when the features cannot place it.
 fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeatureProblem>) -> Option<FeatureCustomer> {
-    let at = |f: &str| f.to_string();
     let model = cx.model;
     let states = &model.segments.states;
     let scheme = &model.segments.scheme;
@@ -82,7 +83,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
     let mut ok = true;
     for (name, v) in [("monetary", c.monetary), ("spend", c.spend)] {
         if v.is_some_and(|v| !v.is_finite()) {
-            problem(p, at(name), "must be a finite number");
+            problem(p, name.into(), "must be a finite number");
             ok = false;
         }
     }
@@ -94,13 +95,13 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
             match names.iter().position(|n| n == name) {
                 Some(k) if v.is_finite() => attributes[k] = *v,
                 Some(_) => {
-                    problem(p, at(&format!("attributes.{name}")), "must be a finite number");
+                    problem(p, format!("attributes.{name}"), "must be a finite number");
                     ok = false;
                 }
                 None => {
                     problem(
                         p,
-                        at(&format!("attributes.{name}")),
+                        format!("attributes.{name}"),
                         format!("the model has no attribute {name:?}; it uses {names:?}"),
                     );
                     ok = false;
@@ -112,7 +113,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
         Some(name) => match model.state_index(name) {
             Some(s) => Some(s),
             None => {
-                problem(p, at("segment"), format!("unknown segment {name:?}; the model's segments are {states:?}"));
+                problem(p, "segment".into(), format!("unknown segment {name:?}; the model's segments are {states:?}"));
                 return None;
             }
         },
@@ -122,7 +123,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
                 if purchases == 0 && (psp == 0 || psp > tenure) {
                     problem(
                         p,
-                        at("periods_since_purchase"),
+                        "periods_since_purchase".into(),
                         "with purchases 0 it must be at least 1 and at most tenure_periods",
                     );
                     return None;
@@ -143,7 +144,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
             _ => {
                 problem(
                     p,
-                    at("segment"),
+                    "segment".into(),
                     "required unless tenure_periods, purchases and monetary are given \
                      (and periods_since_purchase when purchases is 0)",
                 );
@@ -155,7 +156,7 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
     if !ok {
         return None;
     }
-    let active = !scheme.state_space()[state].is_inactive();
+    let active = !cx.inactive[state];
     let mut defaulted = Vec::new();
     let mut take = |name: &'static str, v: Option<u32>, d: u32| {
         v.unwrap_or_else(|| {
