@@ -24,12 +24,6 @@ pub struct PublishOptions {
     pub activate: bool,
 }
 
-impl Default for PublishOptions {
-    fn default() -> Self {
-        Self { backtest_last: None, snapshot: true, activate: true }
-    }
-}
-
 /// A step of the run, as it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {

@@ -8,6 +8,7 @@ use crate::domain::forecast::intervals::IntervalParams;
 use crate::domain::forecast::portfolio::{Outlook, OutlookByState};
 use crate::domain::forecast::{ForecastError, ForecastParams, Forecaster, MAX_HORIZON};
 use crate::model::artifact::ModelArtifact;
+#[cfg(doc)]
 use crate::model::place::CustomerLine;
 use crate::store::snapshot::{self, CustomerSnapshot, SnapshotError};
 use serde_json::{Value, json};
@@ -149,17 +150,18 @@ fn read_jsonl(
     struct ChurnAt {
         churn: f64,
     }
-    /// The scored part of a `kam score` line, beside its [`CustomerLine`] fields.
+    /// What the report needs of a `kam score` line (value and churn) or of a snapshot line (a
+    /// [`CustomerLine`]: next-period spend and any own first step), read once.
     #[derive(serde::Deserialize)]
-    struct Scored {
+    struct Line {
+        customer_id: String,
+        segment: String,
+        next_spend: Option<f64>,
         value_horizon: Option<f64>,
         #[serde(default)]
         horizons: Vec<ChurnAt>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Named {
-        customer_id: String,
-        segment: String,
+        #[serde(default)]
+        first_step: Option<Vec<f64>>,
     }
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| ReportError::Read { path: name.clone(), source })?;
@@ -172,30 +174,26 @@ fn read_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let s: Scored = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
-        let outlook = match (s.value_horizon, s.horizons.last()) {
-            (Some(value), Some(h)) => {
-                let l: Named = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
-                let state = state_of(model, &l.segment).map_err(|p| bad(n, p))?;
-                Outlook { customer_id: l.customer_id, state, value, churn: h.churn }
-            }
-            _ => {
-                let l: CustomerLine = serde_json::from_str(&line).map_err(|_| {
-                    bad(n, "neither value_horizon with horizons (kam score) nor next_spend (a snapshot)".into())
-                })?;
+        let l: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+        let state = state_of(model, &l.segment).map_err(|p| bad(n, p))?;
+        let (value, churn) = match (l.value_horizon, l.horizons.last(), l.next_spend) {
+            (Some(v), Some(h), _) => (v, h.churn),
+            (_, _, Some(next_spend)) => {
                 scored = false;
-                let state = state_of(model, &l.segment).map_err(|p| bad(n, p))?;
-                let (value, churn) = match &l.first_step {
+                match &l.first_step {
                     Some(q) if q.len() == model.segments.states.len() => {
-                        let f = forecaster.customer_with_first_step(state, q, l.next_spend);
+                        let f = forecaster.customer_with_first_step(state, q, next_spend);
                         (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
                     }
-                    _ => by_state.value_and_churn(state, l.next_spend),
-                };
-                Outlook { customer_id: l.customer_id, state, value, churn }
+                    _ => by_state.value_and_churn(state, next_spend),
+                }
+            }
+            _ => {
+                let problem = "neither value_horizon with horizons (kam score) nor next_spend (a snapshot)";
+                return Err(bad(n, problem.into()));
             }
         };
-        out.push(outlook);
+        out.push(Outlook { customer_id: l.customer_id, state, value, churn });
     }
     Ok((out, scored))
 }
