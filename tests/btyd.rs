@@ -42,6 +42,11 @@ fn bg_nbd_recovers_the_published_cdnow_parameters() {
     let recent = Summary { x: 10.0, t_x: 38.0, t: 38.86, weight: 1.0 };
     let gone = Summary { x: 10.0, t_x: 5.0, t: 38.86, weight: 1.0 };
     assert!(m.p_alive(&recent) > 0.9 && m.p_alive(&gone) < 0.05, "{} {}", m.p_alive(&recent), m.p_alive(&gone));
+    // The paper's worked example: x = 2, t_x = 30.43, T = 38.86 expects 1.226 purchases in the
+    // next 39 weeks.
+    let example = Summary { x: 2.0, t_x: 30.43, t: 38.86, weight: 1.0 };
+    let e = m.expected_purchases(&example, 39.0);
+    assert!((e - 1.226).abs() < 5e-4, "{e}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod hypergeometric;
 pub mod pareto_nbd;
 
 /// One customer's (or, weighted, several identical customers') purchase summary.
