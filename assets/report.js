@@ -506,18 +506,22 @@
     }
     $('backtest-caption').textContent = 'Trained on history up to ' + b.calibration_end + ', forecast ' + b.holdout_periods +
       ' periods (' + b.holdout_start + ' to ' + b.holdout_end + ') for ' + fmtInt(b.customers) +
-      ' customers, compared with what happened and with two naive baselines. Best of each row in bold; the model in green where it beats both.';
+      ' customers, compared with what happened, with two naive baselines and, where they were fitted, with BG/NBD and Pareto/NBD (+ Gamma–Gamma spend), the field\'s standard models. Best of each row in bold; the model in green where it beats the naive baselines.';
     var table = el('table', { 'class': 'data', id: 'backtest-table' }, box);
     var head = el('tr', null, el('thead', null, table));
-    ['metric', 'model', 'last state persists', 'segment average'].forEach(function (h, i) { el('th', { 'class': i ? 'num' : '' }, head, h); });
+    var btyd = ['no_purchase', 'holdout_spend'].some(function (k) { return b[k] && (b[k].bg_nbd || b[k].pareto_nbd); });
+    var heads = ['metric', 'model', 'last state persists', 'segment average'].concat(btyd ? ['BG/NBD + GG', 'Pareto/NBD + GG'] : []);
+    var cols = heads.length;
+    heads.forEach(function (h, i) { el('th', { 'class': i ? 'num' : '' }, head, h); });
     var body = el('tbody', null, table);
     METRICS.forEach(function (group) {
       var g = b[group[0]];
       if (!g) return;
-      el('td', { colspan: 4 }, el('tr', { 'class': 'group' }, body), group[1]);
+      el('td', { colspan: cols }, el('tr', { 'class': 'group' }, body), group[1]);
       group[2].forEach(function (metric) {
         var key = metric[0], dir = metric[2], digits = metric[3];
-        var vals = [g.model, g.persistence, g.segment_average].map(function (o) { return o && isNum(o[key]) ? o[key] : null; });
+        var vals = [g.model, g.persistence, g.segment_average].concat(btyd ? [g.bg_nbd, g.pareto_nbd] : [])
+          .map(function (o) { return o && isNum(o[key]) ? o[key] : null; });
         if (vals[0] === null) return;
         var score = function (v) { return v === null ? -Infinity : dir === -2 ? -Math.abs(v) : dir * v; };
         var best = Math.max.apply(null, vals.map(score));
@@ -532,12 +536,12 @@
       });
     });
     if (b.segment_sizes && b.segment_sizes.length) {
-      el('td', { colspan: 4 }, el('tr', { 'class': 'group' }, body), 'Segment sizes: share of customers misplaced by the forecast');
+      el('td', { colspan: cols }, el('tr', { 'class': 'group' }, body), 'Segment sizes: share of customers misplaced by the forecast');
       b.segment_sizes.forEach(function (s, k) {
         var tr = el('tr', null, body);
         el('td', null, tr, 'period +' + (k + 1) + ' (from ' + s.period_start + ')');
         el('td', { 'class': 'num' }, tr, fmtPct(s.misplaced_share));
-        el('td', { colspan: 2 }, tr, '');
+        el('td', { colspan: cols - 2 }, tr, '');
       });
     }
     var calib = b.no_purchase && b.no_purchase.model && b.no_purchase.model.calibration;

@@ -98,3 +98,41 @@ fn pareto_nbd_recovers_the_published_cdnow_parameters() {
     }
     assert!(m.standard_errors().iter().all(|s| s.is_some()));
 }
+
+#[test]
+fn evaluate_sets_bg_nbd_and_pareto_nbd_beside_the_chain_with_lifetimes_figures() {
+    // `kam evaluate` on the full CDNOW file, calibration to 1997-09-30, holdout to 1998-06-30.
+    // The reference figures are lifetimes 0.11.3's on the same split and the same metrics
+    // (bench/compare_lifetimes.py; README "Side by side with lifetimes").
+    let data = crate::util::cdnow();
+    let s = crate::util::Sandbox::new();
+    let out =
+        s.ok(&["evaluate", data.to_str().unwrap(), "--amount-col", "4", "--calibration-end", "1997-09-30", "--json"]);
+    let ev: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let close = |got: &serde_json::Value, want: f64, tol: f64| {
+        let got = got.as_f64().unwrap();
+        assert!((got - want).abs() <= tol, "{got} vs lifetimes' {want}");
+    };
+    for (model, auc, brier, log_loss, mae, rmse, spearman, top20) in [
+        ("bg_nbd", 0.7466, 0.1654, 0.5123, 32.68, 92.94, 0.4208, 0.6836),
+        ("pareto_nbd", 0.7627, 0.1656, 0.5172, 31.99, 92.87, 0.4418, 0.6842),
+    ] {
+        let c = &ev["no_purchase"][model];
+        close(&c["auc"], auc, 5e-5);
+        close(&c["brier"], brier, 5e-5);
+        close(&c["log_loss"], log_loss, 5e-5);
+        let p = &ev["holdout_spend"][model];
+        close(&p["mae"], mae, 5e-3);
+        close(&p["rmse"], rmse, 5e-3);
+        close(&p["spearman"], spearman, 5e-5);
+        close(&p["top20_capture"], top20, 5e-5);
+    }
+    let fits = ev["btyd_fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 3, "{fits:?}");
+    assert!(fits.iter().all(|f| f["customers"] == 23_570));
+    assert!(ev.get("btyd_failures").is_none());
+    // The readable report has both columns.
+    let text =
+        s.ok(&["evaluate", data.to_str().unwrap(), "--amount-col", "4", "--calibration-end", "1997-09-30"]).stdout;
+    assert!(text.contains("BG/NBD+GG") && text.contains("Pareto/NBD+GG"), "{text}");
+}

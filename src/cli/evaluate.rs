@@ -3,7 +3,7 @@
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
-use crate::domain::backtest::Evaluation;
+use crate::domain::backtest::{ChurnScores, Evaluation};
 use crate::domain::calendar::{Calendar, date_of};
 use crate::model::backtest::{HoldoutEnd, evaluate};
 use anyhow::Context;
@@ -92,6 +92,11 @@ fn money(x: f64) -> String {
     format!("{x:.0}")
 }
 
+/// The BTYD baselines' cells of one row ("—" where a fit failed).
+fn cells<T>(b: [Option<&T>; 2], f: &dyn Fn(&T) -> String) -> Vec<String> {
+    b.iter().map(|o| o.map_or_else(|| "—".to_string(), f)).collect()
+}
+
 /// The readable backtest report.
 pub fn report(ev: &Evaluation) -> String {
     let mut s = format!(
@@ -111,18 +116,30 @@ pub fn report(ev: &Evaluation) -> String {
     s.push_str(&t.render(2));
     s.push('\n');
 
+    // The BTYD columns, where their fits succeeded.
+    let with_btyd = |first: &str| {
+        let mut h = head(first);
+        h.extend(["BG/NBD+GG".to_string(), "Pareto/NBD+GG".to_string()]);
+        h
+    };
     let c = &ev.no_purchase;
     let seg = c.segment_average.as_ref().expect("churn has a segment baseline");
-    let mut t = Table::new(head(&format!("no purchase in holdout (rate {:.3})", ev.no_purchase_rate)));
-    t.row(vec!["AUC".into(), f3(c.model.auc), f3(c.persistence.auc), f3(seg.auc)]);
-    t.row(vec!["Brier".into(), f3(c.model.brier), f3(c.persistence.brier), f3(seg.brier)]);
-    t.row(vec!["log-loss".into(), f3(c.model.log_loss), f3(c.persistence.log_loss), f3(seg.log_loss)]);
+    let cb = [c.bg_nbd.as_ref(), c.pareto_nbd.as_ref()];
+    let mut t = Table::new(with_btyd(&format!("no purchase in holdout (rate {:.3})", ev.no_purchase_rate)));
+    let churn_rows: [(&str, fn(&ChurnScores) -> f64); 3] =
+        [("AUC", |c| c.auc), ("Brier", |c| c.brier), ("log-loss", |c| c.log_loss)];
+    for (name, f) in churn_rows {
+        let mut row = vec![name.into(), f3(f(&c.model)), f3(f(&c.persistence)), f3(f(seg))];
+        row.extend(cells(cb, &|x| f3(f(x))));
+        t.row(row);
+    }
     s.push_str(&t.render(2));
     s.push('\n');
 
     let sp = &ev.holdout_spend;
     let sseg = sp.segment_average.as_ref().expect("spend has a segment baseline");
-    let mut t = Table::new(head("holdout spend per customer"));
+    let sb = [sp.bg_nbd.as_ref(), sp.pareto_nbd.as_ref()];
+    let mut t = Table::new(with_btyd("holdout spend per customer"));
     let rows: [(&str, fn(&crate::domain::metrics::SpendErrors) -> String); 7] = [
         ("MAE", |e| format!("{:.2}", e.mae)),
         ("RMSE", |e| format!("{:.2}", e.rmse)),
@@ -133,9 +150,25 @@ pub fn report(ev: &Evaluation) -> String {
         ("top-20% capture", |e| f3(e.top20_capture)),
     ];
     for (name, f) in rows {
-        t.row(vec![name.into(), f(&sp.model), f(&sp.persistence), f(sseg)]);
+        let mut row = vec![name.into(), f(&sp.model), f(&sp.persistence), f(sseg)];
+        row.extend(cells(sb, &|x| f(x)));
+        t.row(row);
     }
     s.push_str(&t.render(2));
+    for fit in &ev.btyd_fits {
+        let params: Vec<String> = fit.parameters.iter().map(|(n, v, _)| format!("{n} = {v:.4}")).collect();
+        let unit = if fit.model == "gamma_gamma" { "" } else { ", time in days" };
+        s.push_str(&format!(
+            "  {} ({} customers{unit}): {}; log-likelihood {:.1}\n",
+            fit.model,
+            thousands(fit.customers as u64),
+            params.join(", "),
+            fit.log_likelihood
+        ));
+    }
+    for why in &ev.btyd_failures {
+        s.push_str(&format!("  not fitted: {why}\n"));
+    }
     s.push('\n');
 
     let mut t =

@@ -1,6 +1,7 @@
 //! The backtest's record: what a forecast made at a calibration end scored on the holdout that
 //! followed, beside naive baselines (the pipeline that makes it is [`crate::model::backtest`]).
 
+use crate::domain::btyd::baselines::FitReport;
 use crate::domain::metrics::{CalibrationBin, SpendErrors};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,11 @@ pub struct Evaluation {
     /// segment sizes still come from the pooled chain.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub customers_with_covariate_rows: usize,
+    /// The BTYD baselines' fitted parameters (time in days), and why a fit failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub btyd_fits: Vec<FitReport>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub btyd_failures: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -91,4 +97,18 @@ pub struct Baselined<T> {
     /// rate; holdout spend = the segment's expected next-period spend, one step of the chain times
     /// the states' mean spend, in every holdout period).
     pub segment_average: Option<T>,
+    /// BG/NBD (purchases) with Gamma–Gamma (spend per purchase), fitted on the customers'
+    /// (x, t_x, T) histories at the calibration end, in days: P(no purchase in the holdout) and
+    /// expected purchases × expected spend. Absent for next segments, in older records, and when
+    /// the fit failed.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub bg_nbd: Option<T>,
+    /// Pareto/NBD with Gamma–Gamma, as `bg_nbd`.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub pareto_nbd: Option<T>,
+}
+
+/// A missing baseline in an older record (a function, so serde asks no `T: Default`).
+fn none<T>() -> Option<T> {
+    None
 }

@@ -2,6 +2,7 @@
 //! compare with what happened — always beside naive baselines.
 
 use crate::domain::backtest::{Baselined, ChurnScores, Evaluation, IntervalCoverage, SegmentScores, SizesAt};
+use crate::domain::btyd::baselines::{BtydBaselines, BtydForecast, History, histories};
 use crate::domain::calendar::{Calendar, date_of};
 use crate::domain::forecast::intervals::IntervalParams;
 use crate::domain::forecast::{ForecastParams, Forecaster, population};
@@ -10,6 +11,7 @@ use crate::domain::transactions::CustomerAttributes;
 use crate::domain::transactions::Transactions;
 use crate::model::artifact::ModelArtifact;
 use crate::model::config::TrainConfig;
+use crate::model::parallel::Rayon;
 use crate::model::place::{aligned_attributes, for_each_customer};
 use crate::model::train::{SourceInfo, Stage, TrainError, train};
 use chrono::NaiveDate;
@@ -55,6 +57,32 @@ struct Observed {
     next_spend: f64,
     /// The customer's own first-step row (a kept covariate model), if any.
     first_step: Option<Vec<f64>>,
+    /// Its (x, t_x, T) purchase history at the calibration end, for the BTYD baselines.
+    history: Option<History>,
+}
+
+/// One BTYD baseline's per-customer forecasts; complete only when every customer has one.
+#[derive(Default)]
+struct BtydColumns {
+    p_no_purchase: Vec<f64>,
+    spend: Vec<f64>,
+    missing: bool,
+}
+
+impl BtydColumns {
+    fn push(&mut self, f: Option<BtydForecast>) {
+        match f {
+            Some(f) if f.p_no_purchase.is_finite() && f.expected_spend.is_finite() => {
+                self.p_no_purchase.push(f.p_no_purchase);
+                self.spend.push(f.expected_spend);
+            }
+            _ => self.missing = true,
+        }
+    }
+
+    fn complete(&self) -> Option<&Self> {
+        (!self.missing).then_some(self)
+    }
 }
 
 /// Trains on `tx` up to `calibration_end`, forecasts the holdout and scores the forecasts.
@@ -101,6 +129,8 @@ pub fn evaluate(
     let mut observed = Vec::new();
     let mut new_in_holdout = 0usize;
     let t32 = t as u32;
+    let calibration_day = crate::domain::calendar::day_of(model.periods.as_of);
+    let histories = histories(tx, calibration_day);
     for_each_customer(tx, &model, &calendar, |c, rows, states| {
         let Some(pos) = rows.iter().position(|r| r.period == t32) else {
             new_in_holdout += 1;
@@ -122,6 +152,7 @@ pub fn evaluate(
             current_cost,
             next_spend: next_value.predict(&model.spend.model, states[pos], &x).0,
             first_step: first_step.as_ref().and_then(|f| f.row_of(states[pos], r, own)),
+            history: histories[c as usize],
         });
     });
     if observed.is_empty() {
@@ -161,7 +192,14 @@ pub fn evaluate(
     let no_purchase_after: Vec<f64> =
         (0..n_states).map(|j| Forecaster::no_purchase_probability(p, &inactive, j, k - 1)).collect();
     let mut with_first_step = 0usize;
+    // The BTYD baselines, fitted on the evaluated customers' histories, over the holdout's days.
+    let btyd = BtydBaselines::fit(&observed.iter().map(|o| o.history).collect::<Vec<_>>(), &Rayon);
+    let holdout_days = f64::from(crate::domain::calendar::day_of(date_of(calendar.as_of())) - calibration_day);
+    let mut bg_nbd = BtydColumns::default();
+    let mut pareto_nbd = BtydColumns::default();
     for o in &observed {
+        bg_nbd.push(o.history.and_then(|h| btyd.bg_nbd_forecast(&h, holdout_days)));
+        pareto_nbd.push(o.history.and_then(|h| btyd.pareto_nbd_forecast(&h, holdout_days)));
         let f = match &o.first_step {
             Some(q) => forecaster.customer_with_first_step(o.state, q, o.next_spend),
             None => forecaster.customer(o.state, o.next_spend),
@@ -242,21 +280,29 @@ pub fn evaluate(
             model: SegmentScores { log_loss: ll_m / n, accuracy: acc_m / n },
             persistence: SegmentScores { log_loss: ll_p / n, accuracy: acc_p / n },
             segment_average: None,
+            bg_nbd: None,
+            pareto_nbd: None,
         },
         no_purchase_rate: no_purchase.iter().filter(|x| **x).count() as f64 / n,
         no_purchase: Baselined {
             model: churn(&p_model),
             persistence: churn(&p_persist),
             segment_average: Some(churn(&p_segment)),
+            bg_nbd: bg_nbd.complete().map(|c| churn(&c.p_no_purchase)),
+            pareto_nbd: pareto_nbd.complete().map(|c| churn(&c.p_no_purchase)),
         },
         holdout_spend: Baselined {
             model: spend_errors(&spend_model, &spend_actual),
             persistence: spend_errors(&spend_persist, &spend_actual),
             segment_average: Some(spend_errors(&spend_segment, &spend_actual)),
+            bg_nbd: bg_nbd.complete().map(|c| spend_errors(&c.spend, &spend_actual)),
+            pareto_nbd: pareto_nbd.complete().map(|c| spend_errors(&c.spend, &spend_actual)),
         },
         segment_sizes,
         segment_size_coverage: bands.is_some().then_some(coverage),
         customers_with_covariate_rows: with_first_step,
+        btyd_fits: btyd.reports(),
+        btyd_failures: btyd.failures(),
     };
     Ok((model, evaluation))
 }

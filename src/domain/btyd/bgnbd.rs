@@ -4,7 +4,8 @@
 //! (x, t_x, T) summaries; the likelihood is computed in logs (log-sum-exp of its two terms).
 
 use super::hypergeometric::{hyp2f1_signed, ln_hyp2f1};
-use super::{BtydError, Summary, fit_positive, group};
+use super::{BtydError, Summary, fit_positive, group, sharded_sum};
+use crate::domain::shards::{Parallel, Serial};
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
@@ -51,9 +52,16 @@ pub fn log_likelihood(p: &BgNbdParams, grouped: &[Summary]) -> f64 {
 impl BgNbd {
     /// Maximum likelihood on `summaries` (grouped first).
     pub fn fit(summaries: &[Summary]) -> Result<Self, BtydError> {
+        Self::fit_with(summaries, &Serial)
+    }
+
+    /// [`Self::fit`] with the likelihood summed over shards of the grouped summaries on `par`
+    /// (the same result whatever the threads).
+    pub fn fit_with(summaries: &[Summary], par: &impl Parallel) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
         let params = |v: &[f64]| BgNbdParams { r: v[0], alpha: v[1], a: v[2], b: v[3] };
-        let (p, standard_errors, log_likelihood) = fit_positive::<4>(|v| self::log_likelihood(&params(v), &grouped))?;
+        let (p, standard_errors, log_likelihood) =
+            fit_positive::<4>(|v| sharded_sum(par, &grouped, |c| log_likelihood_of(&params(v), c)))?;
         Ok(Self {
             params: params(&p),
             standard_errors,

@@ -6,9 +6,11 @@
 /// Terms summed at most; the series converges like zⁿ, so this reaches z ≈ 0.9997.
 const MAX_TERMS: u32 = 200_000;
 
-/// ln ₂F₁(a, b; c; z) for a, b, c > 0 and 0 ≤ z < 1, by its power series summed in logs (term
-/// ratio (a + n)(b + n) z / ((c + n)(n + 1))), stopped once a term is below e⁻⁴⁰ of the sum and
-/// falling. `None` outside that domain or when the series has not converged in 200,000 terms.
+/// ln ₂F₁(a, b; c; z) for a, b, c > 0 and 0 ≤ z < 1, by its power series (term ratio
+/// (a + n)(b + n) z / ((c + n)(n + 1))) in floating point kept in range by a running scale held
+/// in logs — no term or partial sum can overflow, and no logarithm is taken per term. Stopped
+/// once the terms fall and one is below 10⁻¹⁷ of the sum. `None` outside that domain or when the
+/// series has not converged in 200,000 terms.
 pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     if !(a > 0.0 && b > 0.0 && c > 0.0 && (0.0..1.0).contains(&z)) {
         return None;
@@ -16,16 +18,21 @@ pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     if z == 0.0 {
         return Some(0.0);
     }
-    let (mut ln_term, mut ln_sum) = (0.0f64, 0.0f64);
-    let ln_z = z.ln();
+    // sum and term are both multiplied by e^(−ln_scale).
+    let (mut term, mut sum, mut ln_scale) = (1.0f64, 1.0f64, 0.0f64);
+    const BIG: f64 = 1e250;
     for n in 0..MAX_TERMS {
         let n = f64::from(n);
-        let ln_ratio = ((a + n) * (b + n) / ((c + n) * (n + 1.0))).ln() + ln_z;
-        ln_term += ln_ratio;
-        let m = ln_sum.max(ln_term);
-        ln_sum = m + ((ln_sum - m).exp() + (ln_term - m).exp()).ln();
-        if ln_term < ln_sum - 40.0 && ln_ratio < 0.0 {
-            return Some(ln_sum);
+        let ratio = (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
+        term *= ratio;
+        sum += term;
+        if sum > BIG {
+            term /= BIG;
+            sum /= BIG;
+            ln_scale += BIG.ln();
+        }
+        if ratio < 1.0 && term < 1e-17 * sum {
+            return Some(sum.ln() + ln_scale);
         }
     }
     None

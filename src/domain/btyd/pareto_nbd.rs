@@ -5,7 +5,8 @@
 //! x does not overflow (the published implementations did).
 
 use super::hypergeometric::{ln_add_exp, ln_diff_exp, ln_hyp2f1};
-use super::{BtydError, Summary, fit_positive, group};
+use super::{BtydError, Summary, fit_positive, group, sharded_sum};
+use crate::domain::shards::{Parallel, Serial};
 use statrs::function::gamma::ln_gamma;
 
 /// Pareto/NBD parameters: purchase rates Gamma(r, α), dropout rates Gamma(s, β).
@@ -62,16 +63,19 @@ pub fn log_likelihood_of(p: &ParetoNbdParams, c: &Summary) -> f64 {
     common + ln_add_exp(alive, dropped)
 }
 
-fn log_likelihood(p: &ParetoNbdParams, grouped: &[Summary]) -> f64 {
-    grouped.iter().map(|c| c.weight * log_likelihood_of(p, c)).sum()
-}
-
 impl ParetoNbd {
     /// Maximum likelihood on `summaries` (grouped first).
     pub fn fit(summaries: &[Summary]) -> Result<Self, BtydError> {
+        Self::fit_with(summaries, &Serial)
+    }
+
+    /// [`Self::fit`] with the likelihood summed over shards of the grouped summaries on `par`
+    /// (the same result whatever the threads).
+    pub fn fit_with(summaries: &[Summary], par: &impl Parallel) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
         let params = |v: &[f64]| ParetoNbdParams { r: v[0], alpha: v[1], s: v[2], beta: v[3] };
-        let (p, standard_errors, log_likelihood) = fit_positive::<4>(|v| self::log_likelihood(&params(v), &grouped))?;
+        let (p, standard_errors, log_likelihood) =
+            fit_positive::<4>(|v| sharded_sum(par, &grouped, |c| log_likelihood_of(&params(v), c)))?;
         Ok(Self { params: params(&p), standard_errors, log_likelihood })
     }
 

@@ -1,0 +1,229 @@
+//! The field's standard forecasts from raw transactions: each customer's (x, t_x, T) history at a
+//! calibration end, in days, and BG/NBD and Pareto/NBD (purchases) with Gamma–Gamma (spend per
+//! purchase) fitted on them — what `kam evaluate` sets beside its own chain.
+
+use super::bgnbd::BgNbd;
+use super::gamma_gamma::{GammaGamma, SpendSummary};
+use super::pareto_nbd::ParetoNbd;
+use super::{BtydError, Summary};
+use crate::domain::calendar::Day;
+use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
+use crate::domain::shards::Parallel;
+use crate::domain::transactions::Transactions;
+use serde::{Deserialize, Serialize};
+
+/// One customer's purchase history at an end day. A purchase occasion is a distinct day with at
+/// least one non-negative row (as in the panel); its spend is the sum of the day's rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct History {
+    /// x repeat occasions, the last t_x days after the first, T days from the first to the end.
+    pub summary: Summary,
+    /// The repeat occasions' count and mean spend (the first is left out, as in the papers).
+    pub spend: SpendSummary,
+}
+
+/// Every customer's history on the rows dated on or before `end` (`None` for a customer with no
+/// purchase occasion by then).
+pub fn histories(tx: &Transactions, end: Day) -> Vec<Option<History>> {
+    let mut order: Vec<u32> = (0..tx.len() as u32).filter(|&i| tx.day[i as usize] <= end).collect();
+    // Stable, so a day's rows are summed in file order.
+    order.sort_by_key(|&i| (tx.customer[i as usize], tx.day[i as usize]));
+    let mut out = vec![None; tx.customers()];
+    let mut k = 0;
+    while k < order.len() {
+        let c = tx.customer[order[k] as usize];
+        let (mut first, mut last, mut occasions, mut repeat_spend) = (None::<Day>, 0, 0u32, 0.0);
+        while k < order.len() && tx.customer[order[k] as usize] == c {
+            let day = tx.day[order[k] as usize];
+            let (mut spend, mut bought) = (0.0, false);
+            while k < order.len() && tx.customer[order[k] as usize] == c && tx.day[order[k] as usize] == day {
+                let amount = tx.amount[order[k] as usize];
+                spend += amount;
+                bought |= amount >= 0.0;
+                k += 1;
+            }
+            if bought {
+                if first.is_some() {
+                    repeat_spend += spend;
+                } else {
+                    first = Some(day);
+                }
+                occasions += 1;
+                last = day;
+            }
+        }
+        if let Some(first) = first {
+            let x = f64::from(occasions - 1);
+            out[c as usize] = Some(History {
+                summary: Summary { x, t_x: f64::from(last - first), t: f64::from(end - first), weight: 1.0 },
+                spend: SpendSummary { x, mean: if x > 0.0 { repeat_spend / x } else { 0.0 }, weight: 1.0 },
+            });
+        }
+    }
+    out
+}
+
+/// A BTYD model's fitted parameters, as a backtest records them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    pub model: String,
+    /// (name, estimate, standard error) of each parameter; the time unit is days.
+    pub parameters: Vec<(String, f64, Option<f64>)>,
+    pub log_likelihood: f64,
+    /// Customers fitted on.
+    pub customers: usize,
+}
+
+/// BG/NBD, Pareto/NBD and Gamma–Gamma fitted on the same histories; a model whose fit failed is
+/// absent, with the reason kept.
+#[derive(Clone, Debug)]
+pub struct BtydBaselines {
+    pub bg_nbd: Result<BgNbd, BtydError>,
+    pub pareto_nbd: Result<ParetoNbd, BtydError>,
+    pub gamma_gamma: Result<GammaGamma, BtydError>,
+    /// Customers the models were fitted on (all, or the hash sample).
+    pub customers_fitted: usize,
+}
+
+/// Customers a BTYD fit uses at most (about; a hash sample beyond).
+pub const FIT_SAMPLE: usize = 50_000;
+
+/// One customer's forecast over (T, T + t] from one purchase model with Gamma–Gamma spend.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BtydForecast {
+    pub p_no_purchase: f64,
+    pub expected_purchases: f64,
+    /// Expected purchases times the Gamma–Gamma expected spend per purchase.
+    pub expected_spend: f64,
+}
+
+impl BtydBaselines {
+    /// Fits the three models on the customers that have a history — all of them up to
+    /// [`FIT_SAMPLE`], beyond that a deterministic hash sample of about that many (the parameters
+    /// of four-parameter models are pinned down long before; the forecasts still cover everyone).
+    pub fn fit(histories: &[Option<History>], par: &impl Parallel) -> Self {
+        let n = histories.iter().flatten().count();
+        let keep = FIT_SAMPLE as f64 / n.max(1) as f64;
+        let sample: Vec<&History> = histories
+            .iter()
+            .enumerate()
+            .filter_map(|(c, h)| {
+                h.as_ref().filter(|_| keep >= 1.0 || unit_interval(splitmix64(c as u64 ^ GOLDEN)) < keep)
+            })
+            .collect();
+        let summaries: Vec<Summary> = sample.iter().map(|h| h.summary).collect();
+        let spends: Vec<SpendSummary> = sample.iter().map(|h| h.spend).collect();
+        Self {
+            bg_nbd: BgNbd::fit_with(&summaries, par),
+            pareto_nbd: ParetoNbd::fit_with(&summaries, par),
+            gamma_gamma: GammaGamma::fit(&spends),
+            customers_fitted: summaries.len(),
+        }
+    }
+
+    /// Expected spend per purchase of `h` (0 when Gamma–Gamma could not be fitted).
+    fn spend_per_purchase(&self, h: &History) -> f64 {
+        self.gamma_gamma.as_ref().map_or(0.0, |g| g.expected_spend(h.spend.x, h.spend.mean))
+    }
+
+    /// The BG/NBD forecast of `h` over the next `t` days.
+    pub fn bg_nbd_forecast(&self, h: &History, t: f64) -> Option<BtydForecast> {
+        let m = self.bg_nbd.as_ref().ok()?;
+        let expected_purchases = m.expected_purchases(&h.summary, t);
+        Some(BtydForecast {
+            p_no_purchase: m.p_no_purchase(&h.summary, t),
+            expected_purchases,
+            expected_spend: expected_purchases * self.spend_per_purchase(h),
+        })
+    }
+
+    /// The Pareto/NBD forecast of `h` over the next `t` days.
+    pub fn pareto_nbd_forecast(&self, h: &History, t: f64) -> Option<BtydForecast> {
+        let m = self.pareto_nbd.as_ref().ok()?;
+        let expected_purchases = m.expected_purchases(&h.summary, t);
+        Some(BtydForecast {
+            p_no_purchase: m.p_no_purchase(&h.summary, t),
+            expected_purchases,
+            expected_spend: expected_purchases * self.spend_per_purchase(h),
+        })
+    }
+
+    /// Why fits failed, one line per failed model.
+    pub fn failures(&self) -> Vec<String> {
+        [
+            ("BG/NBD", self.bg_nbd.as_ref().err()),
+            ("Pareto/NBD", self.pareto_nbd.as_ref().err()),
+            ("Gamma–Gamma", self.gamma_gamma.as_ref().err()),
+        ]
+        .into_iter()
+        .filter_map(|(name, e)| e.map(|e| format!("{name}: {e}")))
+        .collect()
+    }
+
+    /// What the fits found, for the record (failed fits left out).
+    pub fn reports(&self) -> Vec<FitReport> {
+        let named = |model: &str, names: &[&str], v: &[f64], se: &[Option<f64>], ll: f64| FitReport {
+            model: model.into(),
+            parameters: names.iter().zip(v).zip(se).map(|((n, v), se)| (n.to_string(), *v, *se)).collect(),
+            log_likelihood: ll,
+            customers: self.customers_fitted,
+        };
+        let mut out = Vec::new();
+        if let Ok(m) = &self.bg_nbd {
+            let p = m.params();
+            out.push(named(
+                "bg_nbd",
+                &["r", "alpha", "a", "b"],
+                &[p.r, p.alpha, p.a, p.b],
+                &m.standard_errors(),
+                m.log_likelihood(),
+            ));
+        }
+        if let Ok(m) = &self.pareto_nbd {
+            let p = m.params();
+            out.push(named(
+                "pareto_nbd",
+                &["r", "alpha", "s", "beta"],
+                &[p.r, p.alpha, p.s, p.beta],
+                &m.standard_errors(),
+                m.log_likelihood(),
+            ));
+        }
+        if let Ok(m) = &self.gamma_gamma {
+            let p = m.params();
+            out.push(named(
+                "gamma_gamma",
+                &["p", "q", "gamma"],
+                &[p.p, p.q, p.v],
+                &m.standard_errors(),
+                m.log_likelihood(),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histories_count_distinct_purchase_days_and_leave_returns_and_later_rows_out() {
+        let tx = Transactions {
+            customer_ids: vec!["a".into(), "b".into(), "c".into()],
+            customer: vec![0, 0, 0, 0, 0, 1, 2, 0],
+            day: vec![10, 10, 13, 20, 21, 15, 25, 40],
+            amount: vec![5.0, 7.0, 30.0, 10.0, -4.0, 8.0, -3.0, 99.0],
+            margin: None,
+        };
+        let h = histories(&tx, 30);
+        // a: purchases on days 10 (12), 13 (30), 20 (10); day 21 only a return; day 40 too late.
+        let a = h[0].unwrap();
+        assert_eq!(a.summary, Summary { x: 2.0, t_x: 10.0, t: 20.0, weight: 1.0 });
+        assert_eq!(a.spend, SpendSummary { x: 2.0, mean: 20.0, weight: 1.0 });
+        let b = h[1].unwrap();
+        assert_eq!((b.summary.x, b.summary.t_x, b.summary.t), (0.0, 0.0, 15.0));
+        // c only returned something: no history.
+        assert_eq!(h[2], None);
+    }
+}
