@@ -127,6 +127,23 @@ fn evaluate_sets_bg_nbd_and_pareto_nbd_beside_the_chain_with_lifetimes_figures()
         close(&p["spearman"], spearman, 5e-5);
         close(&p["top20_capture"], top20, 5e-5);
     }
+    // The model is the blend of its chain with BG/NBD, its weights set on the 4 months before
+    // the calibration end; on those months the blend beats both ends, and on the real holdout
+    // its probabilities beat the chain's alone.
+    let blend = &ev["blend"];
+    assert_eq!(blend["with"], "bg_nbd", "{blend}");
+    assert_eq!(blend["calibration_end"], "1997-05-31");
+    for q in ["churn", "spend"] {
+        let w = &blend[q];
+        let (weight, b) = (w["weight"].as_f64().unwrap(), w["blend"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&weight), "{w}");
+        assert!(b <= w["first"].as_f64().unwrap() && b <= w["second"].as_f64().unwrap(), "{w}");
+    }
+    let (model, chain) = (&ev["no_purchase"]["model"], &ev["no_purchase"]["chain"]);
+    assert!(model["brier"].as_f64().unwrap() < chain["brier"].as_f64().unwrap() - 0.005, "{model} vs {chain}");
+    assert!(model["log_loss"].as_f64().unwrap() < chain["log_loss"].as_f64().unwrap() - 0.01);
+    let (model, chain) = (&ev["holdout_spend"]["model"], &ev["holdout_spend"]["chain"]);
+    assert!(model["rmse"].as_f64().unwrap() < chain["rmse"].as_f64().unwrap() - 5.0, "{model} vs {chain}");
     let fits = ev["btyd_fits"].as_array().unwrap();
     assert_eq!(fits.len(), 3, "{fits:?}");
     assert!(fits.iter().all(|f| f["customers"] == 23_570));
@@ -135,4 +152,25 @@ fn evaluate_sets_bg_nbd_and_pareto_nbd_beside_the_chain_with_lifetimes_figures()
     let text =
         s.ok(&["evaluate", data.to_str().unwrap(), "--amount-col", "4", "--calibration-end", "1997-09-30"]).stdout;
     assert!(text.contains("BG/NBD+GG") && text.contains("Pareto/NBD+GG"), "{text}");
+    assert!(
+        text.contains("model (blend)") && text.contains("chain alone") && text.contains("blend: chain with BG/NBD")
+    );
+    // --blend off: the chain alone is the model, with no blend record.
+    let off: serde_json::Value = serde_json::from_str(
+        &s.ok(&[
+            "evaluate",
+            data.to_str().unwrap(),
+            "--amount-col",
+            "4",
+            "--calibration-end",
+            "1997-09-30",
+            "--blend",
+            "off",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(off.get("blend").is_none() && off["no_purchase"].get("chain").is_none());
+    assert_eq!(off["no_purchase"]["model"], ev["no_purchase"]["chain"]);
 }

@@ -8,9 +8,10 @@ use crate::domain::transactions::CustomerAttributes;
 use crate::ingest::Ingested;
 use crate::model::artifact::ModelArtifact;
 use crate::model::backtest::{EvaluateError, HoldoutEnd, evaluate};
+use crate::model::blend::train_blended;
 use crate::model::config::TrainConfig;
 use crate::model::place::{ScoreError, snapshot};
-use crate::model::train::{Stage, TrainError, train};
+use crate::model::train::{Stage, TrainError};
 use crate::store::{ModelStore, Saved, StoreError};
 
 /// What to do besides training.
@@ -74,7 +75,7 @@ pub fn train_and_publish(
 ) -> Result<Published, PublishError> {
     let tx = &input.transactions;
     let source = input.source();
-    let mut artifact = train(tx, attributes, config, source.clone(), &mut |s| progress(Step::Training(s)))
+    let mut artifact = train_blended(tx, attributes, config, source.clone(), &mut |s| progress(Step::Training(s)))
         .map_err(PublishError::Train)?;
     if let Some(k) = options.backtest_last {
         let spans = &artifact.periods.spans;

@@ -92,9 +92,11 @@ fn money(x: f64) -> String {
     format!("{x:.0}")
 }
 
-/// The BTYD baselines' cells of one row ("—" where a fit failed).
-fn cells<T>(b: [Option<&T>; 2], f: &dyn Fn(&T) -> String) -> Vec<String> {
-    b.iter().map(|o| o.map_or_else(|| "—".to_string(), f)).collect()
+/// The chain-alone (only when the model is a blend) and BTYD cells of one row ("—" where a fit
+/// failed).
+fn cells<T>(b: [Option<&T>; 3], f: &dyn Fn(&T) -> String) -> Vec<String> {
+    let blended = b[0].is_some();
+    b.iter().enumerate().filter(|(i, _)| *i > 0 || blended).map(|(_, o)| o.map_or_else(|| "—".to_string(), f)).collect()
 }
 
 /// The readable backtest report.
@@ -117,14 +119,19 @@ pub fn report(ev: &Evaluation) -> String {
     s.push('\n');
 
     // The BTYD columns, where their fits succeeded.
+    let blended = ev.blend.is_some();
     let with_btyd = |first: &str| {
         let mut h = head(first);
+        if blended {
+            h[1] = "model (blend)".into();
+            h.push("chain alone".into());
+        }
         h.extend(["BG/NBD+GG".to_string(), "Pareto/NBD+GG".to_string()]);
         h
     };
     let c = &ev.no_purchase;
     let seg = c.segment_average.as_ref().expect("churn has a segment baseline");
-    let cb = [c.bg_nbd.as_ref(), c.pareto_nbd.as_ref()];
+    let cb = [c.chain.as_ref(), c.bg_nbd.as_ref(), c.pareto_nbd.as_ref()];
     let mut t = Table::new(with_btyd(&format!("no purchase in holdout (rate {:.3})", ev.no_purchase_rate)));
     let churn_rows: [(&str, fn(&ChurnScores) -> f64); 3] =
         [("AUC", |c| c.auc), ("Brier", |c| c.brier), ("log-loss", |c| c.log_loss)];
@@ -138,7 +145,7 @@ pub fn report(ev: &Evaluation) -> String {
 
     let sp = &ev.holdout_spend;
     let sseg = sp.segment_average.as_ref().expect("spend has a segment baseline");
-    let sb = [sp.bg_nbd.as_ref(), sp.pareto_nbd.as_ref()];
+    let sb = [sp.chain.as_ref(), sp.bg_nbd.as_ref(), sp.pareto_nbd.as_ref()];
     let mut t = Table::new(with_btyd("holdout spend per customer"));
     let rows: [(&str, fn(&crate::domain::metrics::SpendErrors) -> String); 7] = [
         ("MAE", |e| format!("{:.2}", e.mae)),
@@ -168,6 +175,21 @@ pub fn report(ev: &Evaluation) -> String {
     }
     for why in &ev.btyd_failures {
         s.push_str(&format!("  not fitted: {why}\n"));
+    }
+    if let Some(b) = &ev.blend {
+        s.push_str(&format!(
+            "  blend: chain with {} — weight of the chain {:.2} on P(no purchase), {:.2} on spend; set on {}..{} ({} periods, {} customers)\n",
+            match b.with {
+                crate::domain::btyd::blend::BtydModel::BgNbd => "BG/NBD + GG",
+                crate::domain::btyd::blend::BtydModel::ParetoNbd => "Pareto/NBD + GG",
+            },
+            b.churn.weight,
+            b.spend.weight,
+            b.calibration_end,
+            b.holdout_end,
+            b.holdout_periods,
+            thousands(b.customers as u64)
+        ));
     }
     s.push('\n');
 

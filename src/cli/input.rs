@@ -7,7 +7,7 @@ use crate::domain::spend::SpendChoice;
 use crate::domain::transactions::CustomerAttributes;
 use crate::domain::value::ValueBasis;
 use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
-use crate::model::config::{RuleName, TrainConfig, UnitName};
+use crate::model::config::{BlendChoice, RuleName, TrainConfig, UnitName};
 use crate::model::train::Stage;
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -163,6 +163,10 @@ pub struct ConfigArgs {
     /// Numeric column of the customers file with each customer's cost to serve per period.
     #[arg(long)]
     pub service_cost_attribute: Option<String>,
+    /// Blend the chain's no-purchase probabilities and spend with the better of BG/NBD and
+    /// Pareto/NBD (+ Gamma–Gamma), weights set on held-out periods: auto or off.
+    #[arg(long, value_parser = parse_blend)]
+    pub blend: Option<BlendChoice>,
 }
 
 fn parse_unit(s: &str) -> Result<UnitName, String> {
@@ -171,6 +175,10 @@ fn parse_unit(s: &str) -> Result<UnitName, String> {
 
 fn parse_spend_model(s: &str) -> Result<SpendChoice, String> {
     setting(s, "spend model", "auto, ols, log_ols or tweedie")
+}
+
+fn parse_blend(s: &str) -> Result<BlendChoice, String> {
+    setting(s, "blend", "auto or off")
 }
 
 fn parse_basis(s: &str) -> Result<ValueBasis, String> {
@@ -203,7 +211,7 @@ impl ConfigArgs {
         fn value<T: serde::Serialize>(v: &T) -> toml::Value {
             toml::Value::try_from(v).expect("a flag's value serializes")
         }
-        let flags: [(&str, &str, Option<toml::Value>); 18] = [
+        let flags: [(&str, &str, Option<toml::Value>); 19] = [
             ("period", "unit", self.period.as_ref().map(value)),
             ("period", "length_days", self.length_days.as_ref().map(value)),
             ("period", "anchor", self.anchor.as_ref().map(value)),
@@ -222,6 +230,7 @@ impl ConfigArgs {
             ("value", "basis", self.value_basis.as_ref().map(value)),
             ("value", "service_cost_per_period", self.service_cost_per_period.as_ref().map(value)),
             ("value", "service_cost_attribute", self.service_cost_attribute.as_ref().map(value)),
+            ("btyd", "blend", self.blend.as_ref().map(value)),
         ];
         let mut table = toml::Value::try_from(&c).expect("a configuration serializes");
         for (section, key, v) in flags {

@@ -2,6 +2,7 @@
 //! followed, beside naive baselines (the pipeline that makes it is [`crate::model::backtest`]).
 
 use crate::domain::btyd::baselines::FitReport;
+use crate::domain::btyd::blend::BlendInfo;
 use crate::domain::metrics::{CalibrationBin, SpendErrors};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,10 @@ pub struct Evaluation {
     pub btyd_fits: Vec<FitReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub btyd_failures: Vec<String>,
+    /// The model's blend of its chain with a BTYD model, where it has one (then `model` is the
+    /// blend and `chain` the chain alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend: Option<BlendInfo>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -106,6 +111,9 @@ pub struct Baselined<T> {
     /// Pareto/NBD with Gamma–Gamma, as `bg_nbd`.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub pareto_nbd: Option<T>,
+    /// The chain alone, where `model` is its blend with a BTYD model.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub chain: Option<T>,
 }
 
 /// A missing baseline in an older record (a function, so serde asks no `T: Default`).

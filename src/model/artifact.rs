@@ -1,5 +1,10 @@
 //! The model artifact: everything training learned, in one serializable value.
 
+use crate::domain::btyd::baselines::{BtydBaselines, FitReport};
+use crate::domain::btyd::bgnbd::BgNbdParams;
+use crate::domain::btyd::blend::BlendInfo;
+use crate::domain::btyd::gamma_gamma::GammaGammaParams;
+use crate::domain::btyd::pareto_nbd::ParetoNbdParams;
 use crate::domain::calendar::PeriodUnit;
 use crate::domain::chain::covariates::{CovariateError, FirstStep};
 use crate::domain::chain::fit::TransitionModel;
@@ -32,6 +37,38 @@ pub struct ModelArtifact {
     /// --backtest-last K`), if run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backtest: Option<crate::domain::backtest::Evaluation>,
+    /// The BTYD models fitted at the as-of date and the blend with the chain (`[btyd] blend =
+    /// "auto"`); absent with `blend = "off"` and in older artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub btyd: Option<BtydInfo>,
+}
+
+/// BG/NBD, Pareto/NBD and Gamma–Gamma fitted on the customers' (x, t_x, T) at the as-of date
+/// (time in days), and how forecasts blend them with the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BtydInfo {
+    pub bg_nbd: Option<BgNbdParams>,
+    pub pareto_nbd: Option<ParetoNbdParams>,
+    pub gamma_gamma: Option<GammaGammaParams>,
+    /// Parameters with standard errors and log-likelihoods.
+    pub fits: Vec<FitReport>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The blend's weights and their held-out evidence; `None` (with `blend_skipped` saying why)
+    /// where the data leave no held-out periods to set them on.
+    pub blend: Option<BlendInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend_skipped: Option<String>,
+}
+
+pub use crate::domain::btyd::blend::BtydModel;
+
+impl BtydInfo {
+    /// The fitted models, ready to forecast.
+    pub fn baselines(&self) -> BtydBaselines {
+        let customers = self.fits.first().map_or(0, |f| f.customers);
+        BtydBaselines::from_params(self.bg_nbd, self.pareto_nbd, self.gamma_gamma, customers)
+    }
 }
 
 /// The training calendar.

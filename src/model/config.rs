@@ -18,6 +18,26 @@ pub struct TrainConfig {
     pub transitions: TransitionConfig,
     pub spend: SpendConfig,
     pub value: ValueConfig,
+    pub btyd: BtydConfig,
+}
+
+/// `[btyd]`: the BTYD models beside the chain.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BtydConfig {
+    /// auto: fit BG/NBD, Pareto/NBD and Gamma–Gamma at the as-of date and blend the better one's
+    /// no-purchase probabilities and spend with the chain's, the weights set on held-out periods
+    /// inside the training data (see `model::blend`); off: the chain alone.
+    pub blend: BlendChoice,
+}
+
+/// Whether forecasts blend the chain with a BTYD model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlendChoice {
+    #[default]
+    Auto,
+    Off,
 }
 
 /// Period length.

@@ -6,7 +6,9 @@
 
 pub mod artifact;
 pub mod backtest;
+pub mod blend;
 pub mod config;
+pub mod holdout;
 pub mod parallel;
 pub mod place;
 pub mod simulate;

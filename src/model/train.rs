@@ -400,6 +400,7 @@ pub fn train(
             covariates: covariate_model,
         },
         backtest: None,
+        btyd: None,
         spend: SpendInfo {
             model: spend,
             selection: Some(selection),

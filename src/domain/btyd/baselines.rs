@@ -2,9 +2,9 @@
 //! calibration end, in days, and BG/NBD and Pareto/NBD (purchases) with Gamma–Gamma (spend per
 //! purchase) fitted on them — what `kam evaluate` sets beside its own chain.
 
-use super::bgnbd::BgNbd;
-use super::gamma_gamma::{GammaGamma, SpendSummary};
-use super::pareto_nbd::ParetoNbd;
+use super::bgnbd::{BgNbd, BgNbdParams};
+use super::gamma_gamma::{GammaGamma, GammaGammaParams, SpendSummary};
+use super::pareto_nbd::{ParetoNbd, ParetoNbdParams};
 use super::{BtydError, Summary};
 use crate::domain::calendar::Day;
 use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
@@ -102,6 +102,13 @@ impl BtydBaselines {
     /// [`FIT_SAMPLE`], beyond that a deterministic hash sample of about that many (the parameters
     /// of four-parameter models are pinned down long before; the forecasts still cover everyone).
     pub fn fit(histories: &[Option<History>], par: &impl Parallel) -> Self {
+        Self::fit_models(histories, par, true)
+    }
+
+    /// [`Self::fit`] with Pareto/NBD only when `pareto` (its likelihood sums a hypergeometric
+    /// series per customer, hundreds of terms where dropout is rare; BG/NBD's is closed-form):
+    /// without it, `pareto_nbd` is `Err(NotFitted)`.
+    pub fn fit_models(histories: &[Option<History>], par: &impl Parallel, pareto: bool) -> Self {
         let n = histories.iter().flatten().count();
         let keep = FIT_SAMPLE as f64 / n.max(1) as f64;
         let sample: Vec<&History> = histories
@@ -115,9 +122,24 @@ impl BtydBaselines {
         let spends: Vec<SpendSummary> = sample.iter().map(|h| h.spend).collect();
         Self {
             bg_nbd: BgNbd::fit_with(&summaries, par),
-            pareto_nbd: ParetoNbd::fit_with(&summaries, par),
+            pareto_nbd: if pareto { ParetoNbd::fit_with(&summaries, par) } else { Err(BtydError::NotFitted) },
             gamma_gamma: GammaGamma::fit(&spends),
             customers_fitted: summaries.len(),
+        }
+    }
+
+    /// Models with parameters fitted elsewhere (a model's own); `customers` they were fitted on.
+    pub fn from_params(
+        bg_nbd: Option<BgNbdParams>,
+        pareto_nbd: Option<ParetoNbdParams>,
+        gamma_gamma: Option<GammaGammaParams>,
+        customers: usize,
+    ) -> Self {
+        Self {
+            bg_nbd: bg_nbd.map(BgNbd::with_params).ok_or(BtydError::NotFitted),
+            pareto_nbd: pareto_nbd.map(ParetoNbd::with_params).ok_or(BtydError::NotFitted),
+            gamma_gamma: gamma_gamma.map(GammaGamma::with_params).ok_or(BtydError::NotFitted),
+            customers_fitted: customers,
         }
     }
 
@@ -156,7 +178,7 @@ impl BtydBaselines {
             ("Gamma–Gamma", self.gamma_gamma.as_ref().err()),
         ]
         .into_iter()
-        .filter_map(|(name, e)| e.map(|e| format!("{name}: {e}")))
+        .filter_map(|(name, e)| e.filter(|e| **e != BtydError::NotFitted).map(|e| format!("{name}: {e}")))
         .collect()
     }
 

@@ -4,13 +4,13 @@
 //! (x, t_x, T) summaries; the likelihood is computed in logs (log-sum-exp of its two terms).
 
 use super::hypergeometric::{hyp2f1_signed, ln_hyp2f1};
-use super::{BtydError, Summary, fit_positive, group, sharded_sum};
+use super::{BtydError, Summary, fit_positive, group};
 use crate::domain::shards::{Parallel, Serial};
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
 /// BG/NBD parameters: purchase rates Gamma(r, α), dropout probabilities Beta(a, b).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BgNbdParams {
     pub r: f64,
     pub alpha: f64,
@@ -29,24 +29,64 @@ pub struct BgNbd {
     customers: f64,
 }
 
+/// The parts of a summary's log-likelihood that depend on x alone (and the parameters):
+/// ln Γ(r + x) − ln Γ(r) + r ln α, ln B(a, b + x) − ln B(a, b) and ln B(a + 1, b + x − 1) − ln B(a, b).
+#[derive(Clone, Copy)]
+struct ByCount {
+    x: f64,
+    common: f64,
+    alive: f64,
+    dropped: f64,
+}
+
+impl ByCount {
+    fn new(p: &BgNbdParams, x: f64) -> Self {
+        let BgNbdParams { r, alpha, a, b } = *p;
+        let ln_beta_ab = ln_beta(a, b);
+        Self {
+            x,
+            common: ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln(),
+            alive: ln_beta(a, b + x) - ln_beta_ab,
+            dropped: if x > 0.0 { ln_beta(a + 1.0, b + x - 1.0) - ln_beta_ab } else { f64::NEG_INFINITY },
+        }
+    }
+
+    fn log_likelihood(&self, p: &BgNbdParams, s: &Summary) -> f64 {
+        let k = p.r + s.x;
+        let alive = self.alive - k * (p.alpha + s.t).ln();
+        if s.x == 0.0 {
+            return self.common + alive;
+        }
+        let dropped = self.dropped - k * (p.alpha + s.t_x).ln();
+        let m = alive.max(dropped);
+        self.common + m + ((alive - m).exp() + (dropped - m).exp()).ln()
+    }
+}
+
 /// The log-likelihood of one summary under `p` (Fader, Hardie & Lee 2005, eq. 6).
 pub fn log_likelihood_of(p: &BgNbdParams, s: &Summary) -> f64 {
-    let BgNbdParams { r, alpha, a, b } = *p;
-    let x = s.x;
-    let common = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let ln_beta_ab = ln_beta(a, b);
-    let alive = ln_beta(a, b + x) - ln_beta_ab - (r + x) * (alpha + s.t).ln();
-    if x == 0.0 {
-        return common + alive;
-    }
-    let dropped = ln_beta(a + 1.0, b + x - 1.0) - ln_beta_ab - (r + x) * (alpha + s.t_x).ln();
-    let m = alive.max(dropped);
-    common + m + ((alive - m).exp() + (dropped - m).exp()).ln()
+    ByCount::new(p, s.x).log_likelihood(p, s)
 }
 
 /// The log-likelihood of grouped summaries.
 pub fn log_likelihood(p: &BgNbdParams, grouped: &[Summary]) -> f64 {
-    grouped.iter().map(|s| s.weight * log_likelihood_of(p, s)).sum()
+    sum_by_count(p, grouped)
+}
+
+/// Σ weight · log-likelihood over `grouped` (sorted by x, as [`group`] leaves them), the parts
+/// that depend on x alone computed once per run of equal x.
+fn sum_by_count(p: &BgNbdParams, grouped: &[Summary]) -> f64 {
+    let mut by: Option<ByCount> = None;
+    grouped
+        .iter()
+        .map(|s| {
+            let c = match by {
+                Some(c) if c.x == s.x => c,
+                _ => *by.insert(ByCount::new(p, s.x)),
+            };
+            s.weight * c.log_likelihood(p, s)
+        })
+        .sum()
 }
 
 impl BgNbd {
@@ -60,8 +100,10 @@ impl BgNbd {
     pub fn fit_with(summaries: &[Summary], par: &impl Parallel) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
         let params = |v: &[f64]| BgNbdParams { r: v[0], alpha: v[1], a: v[2], b: v[3] };
-        let (p, standard_errors, log_likelihood) =
-            fit_positive::<4>(|v| sharded_sum(par, &grouped, |c| log_likelihood_of(&params(v), c)))?;
+        let (p, standard_errors, log_likelihood) = fit_positive::<4>(|v| {
+            let p = params(v);
+            par.in_shards(grouped.len(), |r| sum_by_count(&p, &grouped[r])).into_iter().sum()
+        })?;
         Ok(Self {
             params: params(&p),
             standard_errors,

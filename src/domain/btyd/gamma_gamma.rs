@@ -16,7 +16,7 @@ pub struct SpendSummary {
 }
 
 /// Gamma–Gamma parameters p, q, γ (called v in the papers).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GammaGammaParams {
     pub p: f64,
     pub q: f64,
@@ -68,6 +68,11 @@ impl GammaGamma {
 
     pub fn log_likelihood(&self) -> f64 {
         self.log_likelihood
+    }
+
+    /// A model with these parameters, as fitted elsewhere (no standard errors).
+    pub fn with_params(params: GammaGammaParams) -> Self {
+        Self { params, standard_errors: [None; 3], log_likelihood: f64::NAN }
     }
 
     /// Expected spend per purchase of a customer with `x` purchases of mean `mean`:

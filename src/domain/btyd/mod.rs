@@ -7,6 +7,7 @@
 
 pub mod baselines;
 pub mod bgnbd;
+pub mod blend;
 pub mod gamma_gamma;
 pub mod hypergeometric;
 pub mod pareto_nbd;
@@ -37,6 +38,8 @@ pub enum BtydError {
     BadSummary { index: usize, x: f64, t_x: f64, t: f64 },
     #[error("the likelihood did not reach a finite maximum")]
     NoMaximum,
+    #[error("not fitted")]
+    NotFitted,
 }
 
 /// Checks `summaries` and merges identical (x, t_x, T) tuples, adding their weights; sorted.

@@ -10,7 +10,7 @@ use crate::domain::shards::{Parallel, Serial};
 use statrs::function::gamma::ln_gamma;
 
 /// Pareto/NBD parameters: purchase rates Gamma(r, α), dropout rates Gamma(s, β).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParetoNbdParams {
     pub r: f64,
     pub alpha: f64,
@@ -26,9 +26,17 @@ pub struct ParetoNbd {
     log_likelihood: f64,
 }
 
-/// ln ₂F₁(a, b; a + 1; z) for a, b > 0 and 0 ≤ z < 1 ([`ln_hyp2f1`] in logs).
+/// ln ₂F₁(a, b; a + 1; z) for a, b > 0 and 0 ≤ z < 1 ([`ln_hyp2f1`] in logs). Where b is large
+/// (a customer with many purchases) the terms of the plain series climb for ~bz/(1 − z) steps
+/// before they fall; Euler's transformation ₂F₁(a, b; a + 1; z) = (1 − z)^(1−b)
+/// ₂F₁(1, a + 1 − b; a + 1; z) gives a series whose terms fall from the start.
 pub fn ln_hyp2f1_a_plus_one(a: f64, b: f64, z: f64) -> f64 {
-    ln_hyp2f1(a, b, a + 1.0, z).unwrap_or(f64::NAN)
+    let f = if b > (a + 1.0) / 2.0 {
+        ln_hyp2f1(1.0, a + 1.0 - b, a + 1.0, z).map(|f| f + (1.0 - b) * (-z).ln_1p())
+    } else {
+        ln_hyp2f1(a, b, a + 1.0, z)
+    };
+    f.unwrap_or(f64::NAN)
 }
 
 /// ln of ∫_u^∞ (α + τ)^−(r+x) (β + τ)^−(s+1) dτ · (r + s + x): the antiderivative both the

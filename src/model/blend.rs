@@ -1,0 +1,191 @@
+//! Training with the BTYD blend (`[btyd] blend = "auto"`, the default): the chain as
+//! [`train`] fits it, BG/NBD and Gamma–Gamma fitted on the customers' (x, t_x, T) at the as-of
+//! date, and the weights of a convex blend of the chain's no-purchase probabilities and spend
+//! with BG/NBD + Gamma–Gamma's, set on held-out periods inside the training data: the chain and
+//! BG/NBD are fitted again up to [`DEFAULT_HORIZON`] periods before the as-of date, both forecast
+//! those periods, and the weight of each quantity is the one of 0, 0.05, …, 1 with the lowest
+//! held-out log-loss (no purchase) or squared error (spend; the blend's total matched to the
+//! held-out total). All of it on a hash sample of at most [`BLEND_SAMPLE`] customers, so it adds
+//! a bounded cost whatever the book's size. The weights, the scores and the choice go into the
+//! artifact. Pareto/NBD stays a `kam evaluate` baseline: its likelihood sums a hypergeometric
+//! series per customer (hundreds of terms where dropout is rare), which would multiply the cost
+//! of training; BG/NBD's is closed-form.
+
+use crate::domain::btyd::baselines::{BtydBaselines, histories};
+use crate::domain::btyd::blend::{BlendInfo, BtydModel, amount_weight, probability_weight};
+use crate::domain::calendar::day_of;
+use crate::domain::forecast::DEFAULT_HORIZON;
+use crate::domain::metrics::binary_log_loss;
+use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
+use crate::domain::transactions::{CustomerAttributes, Transactions};
+use crate::model::artifact::{BtydInfo, ModelArtifact};
+use crate::model::config::{BlendChoice, TrainConfig};
+use crate::model::holdout::{Baselines, HoldoutEnd, score_holdout};
+use crate::model::parallel::Rayon;
+use crate::model::train::{SourceInfo, Stage, TrainError, train};
+
+/// Customers the model's BTYD model is fitted and the blend weights are set on at most (about;
+/// a hash sample beyond).
+pub const BLEND_SAMPLE: usize = 10_000;
+
+/// Periods the training data must have beyond the held-out ones to set a blend on.
+const MIN_CALIBRATION_PERIODS: usize = 3;
+
+/// Trains a model and, unless the configuration turns it off, fits the BTYD models and sets the
+/// blend (see the module).
+pub fn train_blended(
+    tx: &Transactions,
+    attributes: Option<&CustomerAttributes>,
+    config: &TrainConfig,
+    source: SourceInfo,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<ModelArtifact, TrainError> {
+    let mut model = train(tx, attributes, config, source.clone(), progress)?;
+    if config.btyd.blend == BlendChoice::Off {
+        return Ok(model);
+    }
+    // Everything below runs on a hash sample of at most BLEND_SAMPLE customers: the BTYD model
+    // has four parameters, the blend two numbers.
+    let sampled = sample_customers(tx, attributes, BLEND_SAMPLE);
+    let (tx, attributes) = match &sampled {
+        Some((t, a)) => (t, a.as_ref()),
+        None => (tx, attributes),
+    };
+    let fitted = BtydBaselines::fit_models(&histories(tx, day_of(model.periods.as_of)), &Rayon, false);
+    let (blend, blend_skipped) = match choose_blend(tx, attributes, config, &model, source) {
+        Ok(b) => (Some(b), None),
+        Err(why) => (None, Some(why)),
+    };
+    model.btyd = Some(BtydInfo {
+        bg_nbd: fitted.bg_nbd.as_ref().ok().map(|m| m.params()),
+        pareto_nbd: fitted.pareto_nbd.as_ref().ok().map(|m| m.params()),
+        gamma_gamma: fitted.gamma_gamma.as_ref().ok().map(|m| m.params()),
+        fits: fitted.reports(),
+        failures: fitted.failures(),
+        blend,
+        blend_skipped,
+    });
+    Ok(model)
+}
+
+/// The blend's weights, set on the last [`DEFAULT_HORIZON`] training periods; `Err` says why
+/// none could be set.
+fn choose_blend(
+    tx: &Transactions,
+    attributes: Option<&CustomerAttributes>,
+    config: &TrainConfig,
+    model: &ModelArtifact,
+    source: SourceInfo,
+) -> Result<BlendInfo, String> {
+    let periods = model.periods.spans.len();
+    let k = DEFAULT_HORIZON;
+    if periods < k + MIN_CALIBRATION_PERIODS {
+        return Err(format!(
+            "{periods} training periods leave too few to set the blend on (it holds out the last {k} and needs {} before them)",
+            MIN_CALIBRATION_PERIODS
+        ));
+    }
+    let calibration_end = model.periods.spans[periods - 1 - k].1;
+    let mut inner = config.clone();
+    inner.period.as_of = Some(calibration_end);
+    inner.btyd.blend = BlendChoice::Off;
+    let head = train(tx, attributes, &inner, source, &mut |_| {})
+        .map_err(|e| format!("the chain could not be trained up to {calibration_end}: {e}"))?;
+    let (_, cols) = score_holdout(tx, attributes, &head, HoldoutEnd::Date(model.periods.as_of), Baselines::ForBlend)
+        .map_err(|e| format!("the held-out periods after {calibration_end} could not be scored: {e}"))?;
+    let log_loss = |c: &Option<(Vec<f64>, Vec<f64>)>| c.as_ref().map(|(p, _)| binary_log_loss(p, &cols.no_purchase));
+    let (bg_ll, pareto_ll) = (log_loss(&cols.bg_nbd), log_loss(&cols.pareto_nbd));
+    let with = match (bg_ll, pareto_ll) {
+        (Some(a), Some(b)) if b < a => BtydModel::ParetoNbd,
+        (Some(_), _) => BtydModel::BgNbd,
+        (None, Some(_)) => BtydModel::ParetoNbd,
+        (None, None) => return Err(format!("neither BG/NBD nor Pareto/NBD could be fitted at {calibration_end}")),
+    };
+    let (p, s) = match with {
+        BtydModel::BgNbd => cols.bg_nbd.as_ref(),
+        BtydModel::ParetoNbd => cols.pareto_nbd.as_ref(),
+    }
+    .expect("the chosen model has forecasts");
+    Ok(BlendInfo {
+        with,
+        churn: probability_weight(&cols.chain_no_purchase, p, &cols.no_purchase),
+        spend: amount_weight(&cols.chain_spend, s, &cols.actual_spend),
+        calibration_end,
+        holdout_end: model.periods.as_of,
+        holdout_periods: k,
+        customers: cols.no_purchase.len(),
+        bg_nbd_log_loss: bg_ll,
+        pareto_nbd_log_loss: pareto_ll,
+    })
+}
+
+/// The rows (and attributes) of a deterministic hash sample of about `cap` customers, renumbered
+/// in their original order; `None` when there are no more than `cap` customers.
+fn sample_customers(
+    tx: &Transactions,
+    attributes: Option<&CustomerAttributes>,
+    cap: usize,
+) -> Option<(Transactions, Option<CustomerAttributes>)> {
+    let n = tx.customers();
+    if n <= cap {
+        return None;
+    }
+    let keep = cap as f64 / n as f64;
+    let mut number = vec![u32::MAX; n];
+    let mut ids = Vec::new();
+    for c in 0..n {
+        if unit_interval(splitmix64(c as u64 ^ GOLDEN.rotate_left(17))) < keep {
+            number[c] = ids.len() as u32;
+            ids.push(c);
+        }
+    }
+    let rows: Vec<usize> = (0..tx.len()).filter(|&i| number[tx.customer[i] as usize] != u32::MAX).collect();
+    let sample = Transactions {
+        customer_ids: ids.iter().map(|&c| tx.customer_ids[c].clone()).collect(),
+        customer: rows.iter().map(|&i| number[tx.customer[i] as usize]).collect(),
+        day: rows.iter().map(|&i| tx.day[i]).collect(),
+        amount: rows.iter().map(|&i| tx.amount[i]).collect(),
+        margin: tx.margin.as_ref().map(|m| rows.iter().map(|&i| m[i]).collect()),
+    };
+    let attributes = attributes.map(|a| {
+        let k = a.names.len();
+        CustomerAttributes {
+            names: a.names.clone(),
+            values: ids.iter().flat_map(|&c| a.values[c * k..(c + 1) * k].iter().copied()).collect(),
+        }
+    });
+    Some((sample, attributes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_keeps_whole_customers_in_order_with_their_attributes() {
+        let n = 1000u32;
+        let tx = Transactions {
+            customer_ids: (0..n).map(|c| format!("c{c}")).collect(),
+            customer: (0..2 * n).map(|i| i % n).collect(),
+            day: (0..2 * n as i32).collect(),
+            amount: (0..2 * n).map(f64::from).collect(),
+            margin: None,
+        };
+        let attrs = CustomerAttributes { names: vec!["size".into()], values: (0..n).map(f64::from).collect() };
+        assert!(sample_customers(&tx, Some(&attrs), 1000).is_none());
+        let (s, a) = sample_customers(&tx, Some(&attrs), 200).unwrap();
+        let kept = s.customers();
+        assert!((120..280).contains(&kept), "{kept}");
+        assert_eq!(s.len(), 2 * kept);
+        let a = a.unwrap();
+        for i in 0..s.len() {
+            let c = s.customer[i] as usize;
+            let original: u32 = s.customer_ids[c][1..].parse().unwrap();
+            assert_eq!(s.amount[i] as u32 % n, original);
+            assert_eq!(a.values[c], f64::from(original));
+        }
+        assert!(
+            s.customer_ids.windows(2).all(|w| w[0][1..].parse::<u32>().unwrap() < w[1][1..].parse::<u32>().unwrap())
+        );
+    }
+}
