@@ -133,9 +133,9 @@ fn sample_customers(
     let keep = cap as f64 / n as f64;
     let mut number = vec![u32::MAX; n];
     let mut ids = Vec::new();
-    for c in 0..n {
+    for (c, slot) in number.iter_mut().enumerate() {
         if unit_interval(splitmix64(c as u64 ^ GOLDEN.rotate_left(17))) < keep {
-            number[c] = ids.len() as u32;
+            *slot = ids.len() as u32;
             ids.push(c);
         }
     }
@@ -160,6 +160,57 @@ fn sample_customers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::calendar::day_of;
+    use chrono::NaiveDate;
+
+    /// `n` customers buying about every `gap` days from `first` through `end`.
+    fn regular_buyers(n: u32, gap: i32, first: &str, end: &str) -> Transactions {
+        let (first, end) = (
+            day_of(NaiveDate::parse_from_str(first, "%Y-%m-%d").unwrap()),
+            day_of(NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap()),
+        );
+        let mut tx = Transactions::default();
+        for c in 0..n {
+            tx.customer_ids.push(format!("c{c}"));
+            let mut d = first + (c as i32 * 7) % gap;
+            // Every third customer stops half-way, so some go quiet.
+            let stop = if c % 3 == 0 { first + (end - first) / 2 } else { end };
+            while d <= stop {
+                tx.customer.push(c);
+                tx.day.push(d);
+                tx.amount.push(10.0 + f64::from(c % 7) * 5.0);
+                d += gap + (c as i32 % 5);
+            }
+        }
+        tx
+    }
+
+    fn source() -> SourceInfo {
+        SourceInfo { name: "t".into(), content_hash: "0".into(), rows_skipped: 0 }
+    }
+
+    #[test]
+    fn a_long_enough_history_gets_a_blend_and_a_short_one_says_why_not() {
+        let config = TrainConfig::default();
+        let long = regular_buyers(300, 40, "2023-01-01", "2024-12-31");
+        let m = train_blended(&long, None, &config, source(), &mut |_| {}).unwrap();
+        let b = m.btyd.as_ref().expect("BTYD section");
+        assert!(b.bg_nbd.is_some() && b.gamma_gamma.is_some() && b.pareto_nbd.is_none());
+        let blend = b.blend.as_ref().unwrap_or_else(|| panic!("{:?}", b.blend_skipped));
+        assert_eq!(blend.calibration_end.to_string(), "2024-08-31");
+        assert_eq!(blend.holdout_periods, DEFAULT_HORIZON);
+        assert!(blend.churn.blend <= blend.churn.first.min(blend.churn.second));
+        // Five months: too few to hold four out.
+        let short = regular_buyers(300, 20, "2024-08-01", "2024-12-31");
+        let m = train_blended(&short, None, &config, source(), &mut |_| {}).unwrap();
+        let b = m.btyd.unwrap();
+        assert!(b.blend.is_none());
+        assert!(b.blend_skipped.unwrap().contains("5 training periods"));
+        // Off: no BTYD section at all.
+        let mut off = config.clone();
+        off.btyd.blend = BlendChoice::Off;
+        assert!(train_blended(&long, None, &off, source(), &mut |_| {}).unwrap().btyd.is_none());
+    }
 
     #[test]
     fn the_sample_keeps_whole_customers_in_order_with_their_attributes() {

@@ -213,8 +213,8 @@ pub fn score_holdout(
     let no_purchase_after: Vec<f64> =
         (0..n_states).map(|j| Forecaster::no_purchase_probability(p, &inactive, j, k - 1)).collect();
     let mut with_first_step = 0usize;
-    // The BTYD baselines, fitted on the evaluated customers' histories, over the holdout's days.
-    // The baseline columns: the BTYD models fitted on the evaluated customers' histories.
+    // The baseline columns: the BTYD models fitted on the evaluated customers' histories, over
+    // the holdout's days.
     let btyd = BtydBaselines::fit_models(
         &observed.iter().map(|o| o.history).collect::<Vec<_>>(),
         &Rayon,
@@ -276,15 +276,16 @@ pub fn score_holdout(
         bg_nbd: bg_nbd.complete().map(|c| (c.p_no_purchase.clone(), c.spend.clone())),
         pareto_nbd: pareto_nbd.complete().map(|c| (c.p_no_purchase.clone(), c.spend.clone())),
     };
-    // The model's own column: the blend where it has one.
-    let blended = blend.filter(|_| !own_forecasts.p_no_purchase.is_empty()).and_then(|b| {
+    // The model's own column: the blend where it has one (and its BTYD model forecasts every
+    // customer; else the chain alone).
+    let blended = blend.and_then(|b| {
         let own = own_forecasts.complete()?;
         let (p, s) = (&own.p_no_purchase, &own.spend);
         let mix =
             |a: &[f64], c: &[f64], w: f64| a.iter().zip(c).map(|(a, c)| w * a + (1.0 - w) * c).collect::<Vec<_>>();
         Some((mix(&p_model, p, b.churn.weight), mix(&spend_model, s, b.spend.weight)))
     });
-    let (p_model, spend_model, chain_only) = match blended {
+    let (p_model, spend_model, is_blend) = match blended {
         Some((p, s)) => (p, s, true),
         None => (p_model, spend_model, false),
     };
@@ -347,7 +348,7 @@ pub fn score_holdout(
             segment_average: Some(churn(&p_segment)),
             bg_nbd: bg_nbd.complete().map(|c| churn(&c.p_no_purchase)),
             pareto_nbd: pareto_nbd.complete().map(|c| churn(&c.p_no_purchase)),
-            chain: chain_only.then(|| churn(&columns.chain_no_purchase)),
+            chain: is_blend.then(|| churn(&columns.chain_no_purchase)),
         },
         holdout_spend: Baselined {
             model: spend_errors(&spend_model, &spend_actual),
@@ -355,7 +356,7 @@ pub fn score_holdout(
             segment_average: Some(spend_errors(&spend_segment, &spend_actual)),
             bg_nbd: bg_nbd.complete().map(|c| spend_errors(&c.spend, &spend_actual)),
             pareto_nbd: pareto_nbd.complete().map(|c| spend_errors(&c.spend, &spend_actual)),
-            chain: chain_only.then(|| spend_errors(&columns.chain_spend, &spend_actual)),
+            chain: is_blend.then(|| spend_errors(&columns.chain_spend, &spend_actual)),
         },
         segment_sizes,
         segment_size_coverage: bands.is_some().then_some(coverage),

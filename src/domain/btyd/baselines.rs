@@ -5,7 +5,7 @@
 use super::bgnbd::{BgNbd, BgNbdParams};
 use super::gamma_gamma::{GammaGamma, GammaGammaParams, SpendSummary};
 use super::pareto_nbd::{ParetoNbd, ParetoNbdParams};
-use super::{BtydError, Summary};
+use super::{BtydError, PurchaseModel, Summary};
 use crate::domain::calendar::Day;
 use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
 use crate::domain::shards::Parallel;
@@ -150,24 +150,21 @@ impl BtydBaselines {
 
     /// The BG/NBD forecast of `h` over the next `t` days.
     pub fn bg_nbd_forecast(&self, h: &History, t: f64) -> Option<BtydForecast> {
-        let m = self.bg_nbd.as_ref().ok()?;
-        let expected_purchases = m.expected_purchases(&h.summary, t);
-        Some(BtydForecast {
-            p_no_purchase: m.p_no_purchase(&h.summary, t),
-            expected_purchases,
-            expected_spend: expected_purchases * self.spend_per_purchase(h),
-        })
+        Some(self.forecast(self.bg_nbd.as_ref().ok()?, h, t))
     }
 
     /// The Pareto/NBD forecast of `h` over the next `t` days.
     pub fn pareto_nbd_forecast(&self, h: &History, t: f64) -> Option<BtydForecast> {
-        let m = self.pareto_nbd.as_ref().ok()?;
+        Some(self.forecast(self.pareto_nbd.as_ref().ok()?, h, t))
+    }
+
+    fn forecast(&self, m: &impl PurchaseModel, h: &History, t: f64) -> BtydForecast {
         let expected_purchases = m.expected_purchases(&h.summary, t);
-        Some(BtydForecast {
+        BtydForecast {
             p_no_purchase: m.p_no_purchase(&h.summary, t),
             expected_purchases,
             expected_spend: expected_purchases * self.spend_per_purchase(h),
-        })
+        }
     }
 
     /// Why fits failed, one line per failed model.

@@ -27,6 +27,38 @@ pub struct Summary {
     pub weight: f64,
 }
 
+/// What a fitted purchase model (BG/NBD, Pareto/NBD) forecasts for a customer with summary `s`
+/// over the next `t` (the summaries' time unit).
+pub trait PurchaseModel {
+    fn p_alive(&self, s: &Summary) -> f64;
+    fn expected_purchases(&self, s: &Summary, t: f64) -> f64;
+    fn p_no_purchase(&self, s: &Summary, t: f64) -> f64;
+}
+
+impl PurchaseModel for bgnbd::BgNbd {
+    fn p_alive(&self, s: &Summary) -> f64 {
+        self.p_alive(s)
+    }
+    fn expected_purchases(&self, s: &Summary, t: f64) -> f64 {
+        self.expected_purchases(s, t)
+    }
+    fn p_no_purchase(&self, s: &Summary, t: f64) -> f64 {
+        self.p_no_purchase(s, t)
+    }
+}
+
+impl PurchaseModel for pareto_nbd::ParetoNbd {
+    fn p_alive(&self, s: &Summary) -> f64 {
+        self.p_alive(s)
+    }
+    fn expected_purchases(&self, s: &Summary, t: f64) -> f64 {
+        self.expected_purchases(s, t)
+    }
+    fn p_no_purchase(&self, s: &Summary, t: f64) -> f64 {
+        self.p_no_purchase(s, t)
+    }
+}
+
 /// Why summaries cannot be fitted.
 #[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum BtydError {
@@ -77,12 +109,13 @@ pub(crate) fn sharded_sum(par: &impl Parallel, grouped: &[Summary], term: impl F
     par.in_shards(grouped.len(), |r| grouped[r].iter().map(|c| c.weight * term(c)).sum::<f64>()).into_iter().sum()
 }
 
+/// A maximum-likelihood fit: the estimate, its standard errors and the maximum.
+pub(crate) type Fitted<const N: usize> = ([f64; N], [Option<f64>; N], f64);
+
 /// Maximum likelihood for a model whose `N` parameters are all positive: maximizes
 /// `log_likelihood(params)` over their logarithms from all ones, and returns the estimate, its
 /// standard errors (observed information on the natural scale) and the maximum.
-pub(crate) fn fit_positive<const N: usize>(
-    log_likelihood: impl Fn(&[f64]) -> f64,
-) -> Result<([f64; N], [Option<f64>; N], f64), BtydError> {
+pub(crate) fn fit_positive<const N: usize>(log_likelihood: impl Fn(&[f64]) -> f64) -> Result<Fitted<N>, BtydError> {
     let natural = |p: &[f64]| if p.iter().any(|v| *v <= 0.0) { f64::INFINITY } else { -log_likelihood(p) };
     let logs = minimize(|l: &[f64]| natural(&l.iter().map(|v| v.exp()).collect::<Vec<_>>()), &[0.0; N])?;
     let params: [f64; N] = std::array::from_fn(|i| logs[i].exp());
