@@ -332,6 +332,19 @@ mod tests {
         assert_eq!(c.check().unwrap_err().field, "segments.cuts");
         let c = TrainConfig::from_toml("[transitions]\nprior = -1.0\n").unwrap();
         assert_eq!(c.check().unwrap_err().field, "transitions.prior");
+        // Settings that would allocate without bound or overflow are refused, naming the field.
+        for (toml, field) in [
+            ("[transitions]\nprior = 1e308\n", "transitions.prior"),
+            ("[segments]\nlapse_after = 5000\n", "segments.lapse_after"),
+            ("[segments]\nwindow = 521\n", "segments.window"),
+        ] {
+            let e = TrainConfig::from_toml(toml).unwrap().check().unwrap_err();
+            assert_eq!(e.field, field, "{toml}: {e}");
+        }
+        let mut c = TrainConfig::default();
+        c.segments.lapse_after = 120;
+        c.segments.window = 120;
+        assert!(c.check().is_ok());
         let c = TrainConfig::from_toml("[spend]\ntweedie_power = 2.0\n").unwrap();
         assert_eq!(c.check().unwrap_err().field, "spend.tweedie_power");
         let c = TrainConfig::from_toml("[value]\nservice_cost_per_period = -3.0\n").unwrap();

@@ -75,13 +75,17 @@ fn beta_interval(a: f64, b: f64, level: f64) -> (f64, f64) {
 /// Errors in transition parameters.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TransitionError {
-    #[error("transitions.prior: must be a finite number ≥ 0, got {0}")]
+    #[error("transitions.prior: must be a finite number between 0 and 1e6, got {0}")]
     BadPrior(f64),
 }
 
+/// The largest prior count accepted per allowed move: far beyond any useful smoothing, and small
+/// enough that the Beta shapes of the intervals stay finite.
+pub const MAX_PRIOR: f64 = 1e6;
+
 impl TransitionParams {
     pub fn check(&self) -> Result<(), TransitionError> {
-        if !self.prior.is_finite() || self.prior < 0.0 {
+        if !self.prior.is_finite() || self.prior < 0.0 || self.prior > MAX_PRIOR {
             return Err(TransitionError::BadPrior(self.prior));
         }
         Ok(())

@@ -102,6 +102,17 @@ pub enum SegmentError {
     NoPositiveValue(f64),
 }
 
+/// The largest lapse threshold accepted, in periods (ten years of months): the state space grows
+/// with tiers × lapse threshold and the chain with its square, so an unbounded setting would
+/// allocate until the process dies.
+pub const MAX_LAPSE_AFTER: u32 = 120;
+
+/// The largest trailing window accepted, in periods (ten years of weeks).
+pub const MAX_WINDOW: u32 = 520;
+
+/// The most tiers a scheme may name.
+pub const MAX_TIERS: usize = 10;
+
 impl SegmentScheme {
     /// Validates the scheme.
     pub fn check(&self) -> Result<(), SegmentError> {
@@ -109,11 +120,14 @@ impl SegmentScheme {
         if self.tiers.is_empty() {
             return invalid("tiers", "at least one tier name is needed");
         }
-        if self.window == 0 {
-            return invalid("window", "must be at least 1 period");
+        if self.window == 0 || self.window > MAX_WINDOW {
+            return invalid("window", &format!("must be between 1 and {MAX_WINDOW} periods"));
         }
-        if self.lapse_after == 0 {
-            return invalid("lapse_after", "must be at least 1 period");
+        if self.lapse_after == 0 || self.lapse_after > MAX_LAPSE_AFTER {
+            return invalid("lapse_after", &format!("must be between 1 and {MAX_LAPSE_AFTER} periods"));
+        }
+        if self.tiers.len() > MAX_TIERS {
+            return invalid("tiers", &format!("at most {MAX_TIERS} tiers"));
         }
         let cuts = match &self.rule {
             TierRule::TopShare(c) | TierRule::ValueShare(c) | TierRule::Fixed(c) => c,
