@@ -137,3 +137,25 @@ fn skip_mode_reports_bad_rows_with_line_numbers_and_trains_on_the_rest() {
     assert_eq!(out["model"]["data"]["rows_skipped"], 4);
     assert_eq!(out["model"]["data"]["rows"], 11);
 }
+
+/// Issue 13, item 11: a huge bad field is quoted by a short prefix, never whole; a FIFO is
+/// refused instead of blocking.
+#[test]
+fn a_huge_bad_field_is_quoted_by_a_short_prefix_and_a_fifo_is_refused() {
+    let s = trained();
+    let big = "9".repeat(3_000_000);
+    s.file("bad.csv", &format!("customer_id,date,amount\na,2024-01-01,1\nb,2024-01-02,{big}x\n"));
+    let r = s.kam(&["train", "bad.csv"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("line 3, column \"amount\""), "{}", &r.stderr[..r.stderr.len().min(500)]);
+    assert!(r.stderr.contains("(3000001 bytes)"), "{}", &r.stderr[..r.stderr.len().min(500)]);
+    assert!(r.stderr.len() < 1000, "the message is {} bytes", r.stderr.len());
+    #[cfg(unix)]
+    {
+        let fifo = s.path().join("fifo.csv");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let r = s.kam(&["train", "fifo.csv"]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("fifo.csv is not a regular file"), "{}", r.stderr);
+    }
+}

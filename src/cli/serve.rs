@@ -24,6 +24,13 @@ pub struct Args {
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// The directory `POST /v1/train` may read: jobs name files relative to it. Without it,
+    /// training through the API is refused (403).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Largest file a training job reads, in bytes.
+    #[arg(long, default_value_t = http::DEFAULT_MAX_TRAIN_BYTES)]
+    pub max_train_bytes: u64,
     /// Longest a request may take, in seconds, before it is answered with 503.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -73,8 +80,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.addr
         );
     }
-    let limits =
-        Limits { max_body_bytes: a.max_body_bytes, timeout: Duration::from_secs(a.timeout_secs), ..Limits::default() };
+    if let Some(dir) = &a.data_dir {
+        anyhow::ensure!(dir.is_dir(), "--data-dir {}: not a directory", dir.display());
+    }
+    let limits = Limits {
+        max_body_bytes: a.max_body_bytes,
+        timeout: Duration::from_secs(a.timeout_secs),
+        data_dir: a.data_dir.clone(),
+        max_train_bytes: a.max_train_bytes,
+        ..Limits::default()
+    };
     let no_keys = keys.is_empty();
     let n_keys = keys.len();
     let state = AppState::new(ModelStore::new(&a.models), keys, limits);

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// How to read the file's columns (names or 1-based positions), as the CLI's `--*-col` flags.
@@ -35,7 +36,8 @@ pub struct Columns {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainRequest {
-    /// A transactions file on the server (CSV, whitespace-separated text or Parquet).
+    /// A transactions file (CSV, whitespace-separated text or Parquet) in the server's data
+    /// directory (`kam serve --data-dir`), relative to it.
     pub path: String,
     /// The training configuration, as in `kam.toml` (default: kam's defaults).
     #[serde(default)]
@@ -43,7 +45,8 @@ pub struct TrainRequest {
     pub config: Option<TrainConfig>,
     #[serde(default)]
     pub columns: Columns,
-    /// A customer attributes file on the server (CSV: `customer_id` and numeric columns), as
+    /// A customer attributes file in the server's data directory, relative to it (CSV:
+    /// `customer_id` and numeric columns), as
     /// `kam train --customers`: the attributes enter the spend model (and the covariate
     /// transitions, when configured).
     #[serde(default)]
@@ -76,18 +79,35 @@ pub struct Job {
     pub error: Option<String>,
 }
 
+/// Most jobs kept: beyond it the oldest finished ones are forgotten.
+pub const MAX_JOBS: usize = 1000;
+
 /// The jobs of this server process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Jobs {
     jobs: Mutex<BTreeMap<u64, Job>>,
+    /// Part of every id, from the process's start time, so that ids do not repeat after a
+    /// restart.
+    epoch: String,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Self { jobs: Mutex::default(), epoch: format!("{ms:x}") }
+    }
 }
 
 impl Jobs {
     fn start(&self, path: &str) -> Job {
-        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let n = jobs.keys().next_back().map_or(1, |k| k + 1);
+        while jobs.len() >= MAX_JOBS {
+            let Some(oldest) = jobs.iter().find(|(_, j)| j.status != "running").map(|(k, _)| *k) else { break };
+            jobs.remove(&oldest);
+        }
         let job = Job {
-            id: format!("job-{n}"),
+            id: format!("job-{}-{n}", self.epoch),
             status: "running".into(),
             path: path.into(),
             model_id: None,
@@ -99,7 +119,7 @@ impl Jobs {
     }
 
     fn finish(&self, id: &str, result: Result<(String, bool), String>) {
-        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(job) = jobs.values_mut().find(|j| j.id == id) {
             match result {
                 Ok((model, activated)) => {
@@ -116,7 +136,7 @@ impl Jobs {
     }
 
     fn get(&self, id: &str) -> Option<Job> {
-        self.jobs.lock().expect("jobs lock").values().find(|j| j.id == id).cloned()
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).values().find(|j| j.id == id).cloned()
     }
 }
 
@@ -124,20 +144,68 @@ fn column(path: &str, given: &Option<String>) -> Result<Option<ColumnRef>, ApiEr
     given.as_deref().map(|s| s.parse::<ColumnRef>().map_err(|e| ApiError::invalid(path, e))).transpose()
 }
 
+/// The file a job names (`field` = `path` or `customers`), under the data directory: relative,
+/// no `..`, a regular file once symbolic links are followed, still under the directory, and not
+/// over `max_bytes`. Nothing outside the directory is opened or reported on.
+pub fn resolve_data_file(root: &std::path::Path, field: &str, given: &str, max_bytes: u64) -> Result<PathBuf, ApiError> {
+    use std::path::Component;
+    let rel = std::path::Path::new(given);
+    if given.trim().is_empty() {
+        return Err(ApiError::invalid(field, "must name a file in the server's data directory"));
+    }
+    if !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(ApiError::invalid(
+            field,
+            "must be a path relative to the server's data directory, without `..` (absolute paths are refused)",
+        ));
+    }
+    let missing = || ApiError::invalid(field, format!("no file {given:?} in the server's data directory"));
+    let root = root.canonicalize().map_err(|e| ApiError::Internal(format!("the data directory: {e}")))?;
+    let full = root.join(rel).canonicalize().map_err(|_| missing())?;
+    if !full.starts_with(&root) {
+        return Err(missing());
+    }
+    let meta = std::fs::metadata(&full).map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err(ApiError::invalid(field, format!("{given:?} is not a regular file")));
+    }
+    if meta.len() > max_bytes {
+        return Err(ApiError::invalid(field, format!("{given:?} is larger than the server's limit of {max_bytes} bytes")));
+    }
+    Ok(full)
+}
+
+/// What a failed job tells its client: the problem without server paths or file content (the
+/// full error goes to the server's log).
+fn client_message(e: &PublishError) -> String {
+    match e {
+        PublishError::Store(_) => "the model could not be stored (the server's log has the cause)".into(),
+        PublishError::Activate(_) => "the model was stored but cannot be activated (the server's log has the cause)".into(),
+        e => e.to_string(),
+    }
+}
+
+/// Why a job panicked, for the log.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
+}
+
 /// Starts a training job.
 #[utoipa::path(post, path = "/v1/train", tag = "models", request_body = TrainRequest,
     security(("api_key" = []), ("bearer" = [])), responses(
         (status = 202, description = "The job started; poll `GET /v1/jobs/{id}`", body = Job),
         (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key", body = ErrorResponse),
-        (status = 422, description = "Invalid configuration or columns, naming the JSON path", body = ErrorResponse)))]
+        (status = 403, description = "Not an admin key, or the server has no data directory", body = ErrorResponse),
+        (status = 422, description = "Invalid configuration, columns or file, naming the JSON path", body = ErrorResponse)))]
 pub async fn start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<TrainRequest>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    if req.path.trim().is_empty() {
-        return Err(ApiError::invalid("path", "must name a transactions file on the server"));
-    }
+    let Some(root) = state.limits.data_dir.clone() else {
+        return Err(ApiError::Forbidden(
+            "training by path is off: start kam serve with --data-dir DIR to train on files in DIR".into(),
+        ));
+    };
     let config = req.config.unwrap_or_default();
     config.check().map_err(|e| ApiError::invalid(format!("config.{}", e.field), e.problem))?;
     let options = ReadOptions {
@@ -150,21 +218,33 @@ pub async fn start(
     if req.backtest_last == Some(0) {
         return Err(ApiError::invalid("backtest_last", "must be at least 1"));
     }
-    if req.customers.as_deref().is_some_and(|p| p.trim().is_empty()) {
-        return Err(ApiError::invalid("customers", "must name a customer attributes file on the server"));
-    }
+    let max = state.limits.max_train_bytes;
+    let (given_path, given_customers) = (req.path.clone(), req.customers.clone());
+    let (path, customers) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let path = resolve_data_file(&root, "path", &given_path, max)?;
+        let customers =
+            given_customers.as_deref().map(|c| resolve_data_file(&root, "customers", c, max)).transpose()?;
+        Ok((path, customers))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     let job = state.jobs.start(&req.path);
-    let (id, path, customers) = (job.id.clone(), req.path.clone(), req.customers.clone());
+    let id = job.id.clone();
+    let (path_name, customers_name) = (req.path.clone(), req.customers.clone().unwrap_or_default());
     let publish = PublishOptions { backtest_last: req.backtest_last, snapshot: true, activate: req.activate };
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let result = (|| -> Result<(String, bool), String> {
+        let work = || -> Result<(String, bool), String> {
+            let fail = |public: String, full: &dyn std::fmt::Display| {
+                tracing::warn!(error = %full, "training job failed; the served model is unchanged");
+                public
+            };
             let ingested =
-                ingest::read_transactions(std::path::Path::new(&path), &options).map_err(|e| e.to_string())?;
+                ingest::read_transactions(&path, &options).map_err(|e| fail(e.for_client(&path_name), &e))?;
             let attributes = match &customers {
                 Some(p) => Some(
-                    ingest::attributes::read(std::path::Path::new(p), &ingested.transactions.customer_ids)
-                        .map_err(|e| e.to_string())?
+                    ingest::attributes::read(p, &ingested.transactions.customer_ids)
+                        .map_err(|e| fail(e.for_client(&customers_name), &e))?
                         .0,
                 ),
                 None => None,
@@ -187,15 +267,17 @@ pub async fn start(
                 &mut |_| {},
                 &mut activate,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| fail(client_message(&e), &e))?;
             if published.activated {
                 tracing::info!(model = %published.saved.id, "model trained and activated");
             }
             Ok((published.saved.id, published.activated))
-        })();
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "training job failed; the served model is unchanged");
-        }
+        };
+        // A panic is a bug, but the job must still finish: it fails, and the server goes on.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|p| {
+            tracing::error!(panic = panic_text(&*p), "training job panicked; the served model is unchanged");
+            Err("internal error: the training job failed (the server's log has the cause)".into())
+        });
         st.jobs.finish(&id, result);
     });
     Ok((StatusCode::ACCEPTED, Json(job)))

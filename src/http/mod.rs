@@ -54,11 +54,25 @@ pub struct Limits {
     pub timeout: Duration,
     /// Batches of at least this many customers are computed on the blocking thread pool.
     pub blocking_from: usize,
+    /// The directory `POST /v1/train` reads from (`kam serve --data-dir`): a job names a file
+    /// relative to it and cannot leave it; `None` refuses training by path.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Largest transactions (or attributes) file a training job reads, in bytes.
+    pub max_train_bytes: u64,
 }
+
+/// Default of [`Limits::max_train_bytes`]: 8 GiB.
+pub const DEFAULT_MAX_TRAIN_BYTES: u64 = 8 << 30;
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 16 * 1024 * 1024, timeout: Duration::from_secs(30), blocking_from: 1000 }
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+            blocking_from: 1000,
+            data_dir: None,
+            max_train_bytes: DEFAULT_MAX_TRAIN_BYTES,
+        }
     }
 }
 

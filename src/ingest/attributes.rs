@@ -20,6 +20,7 @@ pub struct AttributesReport {
 
 /// Reads attributes aligned with `customer_ids` (the transactions' customer numbering).
 pub fn read(path: &Path, customer_ids: &[String]) -> Result<(CustomerAttributes, AttributesReport), IngestError> {
+    super::check_regular_file(path)?;
     let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.into(), source })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::Empty { path: path.into() });
@@ -63,7 +64,7 @@ pub fn read(path: &Path, customer_ids: &[String]) -> Result<(CustomerAttributes,
                 path: path.into(),
                 line: *line,
                 column: format!("{:?}", header[id_col]),
-                value: id,
+                value: super::quoted_prefix(id.as_bytes()),
                 problem: "empty customer id".into(),
             });
         }
@@ -76,7 +77,7 @@ pub fn read(path: &Path, customer_ids: &[String]) -> Result<(CustomerAttributes,
                 path: path.into(),
                 line: *line,
                 column: format!("{:?}", header[id_col]),
-                value: id,
+                value: super::quoted_prefix(id.as_bytes()),
                 problem: "customer listed twice".into(),
             });
         }

@@ -66,7 +66,7 @@ fn row<F: Fields + ?Sized>(
         path: path.into(),
         line,
         column: Columns::label(index, header),
-        value: String::from_utf8_lossy(value).into_owned(),
+        value: super::quoted_prefix(value),
         problem: problem.into(),
     };
     let result = (|| {

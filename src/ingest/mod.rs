@@ -181,6 +181,8 @@ impl fmt::Display for Role {
 pub enum IngestError {
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a regular file")]
+    NotAFile { path: PathBuf },
     #[error("{path} is empty: it has no rows")]
     Empty { path: PathBuf },
     #[error("{path} has a header but no data rows")]
@@ -201,10 +203,61 @@ pub enum IngestError {
     Format { path: PathBuf, message: String },
 }
 
+/// Longest prefix of a value quoted in an error message, in bytes.
+pub const QUOTED_PREFIX: usize = 40;
+
+/// A value as an error message quotes it: at most [`QUOTED_PREFIX`] bytes (cut at a character
+/// boundary), with the full length noted when cut — a 2 GB field makes a short message.
+pub fn quoted_prefix(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&value[..value.len().min(QUOTED_PREFIX + 4)]);
+    if value.len() <= QUOTED_PREFIX {
+        return text.into_owned();
+    }
+    let mut end = QUOTED_PREFIX.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], value.len())
+}
+
 impl IngestError {
+    /// The message for an API client, who named the file `name` but may not see the server's
+    /// paths or any of the file's content: the line or row and the problem, never a value, a
+    /// header or an operating-system path.
+    pub fn for_client(&self, name: &str) -> String {
+        match self {
+            IngestError::Io { source, .. } => format!("cannot read {name}: {}", io_kind(source)),
+            IngestError::NotAFile { .. } => format!("{name} is not a regular file"),
+            IngestError::Empty { .. } => format!("{name} is empty: it has no rows"),
+            IngestError::NoDataRows { .. } => format!("{name} has a header but no data rows"),
+            IngestError::MissingColumn { role, wanted, .. } => {
+                format!("{name}: no {role} column: {wanted}; name one in columns")
+            }
+            IngestError::NamedWithoutHeader { role, name: column, .. } => format!(
+                "{name}: the {role} column is given by name ({column:?}) but the file has no header; give its position"
+            ),
+            IngestError::TooFewFields { line, expected, found, .. } => {
+                format!("{name}: line {line}: expected at least {expected} fields, found {found}")
+            }
+            IngestError::BadField { line, problem, .. } => format!("{name}: line {line}: {problem}"),
+            IngestError::BadValue { row, problem, .. } => format!("{name}: row {row}: {problem}"),
+            IngestError::Format { .. } => format!("{name}: not a readable transactions file"),
+        }
+    }
+
     /// Whether this error is about one row (skippable) rather than the whole file.
     pub fn is_row_error(&self) -> bool {
         matches!(self, IngestError::TooFewFields { .. } | IngestError::BadField { .. } | IngestError::BadValue { .. })
+    }
+}
+
+/// An I/O error's kind in words, without the path or the OS message.
+fn io_kind(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
+        std::io::ErrorKind::InvalidData => "not valid text",
+        _ => "read error",
     }
 }
 
@@ -238,8 +291,19 @@ pub const SKIPPED_SHOWN: usize = 5;
 /// Reads a transactions file: Parquet when the name ends in `.parquet` or `.pq`, else delimited
 /// text.
 pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
+    check_regular_file(path)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }
+}
+
+/// Refuses what is not a regular file before opening it: a FIFO or a device would block or
+/// never end, a directory gives an OS-specific error.
+pub(crate) fn check_regular_file(path: &Path) -> Result<(), IngestError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(IngestError::NotAFile { path: path.into() }),
+        Err(source) => Err(IngestError::Io { path: path.into(), source }),
+    }
 }
 
 /// Collects parsed rows into columns, numbering customers in order of first appearance.

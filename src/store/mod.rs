@@ -26,6 +26,21 @@ pub enum StoreError {
     BadId(String),
 }
 
+impl StoreError {
+    /// The problem without any path (what an API client may see).
+    pub fn without_path(&self) -> String {
+        match self {
+            StoreError::Io { source, .. } => format!("cannot read the file ({})", source.kind()),
+            StoreError::NotFound { id, .. } => format!("no model {id:?}"),
+            StoreError::Corrupt { reason, .. } => format!("not a valid kam model: {reason}"),
+            StoreError::SchemaVersion { found, .. } => {
+                format!("schema version {found}; this kam reads version {SCHEMA_VERSION}")
+            }
+            e @ StoreError::BadId(_) => e.to_string(),
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
@@ -204,7 +219,7 @@ impl ModelStore {
                     source: String::new(),
                     customers: 0,
                     active,
-                    problem: Some(e.to_string()),
+                    problem: Some(e.without_path()),
                 },
             });
         }

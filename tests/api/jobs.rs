@@ -49,28 +49,25 @@ async fn finished_job(app: &Router, id: &str, admin: &[(&str, &str)]) -> Value {
 async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     let s = models_copy();
     let models = s.path().join("models");
-    let app = router(state(&models, keys(), Limits::default()));
     let f = fixture();
+    let data_dir = f.sandbox.path().join("data");
+    let app = router(state(&models, keys(), Limits { data_dir: Some(data_dir), ..Limits::default() }));
     let admin = [("x-api-key", ADMIN_KEY)];
     let read = [("x-api-key", READ_KEY)];
-    let data = f.sandbox.path().join("data/g.csv");
     let json_body = |v: Value| serde_json::to_vec(&v).unwrap();
 
     // A read key may not train; a bad configuration is refused before any work, by its path.
-    let body = json!({"path": data.to_str().unwrap()});
+    let body = json!({"path": "g.csv"});
     let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(body.clone()), &read).await;
     assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
-    let bad = json!({"path": data.to_str().unwrap(), "config": {"segments": {"window": 0}}});
+    let bad = json!({"path": "g.csv", "config": {"segments": {"window": 0}}});
     let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(bad), &admin).await;
     assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["config.segments.window"]);
 
-    // A job on a missing file fails and leaves model A served and CURRENT alone.
-    let missing = json!({"path": s.path().join("nope.csv").to_str().unwrap()});
-    let (st, job) = send(&app, "POST", "/v1/train", Some("application/json"), json_body(missing), &admin).await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
-    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
-    assert_eq!(done["status"], "failed");
-    assert!(done["error"].as_str().unwrap().contains("cannot read"), "{done}");
+    // A missing file is refused at once, naming the field, and changes nothing.
+    let missing = json!({"path": "nope.csv"});
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), json_body(missing), &admin).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["path"]);
     assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
 
@@ -86,6 +83,7 @@ async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     assert!(models.join(format!("{new_id}.customers.jsonl")).exists());
     assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], new_id);
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), new_id);
+    assert!(done["id"].as_str().unwrap().starts_with("job-"), "{done}");
     let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
 }
@@ -115,12 +113,12 @@ async fn a_training_job_takes_attributes_and_a_backtest_and_gives_the_model_kam_
 
     // The same through the API.
     let models = s.path().join("api-models");
-    let app = router(state(&models, keys(), Limits::default()));
+    let app = router(state(&models, keys(), Limits { data_dir: Some(s.path().into()), ..Limits::default() }));
     let admin = [("x-api-key", ADMIN_KEY)];
     let config: toml::Value = toml::from_str(&std::fs::read_to_string(s.path().join("g.kam.toml")).unwrap()).unwrap();
     let body = json!({
-        "path": s.path().join("g.csv").to_str().unwrap(),
-        "customers": s.path().join("g.customers.csv").to_str().unwrap(),
+        "path": "g.csv",
+        "customers": "./g.customers.csv",
         "backtest_last": 2,
         "config": serde_json::to_value(config).unwrap(),
     });
@@ -136,11 +134,74 @@ async fn a_training_job_takes_attributes_and_a_backtest_and_gives_the_model_kam_
     assert!(models.join(format!("{cli_id}.customers.jsonl")).exists());
 
     // A backtest longer than the history is refused when the job runs, and changes nothing.
-    let too_long = json!({"path": s.path().join("g.csv").to_str().unwrap(), "backtest_last": 99});
+    let too_long = json!({"path": "g.csv", "backtest_last": 99});
     let (_, job) =
         send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&too_long).unwrap(), &admin).await;
     let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
     assert_eq!(done["status"], "failed");
     assert!(done["error"].as_str().unwrap().contains("backtest_last = 99"), "{done}");
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), cli_id);
+}
+
+/// Issue 13, item 1: a training job reads only files under `--data-dir`, and neither its answer
+/// nor its error shows a server path or any of a file's content.
+#[tokio::test]
+async fn a_training_job_cannot_read_or_reveal_files_outside_the_data_directory() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let data = s.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let secret = "SECRET-TOKEN-0123456789abcdef";
+    std::fs::write(data.join("notes.txt"), format!("A,2024-01-01,1\n{secret},{secret},3\n")).unwrap();
+    std::fs::write(s.path().join("outside.csv"), "customer,date,amount\nA,2024-01-01,1\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(s.path().join("outside.csv"), data.join("link.csv")).unwrap();
+    #[cfg(unix)]
+    assert!(std::process::Command::new("mkfifo").arg(data.join("fifo.csv")).status().unwrap().success());
+    let admin = [("x-api-key", ADMIN_KEY)];
+    let post = |app: Router, body: Value| async move {
+        send(&app, "POST", "/v1/train", Some("application/json"), serde_json::to_vec(&body).unwrap(), &admin).await
+    };
+
+    // Without a data directory, no training by path at all.
+    let closed = router(state(&models, keys(), Limits::default()));
+    let got = post(closed, json!({"path": "notes.txt"})).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+
+    let app = router(state(&models, keys(), Limits { data_dir: Some(data.clone()), ..Limits::default() }));
+    let outside = s.path().join("outside.csv");
+    for (path, field) in [
+        ("/proc/self/environ", "path"),
+        ("/etc/passwd", "path"),
+        (outside.to_str().unwrap(), "path"),
+        ("../outside.csv", "path"),
+        ("link.csv", "path"),
+        ("fifo.csv", "path"),
+        (".", "path"),
+        ("nope.csv", "path"),
+    ] {
+        let got = post(app.clone(), json!({"path": path})).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [field], "{path}");
+        let text = got.1.to_string();
+        assert!(!text.contains(s.path().to_str().unwrap()), "{text}");
+    }
+    let got = post(app.clone(), json!({"path": "notes.txt", "customers": "/etc/passwd"})).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["customers"]);
+
+    // A file inside that is not transactions fails the job without quoting it or naming a path.
+    let (st, job) = post(app.clone(), json!({"path": "notes.txt"})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "failed");
+    let text = done.to_string();
+    assert!(!text.contains("SECRET") && !text.contains(s.path().to_str().unwrap()), "{text}");
+    assert!(done["error"].as_str().unwrap().starts_with("notes.txt: line 2"), "{done}");
+
+    // The models list names problems without server paths.
+    std::fs::write(models.join("2024-12-31-000000000000.json"), "{\"schema_version\": 1").unwrap();
+    let (_, listed) = send(&app, "GET", "/v1/models", None, vec![], &[("x-api-key", READ_KEY)]).await;
+    let problems: Vec<&str> =
+        listed["models"].as_array().unwrap().iter().filter_map(|m| m["problem"].as_str()).collect();
+    assert!(!problems.is_empty(), "{listed}");
+    assert!(problems.iter().all(|p| !p.contains('/')), "{problems:?}");
 }
