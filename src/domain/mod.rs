@@ -17,6 +17,7 @@ pub mod forecast;
 pub mod linalg;
 pub mod metrics;
 pub mod panel;
+pub mod quantile;
 pub mod sampling;
 pub mod shards;
 pub mod spend;

@@ -60,14 +60,13 @@ pub const CREDIBLE_LEVEL: f64 = 0.9;
 
 /// Equal-tailed credible interval of a Beta(a, b) marginal; degenerate shapes give points.
 fn beta_interval(a: f64, b: f64, level: f64) -> (f64, f64) {
-    use statrs::distribution::{Beta, ContinuousCDF};
+    use crate::domain::quantile::beta_quantile;
     match (a > 0.0, b > 0.0) {
         (false, _) => (0.0, 0.0),
         (true, false) => (1.0, 1.0),
         (true, true) => {
-            let d = Beta::new(a, b).expect("positive shapes");
             let tail = (1.0 - level) / 2.0;
-            (d.inverse_cdf(tail), d.inverse_cdf(1.0 - tail))
+            (beta_quantile(a, b, tail), beta_quantile(a, b, 1.0 - tail))
         }
     }
 }
@@ -243,6 +242,16 @@ impl TransitionModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, item 2: an origin with ~8M moves and a rare destination (statrs'
+    /// `inv_beta_reg` never returned for these shapes) gets its interval at once.
+    #[test]
+    fn the_interval_of_a_rare_move_from_a_huge_origin_finishes() {
+        for &(a, b) in &[(0.5, 8e6), (1.5, 8.2e6), (3.0, 7.9e6), (8e6, 0.5), (4e6, 4e6), (0.01, 1e9)] {
+            let (lo, hi) = beta_interval(a, b, CREDIBLE_LEVEL);
+            assert!(0.0 <= lo && lo < a / (a + b).max(1.0) + 1e-9 && lo < hi && hi <= 1.0, "Beta({a}, {b}): {lo} {hi}");
+        }
+    }
 
     #[test]
     fn the_posterior_reproduces_the_matrix_and_its_intervals() {
