@@ -31,6 +31,21 @@ pub struct Args {
     /// Largest file a training job reads, in bytes.
     #[arg(long, default_value_t = http::DEFAULT_MAX_TRAIN_BYTES)]
     pub max_train_bytes: u64,
+    /// Largest response a prediction may build, in bytes (refused with 422 beyond).
+    #[arg(long, default_value_t = http::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: usize,
+    /// Most heavy requests computed at once (default: the number of cores).
+    #[arg(long)]
+    pub heavy_tasks: Option<usize>,
+    /// Most connections open at once (more wait in the listen backlog).
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Longest a connection may take to send a request's headers, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Longest SIGTERM waits for requests in flight, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
     /// Longest a request may take, in seconds, before it is answered with 503.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -88,6 +103,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         timeout: Duration::from_secs(a.timeout_secs),
         data_dir: a.data_dir.clone(),
         max_train_bytes: a.max_train_bytes,
+        max_response_bytes: a.max_response_bytes,
+        heavy_tasks: a.heavy_tasks.unwrap_or(Limits::default().heavy_tasks).max(1),
+        max_connections: a.max_connections.max(1),
+        header_read_timeout: Duration::from_secs(a.header_timeout_secs.max(1)),
+        shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
         ..Limits::default()
     };
     let no_keys = keys.is_empty();

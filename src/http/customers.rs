@@ -17,7 +17,6 @@ use super::predict::{Prediction, output};
 use crate::app::views::SummaryResponse;
 use crate::domain::forecast::portfolio::OutlookByState;
 use crate::domain::forecast::{DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams};
-use crate::store::snapshot::CustomerSnapshot;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -81,18 +80,26 @@ pub async fn customer(
         .customers
         .as_ref()
         .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
-    let c =
-        snapshot.get(&id).ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} in model {}", served.id)))?;
-    let forecasts = served.forecasts(params, q.intervals.unwrap_or(true))?;
-    let now = c.now();
-    Ok(Json(CustomerResponse {
-        model_id: &served.id,
-        as_of: served.periods.as_of,
-        horizon: params.horizon,
-        discount_rate: params.discount_rate,
-        prediction: output(&served, &id, &now, &forecasts, None),
+    if snapshot.get(&id).is_none() {
+        return Err(ApiError::NotFound(format!("no customer {id:?} in model {}", served.id)));
+    }
+    let intervals = q.intervals.unwrap_or(true);
+    // Building a forecaster for new settings is heavy; answering from a built one is not.
+    let heavy = !served.has_forecasts(params, intervals);
+    super::compute(&state, heavy, move |_| {
+        let forecasts = served.forecasts(params, intervals)?;
+        let c = served.customers.as_ref().and_then(|s| s.get(&id)).expect("looked up above");
+        let now = c.now();
+        Ok(Json(CustomerResponse {
+            model_id: &served.id,
+            as_of: served.periods.as_of,
+            horizon: params.horizon,
+            discount_rate: params.discount_rate,
+            prediction: output(&served, &id, &now, &forecasts, None),
+        })
+        .into_response())
     })
-    .into_response())
+    .await
 }
 
 /// Query parameters of the summary.
@@ -130,9 +137,8 @@ pub async fn summary(
         return Err(ApiError::invalid("top", format!("must be at most 1000, got {top}")));
     }
     let served = state.model()?;
-    let size = served.customers.as_ref().map_or(0, CustomerSnapshot::len);
-    let big = size >= 10 * state.limits.blocking_from;
-    super::compute(big, move || {
+    // A forecaster for the settings and a pass over every known customer: always heavy.
+    super::compute(&state, true, move |_| {
         let snapshot = served
             .customers
             .as_ref()

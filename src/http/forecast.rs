@@ -85,13 +85,15 @@ pub async fn handler(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let forecasts = if req.intervals {
-        Some(model.forecasts(ForecastParams { horizon: req.horizon, discount_rate: 0.0 }, true)?)
-    } else {
-        None
-    };
-    let bands = forecasts.as_ref().and_then(|f| f.bands.as_ref());
-    Ok(Json(ForecastResponse::new(model.as_ref(), &mix, source, req.horizon, req.inflow, bands)))
+    let params = ForecastParams { horizon: req.horizon, discount_rate: 0.0 };
+    // Posterior draws for new settings are heavy (1.6 s at horizon 120); the sizes alone are not.
+    let heavy = req.intervals && !model.has_forecasts(params, true);
+    super::compute(&state, heavy, move |_| {
+        let forecasts = if req.intervals { Some(model.forecasts(params, true)?) } else { None };
+        let bands = forecasts.as_ref().and_then(|f| f.bands.as_ref());
+        Ok(Json(ForecastResponse::new(model.as_ref(), &mix, source, req.horizon, req.inflow, bands)))
+    })
+    .await
 }
 
 pub fn router() -> Router<AppState> {

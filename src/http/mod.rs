@@ -59,7 +59,22 @@ pub struct Limits {
     pub data_dir: Option<std::path::PathBuf>,
     /// Largest transactions (or attributes) file a training job reads, in bytes.
     pub max_train_bytes: u64,
+    /// Largest response a prediction request may build, in bytes (estimated from its first
+    /// customer's answer before the rest is computed); a larger one is refused with 422.
+    pub max_response_bytes: usize,
+    /// Most heavy requests (large batches, uncached forecasters, summaries) computed at once on
+    /// the blocking pool; the others wait for a turn within their timeout.
+    pub heavy_tasks: usize,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest a connection may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest the server waits, once asked to stop, for requests in flight.
+    pub shutdown_grace: Duration,
 }
+
+/// Default of [`Limits::max_response_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Default of [`Limits::max_train_bytes`]: 8 GiB.
 pub const DEFAULT_MAX_TRAIN_BYTES: u64 = 8 << 30;
@@ -72,6 +87,11 @@ impl Default for Limits {
             blocking_from: 1000,
             data_dir: None,
             max_train_bytes: DEFAULT_MAX_TRAIN_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            heavy_tasks: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -105,6 +125,12 @@ impl Served {
     pub fn new(artifact: ModelArtifact, customers: Option<crate::store::snapshot::CustomerSnapshot>) -> Self {
         let first_step = artifact.first_step().ok().flatten();
         Self { artifact, customers, first_step, forecasts: Default::default() }
+    }
+
+    /// Whether [`Served::forecasts`] has `params` built already (then it costs nothing).
+    pub fn has_forecasts(&self, params: ForecastParams, intervals: bool) -> bool {
+        let key = (params.horizon, params.discount_rate.to_bits(), intervals);
+        self.forecasts.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&key)
     }
 
     /// The forecaster for `params` (with posterior-draw intervals when `intervals`), built once
@@ -147,6 +173,8 @@ pub struct AppState {
     activation: Arc<tokio::sync::Mutex<()>>,
     /// Training jobs started by `POST /v1/train`.
     pub jobs: Arc<jobs::Jobs>,
+    /// Turns for heavy requests ([`Limits::heavy_tasks`]).
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -157,6 +185,7 @@ impl AppState {
             active: Arc::new(ArcSwapOption::empty()),
             keys: Arc::new(keys),
             metrics: Arc::new(metrics::Metrics::default()),
+            heavy: Arc::new(tokio::sync::Semaphore::new(limits.heavy_tasks.max(1))),
             limits: Arc::new(limits),
             activation: Arc::new(tokio::sync::Mutex::new(())),
             jobs: Arc::new(jobs::Jobs::default()),
@@ -221,13 +250,65 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for at most [`Limits::shutdown_grace`] before returning.
+///
+/// Each connection must send its request headers within [`Limits::header_read_timeout`]
+/// (HTTP/1; a client dripping headers is cut off), and at most [`Limits::max_connections`] are
+/// open at once: beyond that, new connections wait in the listen backlog until one closes, so
+/// file descriptors are never exhausted and `/healthz` keeps its turn.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    let limits = state.limits.clone();
+    let app = router(state);
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.header_read_timeout));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => p.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            grace_secs = limits.shutdown_grace.as_secs(),
+            "connections still open after the shutdown grace period: closing them"
+        );
+    }
+    Ok(())
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -247,15 +328,46 @@ fn timed_out(e: BoxError, limit: std::time::Duration) -> ApiError {
     }
 }
 
-/// Runs CPU-heavy work on the blocking pool when `big`, inline otherwise.
+/// When a request's work must stop: its timeout, counted from when the work was handed over.
+/// Long loops call [`Deadline::check`], so that a request answered with 503 `timeout` does not
+/// go on using a core.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: std::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub fn after(limit: Duration) -> Self {
+        Self { at: std::time::Instant::now() + limit, limit }
+    }
+
+    /// `Err(Timeout)` once the deadline has passed.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if std::time::Instant::now() > self.at { Err(ApiError::Timeout(self.limit.as_millis())) } else { Ok(()) }
+    }
+}
+
+/// Runs a request's work: when `heavy`, on the blocking pool, at most
+/// [`Limits::heavy_tasks`] at once (waiting for a turn is inside the request's timeout), so that
+/// the async threads stay free for every other request; inline otherwise.
 pub(crate) async fn compute<T: Send + 'static>(
-    big: bool,
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    state: &AppState,
+    heavy: bool,
+    f: impl FnOnce(Deadline) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    if big {
-        tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+    let deadline = Deadline::after(state.limits.timeout);
+    if heavy {
+        let permit = state.heavy.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            deadline.check()?;
+            f(deadline)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
     } else {
-        f()
+        f(deadline)
     }
 }
 

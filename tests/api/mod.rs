@@ -25,6 +25,9 @@ mod server;
 // Known customers from the snapshot, their summary, and the dashboard page.
 mod customers;
 
+// Bounded work: dates within the model's range, the response-size cap, the deadline.
+mod limits;
+
 const READ_KEY: &str = "reader-key-0123456789";
 const ADMIN_KEY: &str = "admin-key-0123456789";
 

@@ -139,3 +139,45 @@ fn kam_serve_runs_the_real_executable_and_stops_on_sigterm() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("without API keys"), "{}", r.stderr);
 }
+
+/// Issue 13, item 10: connections that drip their headers are cut off after the header-read
+/// timeout, at most `max_connections` are open at once (the rest wait, then are served), and a
+/// shutdown with connections still open returns within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_connections_are_capped_and_shutdown_is_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = models_copy();
+    let limits = Limits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_millis(500),
+        shutdown_grace: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (base, stop_server, server) = spawn_app(state(&s.path().join("models"), keys(), limits)).await;
+    let addr = base.trim_start_matches("http://").to_string();
+    // Four slow clients take every connection, sending half a request line.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(c);
+    }
+    // A fifth is served once the header timeout has closed them, not before.
+    let started = std::time::Instant::now();
+    let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300), "served past the connection cap");
+    // Each slow client was closed by the server (EOF, or a 408 and then EOF).
+    for mut c in slow {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a dripping connection is still open");
+    }
+    // A connection left open mid-request does not hold the shutdown beyond the grace period.
+    let mut open = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    open.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let stopping = std::time::Instant::now();
+    stop_server.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("shutdown within its grace").unwrap().unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+}

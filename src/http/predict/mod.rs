@@ -16,15 +16,13 @@
 //!   inactive; attributes the training mean. The response lists the defaulted fields.
 
 use super::AppState;
-use super::error::{ApiError, Detail, ErrorResponse};
+use super::error::{ApiError, ErrorResponse};
 use super::json::{JsonBody, parse};
-use super::{Forecasts, Served};
+use super::{Deadline, Forecasts, Served};
 use crate::app::views::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::{ByState, ForecastParams};
-use crate::domain::transactions::CustomerAttributes;
-use crate::domain::transactions::Transactions;
 use crate::model::artifact::ModelArtifact;
-use crate::model::place::features::{FeatureCustomer, FeaturePlacer, PartialFeatures};
+use crate::model::place::features::PartialFeatures;
 use crate::model::place::{CustomerNow, Rfm, snapshot};
 use axum::Router;
 use axum::extract::State;
@@ -34,14 +32,14 @@ use axum::routing::post;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Most customers in one request.
 pub const MAX_CUSTOMERS: usize = 10_000;
 /// Most transactions in one request, over all customers.
 pub const MAX_TRANSACTIONS: usize = 2_000_000;
 /// Most problems reported for one request.
-const MAX_DETAILS: usize = 100;
+pub(crate) const MAX_DETAILS: usize = 100;
 
 fn default_horizon() -> usize {
     crate::domain::forecast::DEFAULT_HORIZON
@@ -174,152 +172,9 @@ pub struct PredictResponse<'a> {
     pub predictions: Vec<Prediction<'a>>,
 }
 
-enum Placed {
-    Features(FeatureCustomer),
-    /// Index into the request's [`Transactions`].
-    Transactions(u32),
-}
 
-struct Problems(Vec<Detail>);
-
-impl Problems {
-    fn add(&mut self, path: String, problem: impl Into<String>) {
-        if self.0.len() < MAX_DETAILS {
-            self.0.push(Detail::new(path, problem));
-        }
-    }
-}
-
-/// Checks the request and places every customer; all problems at once, by path.
-fn place(
-    req: &PredictRequest,
-    model: &ModelArtifact,
-) -> Result<(Vec<Placed>, Transactions, Option<CustomerAttributes>), ApiError> {
-    let mut p = Problems(Vec::new());
-    if !(1..=crate::domain::forecast::MAX_HORIZON).contains(&req.horizon) {
-        p.add(
-            "horizon".into(),
-            format!("must be between 1 and {} periods, got {}", crate::domain::forecast::MAX_HORIZON, req.horizon),
-        );
-    }
-    if !req.discount_rate.is_finite() || req.discount_rate < 0.0 {
-        p.add("discount_rate".into(), "must be a finite number ≥ 0");
-    }
-    if req.customers.is_empty() {
-        p.add("customers".into(), "must hold at least one customer");
-    }
-    if req.customers.len() > MAX_CUSTOMERS {
-        p.add(
-            "customers".into(),
-            format!("at most {MAX_CUSTOMERS} customers per request, got {}", req.customers.len()),
-        );
-        return Err(ApiError::Invalid(p.0));
-    }
-    let total_tx: usize = req.customers.iter().filter_map(|c| c.transactions.as_ref()).map(Vec::len).sum();
-    if total_tx > MAX_TRANSACTIONS {
-        p.add("customers".into(), format!("at most {MAX_TRANSACTIONS} transactions per request, got {total_tx}"));
-        return Err(ApiError::Invalid(p.0));
-    }
-    let names = &model.spend.model.design().attributes;
-    let mut tx = Transactions::default();
-    let any_margin =
-        req.customers.iter().filter_map(|c| c.transactions.as_ref()).any(|t| t.iter().any(|t| t.margin.is_some()));
-    if any_margin {
-        tx.margin = Some(Vec::new());
-    }
-    let mut attrs = CustomerAttributes { names: names.clone(), values: Vec::new() };
-    let mut any_attrs = false;
-    let placer = FeaturePlacer::new(model);
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(req.customers.len());
-    let mut placed = Vec::with_capacity(req.customers.len());
-    for (i, c) in req.customers.iter().enumerate() {
-        if c.id.is_empty() {
-            p.add(format!("customers[{i}].id"), "must not be empty");
-        } else if let Some(j) = seen.insert(c.id.as_str(), i) {
-            p.add(format!("customers[{i}].id"), format!("duplicate id {:?} (also customers[{j}])", c.id));
-        }
-        let Some(rows) = &c.transactions else {
-            match placer.place(&c.features()) {
-                Ok(f) => placed.push(Placed::Features(f)),
-                Err(problems) => {
-                    for f in problems {
-                        p.add(format!("customers[{i}].{}", f.field), f.problem);
-                    }
-                }
-            }
-            continue;
-        };
-        let features = [
-            ("segment", c.segment.is_some()),
-            ("recency_days", c.recency_days.is_some()),
-            ("frequency", c.frequency.is_some()),
-            ("monetary", c.monetary.is_some()),
-            ("tenure_periods", c.tenure_periods.is_some()),
-            ("purchases", c.purchases.is_some()),
-            ("spend", c.spend.is_some()),
-            ("periods_since_purchase", c.periods_since_purchase.is_some()),
-        ];
-        if let Some((name, _)) = features.iter().find(|(_, given)| *given) {
-            p.add(format!("customers[{i}].{name}"), "give either transactions or features, not both");
-            continue;
-        }
-        if rows.is_empty() {
-            p.add(format!("customers[{i}].transactions"), "must hold at least one transaction");
-            continue;
-        }
-        let k = tx.customer_ids.len() as u32;
-        let mut good = true;
-        for (r, t) in rows.iter().enumerate() {
-            match crate::ingest::fields::parse_date(t.date.as_bytes()) {
-                Ok(day) => {
-                    tx.customer.push(k);
-                    tx.day.push(day);
-                    tx.amount.push(t.amount);
-                    if let Some(m) = &mut tx.margin {
-                        m.push(t.margin.unwrap_or(0.0));
-                    }
-                }
-                Err(problem) => {
-                    p.add(format!("customers[{i}].transactions[{r}].date"), format!("{problem}: {:?}", t.date));
-                    good = false;
-                }
-            }
-            for (name, v) in [("amount", Some(t.amount)), ("margin", t.margin)] {
-                if v.is_some_and(|v| !v.is_finite()) {
-                    p.add(format!("customers[{i}].transactions[{r}].{name}"), "must be a finite number");
-                    good = false;
-                }
-            }
-        }
-        let start = attrs.values.len();
-        attrs.values.resize(start + names.len(), f64::NAN);
-        if let Some(given) = &c.attributes {
-            for (name, v) in given {
-                match names.iter().position(|n| n == name) {
-                    Some(j) => {
-                        attrs.values[start + j] = *v;
-                        any_attrs = true;
-                    }
-                    None => {
-                        p.add(
-                            format!("customers[{i}].attributes.{name}"),
-                            format!("the model has no attribute {name:?}; it uses {names:?}"),
-                        );
-                        good = false;
-                    }
-                }
-            }
-        }
-        tx.customer_ids.push(c.id.clone());
-        if good {
-            placed.push(Placed::Transactions(k));
-        }
-    }
-    if !p.0.is_empty() {
-        return Err(ApiError::Invalid(p.0));
-    }
-    Ok((placed, tx, any_attrs.then_some(attrs)))
-}
+mod place;
+use place::{Placed, place};
 
 pub(super) fn output<'a>(
     model: &'a ModelArtifact,
@@ -445,19 +300,21 @@ const PARALLEL_FROM: usize = 2_000;
 /// forecast and serialized in chunks on all cores; the pieces, in order, are the bytes of a
 /// serial `serde_json::to_vec` of [`predict`]'s response (they are sent as they are, without
 /// being copied into one buffer).
-pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, ApiError> {
+///
+/// Before the bulk of the work, the response's size is estimated from the first customer's
+/// answer and refused (422 on `customers`) when over `max_response_bytes`; the loops check the
+/// `deadline` every [`DEADLINE_EVERY`] customers.
+pub fn respond(
+    req: &PredictRequest,
+    model: &Served,
+    max_response_bytes: usize,
+    deadline: Deadline,
+) -> Result<Vec<Vec<u8>>, ApiError> {
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let n = req.customers.len();
-    // Asked once: on Linux the answer reads cgroup files, too slow for every request.
-    let threads = rayon::current_num_threads().min(8);
-    if n < PARALLEL_FROM || threads == 1 {
-        let response = predict(req, model)?;
-        let mut buf = Vec::with_capacity(512 + n * if req.intervals { 4096 } else { 2048 });
-        serde_json::to_writer(&mut buf, &response).map_err(internal)?;
-        return Ok(vec![buf]);
-    }
     let p = Prepared::new(req, model)?;
-    // The envelope with an empty list, split before its closing `]}`; the chunks go between.
+    deadline.check()?;
+    // The envelope with an empty list, split before its closing `]}`; the predictions go between.
     let mut head = serde_json::to_vec(&PredictResponse {
         model_id: &model.id,
         as_of: p.as_of,
@@ -468,35 +325,65 @@ pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, Api
     .map_err(internal)?;
     let tail = head.split_off(head.len() - 2);
     debug_assert_eq!(tail, b"]}");
-    // Size of one serialized prediction, to allocate each chunk's buffer once.
-    let one = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?.len();
+    // Size of one serialized prediction: the estimate, and each buffer allocated once.
+    let one = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?.len() + 1;
+    let estimate = head.len() + n.saturating_mul(one);
+    if estimate > max_response_bytes {
+        return Err(ApiError::invalid(
+            "customers",
+            format!(
+                "the response would be about {} MB, over the server's limit of {} MB: send fewer customers, a \
+                 shorter horizon, or \"intervals\": false",
+                estimate.div_ceil(1 << 20),
+                max_response_bytes >> 20
+            ),
+        ));
+    }
+    // Asked once: on Linux the answer reads cgroup files, too slow for every request.
+    let threads = if n < PARALLEL_FROM { 1 } else { rayon::current_num_threads().min(8) };
     let per = n.div_ceil(threads);
-    let starts: Vec<usize> = (0..n).step_by(per).collect();
-    let chunks: Vec<Result<Vec<u8>, serde_json::Error>> = starts
-        .into_par_iter()
-        .map(|start| {
-            let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
-            let mut x = Vec::new();
-            if start > 0 {
+    let chunk = |start: usize| -> Result<Vec<u8>, ApiError> {
+        let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
+        let mut x = Vec::new();
+        for i in start..(start + per).min(n) {
+            if i > 0 {
                 buf.push(b',');
             }
-            for i in start..(start + per).min(n) {
-                if i > start {
-                    buf.push(b',');
-                }
-                serde_json::to_writer(&mut buf, &p.prediction(i, &mut x))?;
+            if i % DEADLINE_EVERY == 0 {
+                deadline.check()?;
             }
-            Ok(buf)
-        })
-        .collect();
+            serde_json::to_writer(&mut buf, &p.prediction(i, &mut x)).map_err(internal)?;
+        }
+        Ok(buf)
+    };
+    let starts: Vec<usize> = (0..n).step_by(per).collect();
+    let chunks: Vec<Result<Vec<u8>, ApiError>> =
+        if threads == 1 { starts.into_iter().map(chunk).collect() } else { starts.into_par_iter().map(chunk).collect() };
     let mut pieces = Vec::with_capacity(chunks.len() + 2);
     pieces.push(head);
-    for chunk in chunks {
-        pieces.push(chunk.map_err(internal)?);
+    for c in chunks {
+        pieces.push(c?);
     }
     pieces.push(tail);
     Ok(pieces)
 }
+
+/// How often (in customers) the forecast loops check the request's deadline.
+pub const DEADLINE_EVERY: usize = 64;
+
+/// Whether a request by features or transactions is light enough to answer on the async
+/// thread: a built forecaster, few (customer × horizon) cells, a small body.
+fn is_light(req: &PredictRequest, model: &Served, blocking_from: usize) -> bool {
+    let params = ForecastParams { horizon: req.horizon, discount_rate: req.discount_rate };
+    let transactions: usize = req.customers.iter().filter_map(|c| c.transactions.as_ref()).map(Vec::len).sum();
+    req.customers.len() < blocking_from
+        && req.customers.len().saturating_mul(req.horizon) <= LIGHT_CELLS
+        && transactions <= LIGHT_CELLS
+        && model.has_forecasts(params, req.intervals)
+}
+
+/// Most (customer × horizon) cells, or transactions, of a request answered on the async thread.
+const LIGHT_CELLS: usize = 2_000;
 
 /// Forecasts for 1..=10,000 customers, each by features or by transactions.
 #[utoipa::path(post, path = "/v1/predict", tag = "predict", security(("api_key" = []), ("bearer" = [])),
@@ -511,12 +398,13 @@ pub fn respond(req: &PredictRequest, model: &Served) -> Result<Vec<Vec<u8>>, Api
         (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
 pub async fn handler(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
     let model = state.model()?;
+    let max = state.limits.max_response_bytes;
     let mut pieces = if body.len() >= BLOCKING_BODY_BYTES {
-        super::compute(true, move || respond(&parse(&body)?, &model)).await?
+        super::compute(&state, true, move |d| respond(&parse(&body)?, &model, max, d)).await?
     } else {
         let req: PredictRequest = parse(&body)?;
-        let many = req.customers.len() >= state.limits.blocking_from;
-        super::compute(many, move || respond(&req, &model)).await?
+        let heavy = !is_light(&req, &model, state.limits.blocking_from);
+        super::compute(&state, heavy, move |d| respond(&req, &model, max, d)).await?
     };
     let length: usize = pieces.iter().map(Vec::len).sum();
     let body = if pieces.len() == 1 {
@@ -556,7 +444,8 @@ mod tests {
             let body = serde_json::json!({"customers": customers, "intervals": intervals}).to_string();
             let req: PredictRequest = parse(body.as_bytes()).unwrap();
             let serial = serde_json::to_vec(&predict(&req, &served).unwrap()).unwrap();
-            let pieces = respond(&req, &served).unwrap();
+            let pieces =
+                respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(60))).unwrap();
             assert!(pieces.len() > 2, "the parallel path");
             assert_eq!(pieces.concat(), serial);
         }
