@@ -159,3 +159,53 @@ fn a_huge_bad_field_is_quoted_by_a_short_prefix_and_a_fifo_is_refused() {
         assert!(r.stderr.contains("fifo.csv is not a regular file"), "{}", r.stderr);
     }
 }
+
+/// Issue 13, item 8: an amount that would overflow the spend moments is refused at its line,
+/// and a model that would not load back is never written.
+#[test]
+fn an_overflowing_amount_is_refused_and_an_unloadable_model_is_never_written() {
+    refused(
+        Some("customer_id,date,amount\na,2024-01-01,1\nb,2024-01-02,1e200\n"),
+        &[],
+        &["bad.csv: line 3, column \"amount\": beyond ±1e12"],
+    );
+    let s = trained();
+    let store = kam::store::ModelStore::new(s.path().join("models"));
+    let id = store.current().unwrap().unwrap();
+    let mut artifact = store.load(&id).unwrap();
+    artifact.spend.spend_by_state[0] = f64::INFINITY;
+    let before = s.models_snapshot();
+    let e = store.save(&mut artifact).unwrap_err().to_string();
+    assert!(e.contains("would not load back"), "{e}");
+    assert_eq!(s.models_snapshot(), before, "models/ changed");
+}
+
+/// Issue 13, item 9: a single stray date or amount is warned about in the summary and the
+/// artifact; `--date-range` leaves the rows out and records it.
+#[test]
+fn a_stray_row_is_warned_about_and_date_range_leaves_it_out() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "300", "--seed", "5", "--out", "g.csv"]);
+    let mut text = std::fs::read_to_string(s.path().join("g.csv")).unwrap();
+    text.push_str("stray-1,1000-01-01,10\nstray-2,2024-03-01,-1000000000\n");
+    s.file("g.csv", &text);
+    let out = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let warnings = v["model"]["data"]["warnings"].as_array().unwrap_or_else(|| panic!("{}", v["model"]["data"]));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].as_str().unwrap().contains("the earliest 1000-01-01"), "{warnings:?}");
+    assert!(warnings[1].as_str().unwrap().contains("the largest -1000000000"), "{warnings:?}");
+    let human = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--models", "m2"]);
+    assert!(human.stdout.contains("warning: 1 row(s) dated before"), "{}", human.stdout);
+    // Left out by date: the stray date goes, the model's periods start with the data's bulk.
+    let out = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--date-range", "2000-01-01..", "--json", "--models", "m3"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let d = &v["model"]["data"];
+    assert_eq!(d["date_range"], "2000-01-01..", "{d}");
+    assert_eq!(d["rows_outside_date_range"], 1, "{d}");
+    assert!(d["first_date"].as_str().unwrap() > "2000", "{d}");
+    assert_eq!(d["warnings"].as_array().map_or(0, Vec::len), 1, "{d}");
+    let r = s.kam(&["train", "g.csv", "--date-range", "2030-01-01..2020-01-01"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("2030-01-01 is after 2020-01-01"), "{}", r.stderr);
+}

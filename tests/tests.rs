@@ -37,3 +37,6 @@ mod btyd;
 
 // The crate's layout: layers import downward, no circle, no file over 600 lines.
 mod layout;
+
+// What the fuzzer (fuzz/) found, as regression tests, and the property test: any valid transactions train and reload.
+mod fuzz_regressions;

@@ -6,7 +6,7 @@ use crate::domain::forecast::intervals::{DEFAULT_DRAWS, DEFAULT_LEVEL};
 use crate::domain::spend::SpendChoice;
 use crate::domain::transactions::CustomerAttributes;
 use crate::domain::value::ValueBasis;
-use crate::ingest::{self, ColumnRef, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
+use crate::ingest::{self, ColumnRef, DateRange, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
 use crate::model::config::{BlendChoice, RuleName, TrainConfig, UnitName};
 use crate::model::train::Stage;
 use anyhow::Context;
@@ -45,6 +45,10 @@ pub struct InputArgs {
     /// What to do with a row that does not parse: fail or skip.
     #[arg(long, default_value = "fail")]
     pub on_bad_row: OnBadRow,
+    /// Keep only rows dated FROM..TO (either side may be left out: 2020-01-01..); the rows left
+    /// out are counted in the model's fingerprint.
+    #[arg(long, value_name = "FROM..TO")]
+    pub date_range: Option<DateRange>,
 }
 
 impl InputArgs {
@@ -63,6 +67,7 @@ impl InputArgs {
             amount: self.amount_col.clone(),
             margin: self.margin_col.clone(),
             on_bad_row: self.on_bad_row,
+            date_range: self.date_range,
         }
     }
 
@@ -79,6 +84,13 @@ impl InputArgs {
             for e in &ingested.first_skipped {
                 eprintln!("  {e}");
             }
+        }
+        if ingested.rows_outside_date_range > 0 {
+            eprintln!(
+                "note: --date-range {} left out {} row(s)",
+                self.date_range.map(|r| r.to_string()).unwrap_or_default(),
+                thousands(ingested.rows_outside_date_range)
+            );
         }
         let attributes = match &self.customers {
             Some(p) => {

@@ -107,7 +107,22 @@ impl<W: Write> CsvSink<W> {
     }
 }
 
+/// Whether a spreadsheet would read `s` as a formula (`=`, `+`, `@`, a tab or carriage return,
+/// or `-` not starting a number): such a cell is written with a leading `'`, as OWASP advises
+/// against CSV injection. Ids like `-42` stay as they are.
+fn looks_like_formula(s: &str) -> bool {
+    match s.as_bytes() {
+        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] => true,
+        [b'-', rest @ ..] => !rest.first().is_some_and(|b| b.is_ascii_digit() || *b == b'.'),
+        _ => false,
+    }
+}
+
 fn push_csv_str(line: &mut Vec<u8>, s: &str) {
+    if looks_like_formula(s) {
+        let guarded = format!("'{s}");
+        return push_csv_str(line, &guarded);
+    }
     if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         line.push(b'"');
         for b in s.bytes() {
@@ -120,6 +135,22 @@ fn push_csv_str(line: &mut Vec<u8>, s: &str) {
     } else {
         line.extend_from_slice(s.as_bytes());
     }
+}
+
+#[cfg(test)]
+#[test]
+fn cells_a_spreadsheet_would_run_as_formulas_are_quoted_with_an_apostrophe() {
+    let cell = |s: &str| {
+        let mut v = Vec::new();
+        push_csv_str(&mut v, s);
+        String::from_utf8(v).unwrap()
+    };
+    assert_eq!(cell("=HYPERLINK(\"x\",\"y\")"), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"");
+    assert_eq!(cell("+1"), "'+1");
+    assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+    assert_eq!(cell("-cmd"), "'-cmd");
+    assert_eq!(cell("-42"), "-42");
+    assert_eq!(cell("C0001"), "C0001");
 }
 
 /// Writes a number with at most 6 decimals (integers without any), trailing zeros trimmed;

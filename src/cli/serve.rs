@@ -112,7 +112,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let no_keys = keys.is_empty();
     let n_keys = keys.len();
-    let state = AppState::new(ModelStore::new(&a.models), keys, limits);
+    let store = ModelStore::new(&a.models);
+    let stale = store.remove_stale_temp_files();
+    if stale > 0 {
+        tracing::info!(files = stale, "removed temporary files of writes that never finished");
+    }
+    let state = AppState::new(store, keys, limits);
     match state.load_current() {
         Ok(Some(id)) => tracing::info!(model = %id, "serving model"),
         Ok(None) => {

@@ -212,6 +212,12 @@ pub fn summary(m: &ModelArtifact) -> String {
         d.first_date,
         d.last_date
     ));
+    if let Some(r) = &d.date_range {
+        s.push_str(&format!("  --date-range {r}: {} row(s) left out\n", thousands(d.rows_outside_date_range)));
+    }
+    for w in &d.warnings {
+        s.push_str(&format!("  warning: {w}\n"));
+    }
     let p = &m.periods;
     s.push_str(&format!(
         "periods: {} × {}, as of {}; {} rows after it left out\n",

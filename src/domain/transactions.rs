@@ -4,8 +4,6 @@
 
 use crate::domain::calendar::{Calendar, Day};
 
-/// Validated transactions, one entry per input row, in columns. Customers are numbered densely
-/// in order of first appearance; `customer_ids` maps the numbers back to the caller's ids.
 /// Numeric customer attributes aligned with the transactions' customer numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CustomerAttributes {
@@ -14,6 +12,8 @@ pub struct CustomerAttributes {
     pub values: Vec<f64>,
 }
 
+/// Validated transactions, one entry per input row, in columns. Customers are numbered densely
+/// in order of first appearance; `customer_ids` maps the numbers back to the caller's ids.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transactions {
     pub customer_ids: Vec<String>,
@@ -37,12 +37,111 @@ impl Transactions {
         self.customer_ids.len()
     }
 
+    /// Keeps the rows dated within `first..=last`, and the customers that still have one
+    /// (renumbered in order of first appearance); returns the number of rows left out.
+    pub fn retain_days(&mut self, first: Day, last: Day) -> u64 {
+        let keep: Vec<bool> = self.day.iter().map(|d| (first..=last).contains(d)).collect();
+        let dropped = keep.iter().filter(|k| !**k).count() as u64;
+        if dropped == 0 {
+            return 0;
+        }
+        let mut renumber = vec![u32::MAX; self.customer_ids.len()];
+        let mut ids = Vec::new();
+        let mut out = Transactions { margin: self.margin.as_ref().map(|_| Vec::new()), ..Default::default() };
+        for (i, &k) in keep.iter().enumerate() {
+            if !k {
+                continue;
+            }
+            let c = self.customer[i] as usize;
+            if renumber[c] == u32::MAX {
+                renumber[c] = ids.len() as u32;
+                ids.push(std::mem::take(&mut self.customer_ids[c]));
+            }
+            out.customer.push(renumber[c]);
+            out.day.push(self.day[i]);
+            out.amount.push(self.amount[i]);
+            if let (Some(m), Some(src)) = (&mut out.margin, &self.margin) {
+                m.push(src[i]);
+            }
+        }
+        out.customer_ids = ids;
+        *self = out;
+        dropped
+    }
+
     /// Earliest and latest day, or `None` when there are no rows.
     pub fn day_range(&self) -> Option<(Day, Day)> {
         let min = *self.day.iter().min()?;
         let max = *self.day.iter().max()?;
         Some((min, max))
     }
+}
+
+/// The largest amount (or margin) magnitude accepted per row: beyond any real transaction, and
+/// small enough that sums of squares over billions of rows stay finite.
+pub const MAX_AMOUNT: f64 = 1e12;
+
+/// Rows far from the bulk of the data, which a single stray row (a date typed as 1000-01-01, a
+/// return of −1e9) would otherwise turn silently into thousands of periods or a segment's mean:
+/// each warning says how many rows, the extreme one, and how to leave them out.
+///
+/// - dates: more than max(365 days, the 1st–99th percentile span) before the 1st or after the
+///   99th percentile of the rows' days;
+/// - amounts: a magnitude over 1,000 times the 99th percentile of the magnitudes.
+pub fn unusual_rows(tx: &Transactions) -> Vec<String> {
+    let mut out = Vec::new();
+    let n = tx.len();
+    if n < 100 {
+        return out;
+    }
+    // Percentiles from an evenly spaced sample of at most 100,000 rows (deterministic, O(n)
+    // overall), then one scan of every row.
+    let step = n.div_ceil(100_000);
+    let pct = |mut v: Vec<f64>, q: f64| {
+        let k = ((v.len() - 1) as f64 * q).round() as usize;
+        *v.select_nth_unstable_by(k, f64::total_cmp).1
+    };
+    let sample = |f: &dyn Fn(usize) -> f64| (0..n).step_by(step).map(f).collect::<Vec<f64>>();
+    let days = sample(&|i| f64::from(tx.day[i]));
+    let (p1, p99) = (pct(days.clone(), 0.01), pct(days, 0.99));
+    let spread = (p99 - p1).max(365.0);
+    let (lo, hi) = (p1 - spread, p99 + spread);
+    let mut early: Vec<f64> = tx.day.iter().map(|&d| f64::from(d)).filter(|&d| d < lo).collect();
+    let mut late: Vec<f64> = tx.day.iter().map(|&d| f64::from(d)).filter(|&d| d > hi).collect();
+    early.sort_by(f64::total_cmp);
+    late.sort_by(|a, b| b.total_cmp(a));
+    let date = |d: f64| crate::domain::calendar::date_of(d as Day);
+    let bulk = format!("1st–99th percentile {} to {}", date(p1), date(p99));
+    if let Some(&first) = early.first() {
+        out.push(format!(
+            "{} row(s) dated before {} (the earliest {}), far from the bulk of the data ({bulk}); \
+             --date-range leaves them out",
+            early.len(),
+            date(lo),
+            date(first)
+        ));
+    }
+    if let Some(&last) = late.first() {
+        out.push(format!(
+            "{} row(s) dated after {} (the latest {}), far from the bulk of the data ({bulk}); \
+             --date-range leaves them out",
+            late.len(),
+            date(hi),
+            date(last)
+        ));
+    }
+    let limit = 1000.0 * pct(sample(&|i| tx.amount[i].abs()), 0.99);
+    if limit > 0.0 {
+        let extreme: Vec<f64> = tx.amount.iter().copied().filter(|a| a.abs() > limit).collect();
+        if let Some(worst) = extreme.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs())) {
+            out.push(format!(
+                "{} amount(s) beyond ±{limit} (1,000 times the 99th percentile of |amount|), the largest {worst}: \
+                 check them, they move their segment's mean spend",
+                extreme.len()
+            ));
+        }
+    }
+    out
 }
 
 /// What one customer did in one period.
@@ -175,6 +274,30 @@ pub fn aggregate(tx: &Transactions, calendar: &Calendar) -> (ActivityTable, Aggr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, item 9: one stray date or amount is named; ordinary data gives no warning.
+    #[test]
+    fn one_stray_row_is_warned_about_and_can_be_left_out() {
+        let mut tx = Transactions::default();
+        for i in 0..1000u32 {
+            tx.customer_ids.push(format!("c{i}"));
+            tx.customer.push(i);
+            tx.day.push(10_000 + (i % 500) as Day);
+            tx.amount.push(20.0 + f64::from(i % 50));
+        }
+        assert!(unusual_rows(&tx).is_empty(), "{:?}", unusual_rows(&tx));
+        let mut stray = tx.clone();
+        stray.day[7] = crate::domain::calendar::days_from_civil(1000, 1, 1);
+        stray.amount[9] = -1e9;
+        let w = unusual_rows(&stray);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("1 row(s) dated before") && w[0].contains("1000-01-01"), "{w:?}");
+        assert!(w[1].starts_with("1 amount(s) beyond") && w[1].contains("-1000000000"), "{w:?}");
+        assert_eq!(stray.retain_days(10_000, 10_499), 1);
+        assert_eq!((stray.len(), stray.customers()), (999, 999));
+        assert_eq!(stray.customer_ids[7], "c8");
+        assert!(stray.customer.iter().enumerate().all(|(i, &c)| c as usize == i));
+    }
     use crate::domain::calendar::{PeriodUnit, day_of};
     use chrono::NaiveDate;
 

@@ -39,6 +39,11 @@ fn default_intervals() -> bool {
     true
 }
 
+/// Most customers in one segment of `mix`, or arriving per period (`inflow`): far beyond any
+/// book, and small enough that the realized counts of the intervals (integers summed over 120
+/// periods and every segment) cannot overflow.
+pub const MAX_POPULATION: f64 = 1e12;
+
 /// Population segment sizes for horizons 1..=H.
 #[utoipa::path(post, path = "/v1/forecast", tag = "predict", security(("api_key" = []), ("bearer" = [])),
     request_body = ForecastRequest, responses(
@@ -62,6 +67,8 @@ pub async fn handler(
     }
     if !req.inflow.is_finite() || req.inflow < 0.0 {
         problems.push(Detail::new("inflow", "must be a finite number ≥ 0"));
+    } else if req.inflow > MAX_POPULATION {
+        problems.push(Detail::new("inflow", format!("must be at most {MAX_POPULATION:e} customers per period")));
     }
     let (mix, source) = match &req.mix {
         Some(given) => {
@@ -71,6 +78,8 @@ pub async fn handler(
                     Some(_) if !v.is_finite() || *v < 0.0 => {
                         problems.push(Detail::new(format!("mix.{name}"), "must be a finite number ≥ 0"))
                     }
+                    Some(_) if *v > MAX_POPULATION => problems
+                        .push(Detail::new(format!("mix.{name}"), format!("must be at most {MAX_POPULATION:e} customers"))),
                     Some(s) => mix[s] = *v,
                     None => problems.push(Detail::new(
                         format!("mix.{name}"),

@@ -55,6 +55,9 @@ pub struct TrainRequest {
     /// `kam train --backtest-last K`.
     #[serde(default)]
     pub backtest_last: Option<usize>,
+    /// Keep only rows dated `FROM..TO` (either side may be left out), as `--date-range`.
+    #[serde(default)]
+    pub date_range: Option<String>,
     /// Make the new model the served one when training succeeds (default true).
     #[serde(default = "yes")]
     pub activate: bool,
@@ -213,6 +216,11 @@ pub async fn start(
         date: column("columns.date", &req.columns.date)?,
         amount: column("columns.amount", &req.columns.amount)?,
         margin: column("columns.margin", &req.columns.margin)?,
+        date_range: req
+            .date_range
+            .as_deref()
+            .map(|r| r.parse::<ingest::DateRange>().map_err(|e| ApiError::invalid("date_range", e)))
+            .transpose()?,
         ..ReadOptions::default()
     };
     if req.backtest_last == Some(0) {

@@ -29,7 +29,7 @@ fn store_error(id: &str, e: StoreError) -> ApiError {
                 crate::model::artifact::SCHEMA_VERSION
             ),
         },
-        e @ StoreError::Io { .. } => ApiError::Internal(e.to_string()),
+        e @ (StoreError::Io { .. } | StoreError::Unloadable { .. }) => ApiError::Internal(e.to_string()),
     }
 }
 

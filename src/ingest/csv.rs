@@ -1,6 +1,6 @@
 //! Delimited text: any one-byte delimiter with CSV quoting, or runs of whitespace.
 
-use super::fields::{parse_amount, parse_date};
+use super::fields::{parse_amount, parse_date, parse_money};
 use super::{Builder, Columns, Delimiter, HeaderMode, IngestError, Ingested, ReadOptions};
 use rayon::prelude::*;
 use std::path::Path;
@@ -88,11 +88,11 @@ fn row<F: Fields + ?Sized>(
         let f = fields.field(cols.date);
         let day = parse_date(f).map_err(|p| bad(cols.date, f, p))?;
         let f = fields.field(cols.amount);
-        let amount = parse_amount(f).map_err(|p| bad(cols.amount, f, p))?;
+        let amount = parse_money(f).map_err(|p| bad(cols.amount, f, p))?;
         let margin = match cols.margin {
             Some(m) => {
                 let f = fields.field(m);
-                Some(parse_amount(f).map_err(|p| bad(m, f, p))?)
+                Some(parse_money(f).map_err(|p| bad(m, f, p))?)
             }
             None => None,
         };

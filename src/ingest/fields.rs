@@ -64,6 +64,22 @@ pub fn parse_amount(s: &[u8]) -> Result<f64, &'static str> {
     }
 }
 
+/// Parses an amount or margin of a transaction: [`parse_amount`], within
+/// ±[`crate::domain::transactions::MAX_AMOUNT`] (so that no sum of squares overflows).
+pub fn parse_money(s: &[u8]) -> Result<f64, &'static str> {
+    let v = parse_amount(s)?;
+    check_money(v)
+}
+
+/// An amount within ±[`crate::domain::transactions::MAX_AMOUNT`], or why not.
+pub fn check_money(v: f64) -> Result<f64, &'static str> {
+    if v.abs() <= crate::domain::transactions::MAX_AMOUNT {
+        Ok(v)
+    } else {
+        Err("beyond ±1e12, the largest amount kam accepts")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod csv;
 pub mod fields;
 pub mod parquet;
 
+use crate::domain::calendar::Day;
 use crate::domain::transactions::Transactions;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -123,6 +124,46 @@ pub struct ReadOptions {
     /// Margin column (default: margin or profit when the header has one).
     pub margin: Option<ColumnRef>,
     pub on_bad_row: OnBadRow,
+    /// Rows dated outside this range are left out (and counted).
+    pub date_range: Option<DateRange>,
+}
+
+/// The rows to keep by date: `FROM..TO`, either side optional (`2020-01-01..`, `..2024-12-31`),
+/// both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+}
+
+impl std::str::FromStr for DateRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = s.split_once("..").ok_or_else(|| format!("expected FROM..TO (e.g. 2020-01-01..2024-12-31), got {s:?}"))?;
+        let date = |t: &str| -> Result<Option<chrono::NaiveDate>, String> {
+            let t = t.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            fields::parse_date(t.as_bytes())
+                .map(|d| Some(crate::domain::calendar::date_of(d)))
+                .map_err(|e| format!("{e}: {t:?}"))
+        };
+        let range = DateRange { from: date(a)?, to: date(b)? };
+        if let (Some(f), Some(t)) = (range.from, range.to)
+            && f > t
+        {
+            return Err(format!("{f} is after {t}"));
+        }
+        Ok(range)
+    }
+}
+
+impl fmt::Display for DateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        write!(f, "{}..{}", side(self.from), side(self.to))
+    }
 }
 
 /// The role of a column, for messages.
@@ -272,6 +313,9 @@ pub struct Ingested {
     pub rows_skipped: u64,
     /// The first few skipped rows' errors.
     pub first_skipped: Vec<String>,
+    /// The date range applied, and the rows it left out.
+    pub date_range: Option<DateRange>,
+    pub rows_outside_date_range: u64,
 }
 
 impl Ingested {
@@ -281,6 +325,8 @@ impl Ingested {
             name: self.source_name.clone(),
             content_hash: self.content_hash.clone(),
             rows_skipped: self.rows_skipped,
+            date_range: self.date_range.map(|r| r.to_string()),
+            rows_outside_date_range: self.rows_outside_date_range,
         }
     }
 }
@@ -293,7 +339,20 @@ pub const SKIPPED_SHOWN: usize = 5;
 pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     check_regular_file(path)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }
+    let mut ingested = if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }?;
+    if let Some(range) = options.date_range {
+        let day = crate::domain::calendar::day_of;
+        let (from, to) = (range.from.map_or(Day::MIN, day), range.to.map_or(Day::MAX, day));
+        ingested.rows_outside_date_range = ingested.transactions.retain_days(from, to);
+        ingested.date_range = Some(range);
+        if ingested.transactions.is_empty() {
+            return Err(IngestError::Format {
+                path: path.into(),
+                message: format!("no row is dated within --date-range {range}"),
+            });
+        }
+    }
+    Ok(ingested)
 }
 
 /// Refuses what is not a regular file before opening it: a FIFO or a device would block or
@@ -400,6 +459,8 @@ impl Builder {
             content_hash,
             rows_skipped: self.skipped,
             first_skipped: self.first_skipped,
+            date_range: None,
+            rows_outside_date_range: 0,
         }
     }
 }

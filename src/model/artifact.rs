@@ -95,6 +95,14 @@ pub struct DataFingerprint {
     pub rows: u64,
     /// Rows skipped as bad (`--on-bad-row skip`).
     pub rows_skipped: u64,
+    /// `--date-range` as given (absent when none was), and the rows it left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_range: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_outside_date_range: u64,
+    /// Rows far from the bulk of the data ([`crate::domain::transactions::unusual_rows`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Rows on or before the as-of date.
     pub rows_used: u64,
     /// Rows after the as-of date (left out).
@@ -102,6 +110,10 @@ pub struct DataFingerprint {
     pub customers: u64,
     pub first_date: NaiveDate,
     pub last_date: NaiveDate,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The segment scheme and what it found.

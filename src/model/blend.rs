@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn source() -> SourceInfo {
-        SourceInfo { name: "t".into(), content_hash: "0".into(), rows_skipped: 0 }
+        SourceInfo { name: "t".into(), content_hash: "0".into(), ..Default::default() }
     }
 
     #[test]

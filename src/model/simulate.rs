@@ -287,7 +287,7 @@ pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
-        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let source = SourceInfo::default();
         let model = train(&tx, None, &truth.config, source, &mut |_| {}).expect("simulated data train");
         let m = &model.transitions.model;
         for i in 0..STATES.len() {
@@ -321,7 +321,7 @@ pub fn share_coverage(sets: u64, customers: u32, draws: usize) -> (u64, u64, u64
         let params = SimulationParams { customers, seed, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
         let config = planted_config(&SimulationParams { periods: params.periods - 1, ..params.clone() });
-        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let source = SourceInfo::default();
         let model = train(&tx, None, &config, source, &mut |_| {}).expect("simulated data train");
         let mix = model.training_mix();
         let bands = model
@@ -400,7 +400,7 @@ mod tests {
         use crate::model::train::{SourceInfo, train};
         let params = SimulationParams { customers: 3000, seed, change_at, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
-        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let source = SourceInfo::default();
         let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.time_homogeneity.unwrap().p_value
     }
@@ -419,7 +419,7 @@ mod tests {
         use crate::model::train::{SourceInfo, train};
         let params = SimulationParams { customers: 3000, seed, second_order, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
-        let source = SourceInfo { name: String::new(), content_hash: String::new(), rows_skipped: 0 };
+        let source = SourceInfo::default();
         let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.order.unwrap().p_value
     }

@@ -26,10 +26,14 @@ use crate::model::parallel::Rayon;
 
 /// Where the transactions came from, for the fingerprint.
 #[derive(Clone, Debug, PartialEq)]
+#[derive(Default)]
 pub struct SourceInfo {
     pub name: String,
     pub content_hash: String,
     pub rows_skipped: u64,
+    /// `--date-range` as given, and the rows it left out.
+    pub date_range: Option<String>,
+    pub rows_outside_date_range: u64,
 }
 
 /// Why training failed.
@@ -369,6 +373,9 @@ pub fn train(
             content_hash: source.content_hash,
             rows: tx.len() as u64,
             rows_skipped: source.rows_skipped,
+            date_range: source.date_range,
+            rows_outside_date_range: source.rows_outside_date_range,
+            warnings: crate::domain::transactions::unusual_rows(tx),
             rows_used: agg.rows_used,
             rows_after_as_of: agg.rows_after_as_of,
             customers: tx.customers() as u64,
@@ -449,7 +456,7 @@ mod tests {
     }
 
     fn source() -> SourceInfo {
-        SourceInfo { name: "fixture".into(), content_hash: "0".into(), rows_skipped: 0 }
+        SourceInfo { name: "fixture".into(), content_hash: "0".into(), ..Default::default() }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum StoreError {
     SchemaVersion { path: PathBuf, found: u64 },
     #[error("{0:?} is not a model id (expected letters, digits and dashes)")]
     BadId(String),
+    #[error("the model was not stored: it would not load back ({reason}); nothing was written")]
+    Unloadable { reason: String },
 }
 
 impl StoreError {
@@ -36,7 +38,7 @@ impl StoreError {
             StoreError::SchemaVersion { found, .. } => {
                 format!("schema version {found}; this kam reads version {SCHEMA_VERSION}")
             }
-            e @ StoreError::BadId(_) => e.to_string(),
+            e @ (StoreError::BadId(_) | StoreError::Unloadable { .. }) => e.to_string(),
         }
     }
 }
@@ -95,9 +97,14 @@ fn check_id(id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Temporary files written so far by this process: with the process id, a unique name for every
+/// write, so that concurrent jobs writing the same model never share one.
+static TEMP_FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
     let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let n = TEMP_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(bytes).map_err(io(&tmp))?;
@@ -134,6 +141,12 @@ impl ModelStore {
         artifact.id = model_id(artifact);
         let path = self.path_of(&artifact.id);
         let bytes = to_json(artifact);
+        // What is written must load: a number that overflowed serializes as `null`, which the
+        // loader refuses, so the file is read back here before it is written.
+        let back: ModelArtifact = serde_json::from_str(&bytes).map_err(|e| StoreError::Unloadable {
+            reason: format!("{e}; a sum overflowed? check for extreme amounts"),
+        })?;
+        back.check().map_err(|e| StoreError::Unloadable { reason: e.to_string() })?;
         let existed = fs::read(&path).is_ok_and(|b| b == bytes.as_bytes());
         if !existed {
             write_atomically(&self.dir, &format!("{}.json", artifact.id), bytes.as_bytes())?;
@@ -141,10 +154,43 @@ impl ModelStore {
         Ok(Saved { id: artifact.id.clone(), path, existed })
     }
 
+    /// Removes the temporary files of writes that never finished (a process killed mid-write):
+    /// those of processes no longer running (on Linux, by `/proc/<pid>`), or older than an hour
+    /// elsewhere. Returns how many were removed. `kam serve` calls it at start.
+    pub fn remove_stale_temp_files(&self) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let pid = name.trim_end_matches(".tmp").rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            let stale = match pid {
+                Some(p) if Path::new("/proc/self").exists() => {
+                    p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
+                }
+                _ => entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600)),
+            };
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Reads and validates a model: schema version, and content matching its id.
     pub fn load(&self, id: &str) -> Result<ModelArtifact, StoreError> {
         check_id(id)?;
         let path = self.path_of(id);
+        // A FIFO or device under a model's name would block the reader: only regular files.
+        match fs::metadata(&path) {
+            Ok(m) if !m.is_file() => return Err(StoreError::Corrupt { path, reason: "not a regular file".into() }),
+            _ => {}
+        }
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -173,6 +219,9 @@ impl ModelStore {
     /// The active model's id, if any.
     pub fn current(&self) -> Result<Option<String>, StoreError> {
         let path = self.dir.join("CURRENT");
+        if fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(StoreError::Corrupt { path, reason: "CURRENT is not a regular file".into() });
+        }
         match fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -189,7 +238,8 @@ impl ModelStore {
 
     /// Every model in the store, oldest as-of first.
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
-        let current = self.current()?;
+        // A broken CURRENT must not hide the list one needs to repair it: no model is active then.
+        let current = self.current().ok().flatten();
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -157,6 +157,9 @@ pub(super) fn place(
                 if v.is_some_and(|v| !v.is_finite()) {
                     p.add(format!("customers[{i}].transactions[{r}].{name}"), "must be a finite number");
                     good = false;
+                } else if let Some(Err(problem)) = v.map(crate::ingest::fields::check_money) {
+                    p.add(format!("customers[{i}].transactions[{r}].{name}"), problem);
+                    good = false;
                 }
             }
         }

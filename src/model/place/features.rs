@@ -198,7 +198,9 @@ fn place_features(c: &PartialFeatures, cx: &FeaturePlacer, p: &mut Vec<FeaturePr
     let psp = take("periods_since_purchase", c.periods_since_purchase, least_silence);
     let tenure = take("tenure_periods", c.tenure_periods, if state == 0 { 0 } else { psp.max(1) });
     let half = (cx.period_days / 2.0).round() as u32;
-    let recency = take("recency_days", c.recency_days, half + psp * cx.period_days.round() as u32);
+    // Saturating: a periods_since_purchase of 2e8 must not wrap around to a recent purchase.
+    let recency =
+        take("recency_days", c.recency_days, half.saturating_add(psp.saturating_mul(cx.period_days.round() as u32)));
     let spend = c.spend.unwrap_or_else(|| {
         defaulted.push("spend");
         model.mean_revenue(state)
