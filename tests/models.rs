@@ -77,3 +77,65 @@ fn a_self_consistent_but_invalid_model_is_refused() {
     assert!(r.stderr.contains("not a probability distribution"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(s.path().join("models/CURRENT")).unwrap().trim(), id);
 }
+
+/// Issue 13, item 11: a broken `CURRENT` does not hide the list; a FIFO under a model's name is
+/// refused instead of blocking; temporary files of a process killed mid-write are removed;
+/// concurrent writes of the same model never share a temporary file.
+#[test]
+fn the_store_survives_a_broken_current_fifos_stale_temp_files_and_concurrent_writes() {
+    let s = Sandbox::new();
+    s.file("a.csv", SMALL);
+    s.ok(&["train", "a.csv"]);
+    let models = s.path().join("models");
+    let store = kam::store::ModelStore::new(&models);
+    let id = store.current().unwrap().unwrap();
+
+    // CURRENT replaced by a directory: the list still answers, with no model active.
+    std::fs::remove_file(models.join("CURRENT")).unwrap();
+    std::fs::create_dir(models.join("CURRENT")).unwrap();
+    let list = s.ok(&["models", "list"]).stdout;
+    assert!(list.contains(&id) && !list.contains(&format!("* {id}")), "{list}");
+    std::fs::remove_dir(models.join("CURRENT")).unwrap();
+    store.activate(&id).unwrap();
+
+    // A FIFO named like a model.
+    #[cfg(unix)]
+    {
+        let fifo = models.join("2024-12-31-0123456789ab.json");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let listed = store.list().unwrap();
+        let f = listed.iter().find(|m| m.id == "2024-12-31-0123456789ab").unwrap();
+        assert_eq!(f.problem.as_deref(), Some("not a valid kam model: not a regular file"));
+        std::fs::remove_file(&fifo).unwrap();
+    }
+
+    // A temporary file of a process that no longer runs goes; one of this process stays.
+    let dead = models.join(format!(".{id}.json.4000000000.0.tmp"));
+    let mine = models.join(format!(".{id}.json.{}.99.tmp", std::process::id()));
+    std::fs::write(&dead, "half a model").unwrap();
+    std::fs::write(&mine, "in progress").unwrap();
+    assert_eq!(store.remove_stale_temp_files(), 1);
+    assert!(!dead.exists() && mine.exists());
+    std::fs::remove_file(&mine).unwrap();
+
+    // Twenty threads saving the same model at once all succeed, and leave no temporary file.
+    let artifact = store.load(&id).unwrap();
+    std::fs::remove_file(models.join(format!("{id}.json"))).unwrap();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let (store, mut a) = (store.clone(), artifact.clone());
+                scope.spawn(move || store.save(&mut a).map(|saved| saved.id))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.iter().all(|r| r.as_deref().ok() == Some(id.as_str())), "{results:?}");
+    let temps: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    store.load(&id).unwrap();
+}

@@ -41,3 +41,16 @@ async fn a_response_over_the_size_cap_is_refused_before_it_is_built() {
     assert_eq!(got.0, StatusCode::OK);
     assert_eq!(got.1["predictions"].as_array().unwrap().len(), 2_500);
 }
+
+/// Issue 13, item 11: a huge `periods_since_purchase` does not wrap `recency_days` around to a
+/// recent purchase.
+#[tokio::test]
+async fn recency_saturates_instead_of_wrapping() {
+    let (_s, app) = app();
+    let c = json!({"id": "X", "purchases": 0, "monetary": 0, "tenure_periods": 200_000_000u32,
+                   "periods_since_purchase": 200_000_000u32});
+    let got = post(&app, "/v1/predict", json!({"customers": [c], "intervals": false})).await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let recency = got.1["predictions"][0]["rfm"]["recency_days"].as_u64().unwrap();
+    assert!(recency >= 200_000_000, "recency_days {recency}");
+}
