@@ -1,6 +1,6 @@
 //! The integration tests that need tools beyond Rust: the analyst notebooks (Python with
 //! `notebooks/requirements.txt`) and the report and dashboard in headless Chromium (Debian's
-//! Chromium and Playwright for Python). A custom harness (libtest-mimic) so that, outside CI, a
+//! Chromium and Playwright for Python) and Schemathesis against the API. A custom harness (libtest-mimic) so that, outside CI, a
 //! test whose tools are missing is reported as *ignored* in the summary, naming what is missing;
 //! in CI (`CI` set) nothing is ignored and a missing tool fails the test.
 
@@ -14,6 +14,9 @@ mod notebooks;
 // errors, screenshots in test-output/.
 mod browser;
 
+// Schemathesis against /openapi.json on the real server: no 5xx, answers as documented.
+mod schemathesis;
+
 use libtest_mimic::{Arguments, Trial};
 
 fn main() {
@@ -26,6 +29,7 @@ fn main() {
         let m = browser::missing_tools();
         (!m.is_empty()).then(|| m.join(" and "))
     });
+    let schemathesis = unless_ci(schemathesis::missing());
     let trial = |name: &str, missing: Option<String>, run: fn()| {
         if let Some(why) = &missing {
             eprintln!("ignored {name}: needs {why}");
@@ -47,6 +51,11 @@ fn main() {
             "browser::the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_without_console_errors",
             browser,
             browser::the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_without_console_errors,
+        ),
+        trial(
+            "schemathesis::every_route_answers_without_a_server_error_and_as_the_openapi_document_says",
+            schemathesis,
+            schemathesis::every_route_answers_without_a_server_error_and_as_the_openapi_document_says,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();

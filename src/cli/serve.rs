@@ -87,6 +87,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let keys = keys(&a)?;
     if keys.is_empty() && !a.addr.ip().is_loopback() {

@@ -119,7 +119,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("api_key" = []), ("bearer" = [])), responses(
-        (status = 200, description = "Request counts and latency histograms by route and status; the served model", body = String, content_type = "text/plain")))]
+        (status = 200, description = "Request counts and latency histograms by route and status; the served model", body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let model = state.active.load_full();
     let text = state.metrics.render(model.as_deref().map(|m| m.id.as_str()));

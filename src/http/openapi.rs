@@ -22,6 +22,41 @@ impl Modify for Security {
     }
 }
 
+/// The answers every route can give besides its own, added to each operation so that the
+/// document lists every status a client can see: 400/413/415 where there is a JSON body, 401/403
+/// where a key is needed, and 500 (`internal`), 503 (`timeout`) everywhere.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build())
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let mut add = |code: &str, what: &str| {
+                    op.responses.responses.entry(code.into()).or_insert_with(|| error(what).into());
+                };
+                if op.request_body.is_some() {
+                    add("400", "Not JSON (`malformed_json`)");
+                    add("413", "Body over the limit (`payload_too_large`)");
+                    add("415", "Not application/json (`unsupported_media_type`)");
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Missing or unknown API key");
+                    add("403", "The key's role may not use this route");
+                }
+                add("500", "A bug (`internal`); the cause is logged, never sent");
+                add("503", "The request took longer than the server's timeout (`timeout`)");
+            }
+        }
+    }
+}
+
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -70,7 +105,7 @@ impl Modify for Security {
         jobs::Columns,
         jobs::Job,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &CommonResponses),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
         (name = "model", description = "The model being served"),
