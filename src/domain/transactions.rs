@@ -112,23 +112,17 @@ pub fn unusual_rows(tx: &Transactions) -> Vec<String> {
     late.sort_by(|a, b| b.total_cmp(a));
     let date = |d: f64| crate::domain::calendar::date_of(d as Day);
     let bulk = format!("1st–99th percentile {} to {}", date(p1), date(p99));
-    if let Some(&first) = early.first() {
-        out.push(format!(
-            "{} row(s) dated before {} (the earliest {}), far from the bulk of the data ({bulk}); \
-             --date-range leaves them out",
-            early.len(),
-            date(lo),
-            date(first)
-        ));
-    }
-    if let Some(&last) = late.first() {
-        out.push(format!(
-            "{} row(s) dated after {} (the latest {}), far from the bulk of the data ({bulk}); \
-             --date-range leaves them out",
-            late.len(),
-            date(hi),
-            date(last)
-        ));
+    for (rows, side, bound) in [(&early, "before", lo), (&late, "after", hi)] {
+        if let Some(&extreme) = rows.first() {
+            let which = if side == "before" { "earliest" } else { "latest" };
+            out.push(format!(
+                "{} row(s) dated {side} {} (the {which} {}), far from the bulk of the data ({bulk}); \
+                 --date-range leaves them out",
+                rows.len(),
+                date(bound),
+                date(extreme)
+            ));
+        }
     }
     let limit = 1000.0 * pct(sample(&|i| tx.amount[i].abs()), 0.99);
     if limit > 0.0 {

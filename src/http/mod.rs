@@ -271,6 +271,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    // HTTP/2: pings at the same interval find peers that went away without closing.
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.header_read_timeout));
     tokio::pin!(shutdown);
     loop {
