@@ -5,9 +5,9 @@
 //! draws; the server caches them per model and setting, and so does this benchmark.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kam::http::{Deadline, Served};
 use kam::http::json::parse;
 use kam::http::predict::{PredictRequest, respond};
+use kam::http::{Deadline, Served};
 use kam::store::ModelStore;
 use std::hint::black_box;
 
@@ -40,7 +40,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("1 customer by features, {label}"), |b| {
             b.iter(|| {
                 let req: PredictRequest = parse(&one).unwrap();
-                black_box(respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(600))).unwrap().iter().map(Vec::len).sum::<usize>())
+                black_box(
+                    respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(600)))
+                        .unwrap()
+                        .iter()
+                        .map(Vec::len)
+                        .sum::<usize>(),
+                )
             })
         });
         let many = body(10_000, intervals);
@@ -49,7 +55,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("10,000 customers by features, {label}"), |b| {
             b.iter(|| {
                 let req: PredictRequest = parse(&many).unwrap();
-                black_box(respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(600))).unwrap().iter().map(Vec::len).sum::<usize>())
+                black_box(
+                    respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(600)))
+                        .unwrap()
+                        .iter()
+                        .map(Vec::len)
+                        .sum::<usize>(),
+                )
             })
         });
     }

@@ -198,7 +198,8 @@ fn a_stray_row_is_warned_about_and_date_range_leaves_it_out() {
     let human = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--models", "m2"]);
     assert!(human.stdout.contains("warning: 1 row(s) dated before"), "{}", human.stdout);
     // Left out by date: the stray date goes, the model's periods start with the data's bulk.
-    let out = s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--date-range", "2000-01-01..", "--json", "--models", "m3"]);
+    let out =
+        s.ok(&["train", "g.csv", "--config", "g.kam.toml", "--date-range", "2000-01-01..", "--json", "--models", "m3"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let d = &v["model"]["data"];
     assert_eq!(d["date_range"], "2000-01-01..", "{d}");

@@ -78,8 +78,10 @@ pub async fn handler(
                     Some(_) if !v.is_finite() || *v < 0.0 => {
                         problems.push(Detail::new(format!("mix.{name}"), "must be a finite number ≥ 0"))
                     }
-                    Some(_) if *v > MAX_POPULATION => problems
-                        .push(Detail::new(format!("mix.{name}"), format!("must be at most {MAX_POPULATION:e} customers"))),
+                    Some(_) if *v > MAX_POPULATION => problems.push(Detail::new(
+                        format!("mix.{name}"),
+                        format!("must be at most {MAX_POPULATION:e} customers"),
+                    )),
                     Some(s) => mix[s] = *v,
                     None => problems.push(Detail::new(
                         format!("mix.{name}"),

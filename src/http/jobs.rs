@@ -150,7 +150,12 @@ fn column(path: &str, given: &Option<String>) -> Result<Option<ColumnRef>, ApiEr
 /// The file a job names (`field` = `path` or `customers`), under the data directory: relative,
 /// no `..`, a regular file once symbolic links are followed, still under the directory, and not
 /// over `max_bytes`. Nothing outside the directory is opened or reported on.
-pub fn resolve_data_file(root: &std::path::Path, field: &str, given: &str, max_bytes: u64) -> Result<PathBuf, ApiError> {
+pub fn resolve_data_file(
+    root: &std::path::Path,
+    field: &str,
+    given: &str,
+    max_bytes: u64,
+) -> Result<PathBuf, ApiError> {
     use std::path::Component;
     let rel = std::path::Path::new(given);
     if given.trim().is_empty() {
@@ -173,7 +178,10 @@ pub fn resolve_data_file(root: &std::path::Path, field: &str, given: &str, max_b
         return Err(ApiError::invalid(field, format!("{given:?} is not a regular file")));
     }
     if meta.len() > max_bytes {
-        return Err(ApiError::invalid(field, format!("{given:?} is larger than the server's limit of {max_bytes} bytes")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{given:?} is larger than the server's limit of {max_bytes} bytes"),
+        ));
     }
     Ok(full)
 }
@@ -183,7 +191,9 @@ pub fn resolve_data_file(root: &std::path::Path, field: &str, given: &str, max_b
 fn client_message(e: &PublishError) -> String {
     match e {
         PublishError::Store(_) => "the model could not be stored (the server's log has the cause)".into(),
-        PublishError::Activate(_) => "the model was stored but cannot be activated (the server's log has the cause)".into(),
+        PublishError::Activate(_) => {
+            "the model was stored but cannot be activated (the server's log has the cause)".into()
+        }
         e => e.to_string(),
     }
 }

@@ -33,7 +33,10 @@ impl Modify for CommonResponses {
         let error = |what: &str| {
             ResponseBuilder::new()
                 .description(what)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build(),
+                )
                 .build()
         };
         for item in openapi.paths.paths.values_mut() {

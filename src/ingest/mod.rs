@@ -139,7 +139,8 @@ pub struct DateRange {
 impl std::str::FromStr for DateRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s.split_once("..").ok_or_else(|| format!("expected FROM..TO (e.g. 2020-01-01..2024-12-31), got {s:?}"))?;
+        let (a, b) =
+            s.split_once("..").ok_or_else(|| format!("expected FROM..TO (e.g. 2020-01-01..2024-12-31), got {s:?}"))?;
         let date = |t: &str| -> Result<Option<chrono::NaiveDate>, String> {
             let t = t.trim();
             if t.is_empty() {
@@ -339,7 +340,8 @@ pub const SKIPPED_SHOWN: usize = 5;
 pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     check_regular_file(path)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let mut ingested = if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }?;
+    let mut ingested =
+        if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }?;
     if let Some(range) = options.date_range {
         let day = crate::domain::calendar::day_of;
         let (from, to) = (range.from.map_or(Day::MIN, day), range.to.map_or(Day::MAX, day));

@@ -486,8 +486,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
                 return Err(bad(cols.customer, "empty customer id"));
             }
             let day = day_of(field(cols.date)?).map_err(|p| bad(cols.date, p))?;
-            let amount =
-                number_of(field(cols.amount)?).and_then(check_money).map_err(|p| bad(cols.amount, p))?;
+            let amount = number_of(field(cols.amount)?).and_then(check_money).map_err(|p| bad(cols.amount, p))?;
             let margin = match cols.margin {
                 Some(m) => Some(number_of(field(m)?).and_then(check_money).map_err(|p| bad(m, p))?),
                 None => None,

@@ -25,8 +25,7 @@ use crate::model::config::{ConfigError, TrainConfig};
 use crate::model::parallel::Rayon;
 
 /// Where the transactions came from, for the fingerprint.
-#[derive(Clone, Debug, PartialEq)]
-#[derive(Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct SourceInfo {
     pub name: String,
     pub content_hash: String,

@@ -172,7 +172,6 @@ pub struct PredictResponse<'a> {
     pub predictions: Vec<Prediction<'a>>,
 }
 
-
 mod place;
 use place::{Placed, place};
 
@@ -357,8 +356,11 @@ pub fn respond(
         Ok(buf)
     };
     let starts: Vec<usize> = (0..n).step_by(per).collect();
-    let chunks: Vec<Result<Vec<u8>, ApiError>> =
-        if threads == 1 { starts.into_iter().map(chunk).collect() } else { starts.into_par_iter().map(chunk).collect() };
+    let chunks: Vec<Result<Vec<u8>, ApiError>> = if threads == 1 {
+        starts.into_iter().map(chunk).collect()
+    } else {
+        starts.into_par_iter().map(chunk).collect()
+    };
     let mut pieces = Vec::with_capacity(chunks.len() + 2);
     pieces.push(head);
     for c in chunks {

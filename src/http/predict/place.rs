@@ -3,8 +3,8 @@
 
 use super::{MAX_CUSTOMERS, MAX_DETAILS, MAX_TRANSACTIONS, PredictRequest};
 use crate::domain::calendar::day_of;
-use crate::http::error::{ApiError, Detail};
 use crate::domain::transactions::{CustomerAttributes, Transactions};
+use crate::http::error::{ApiError, Detail};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::features::{FeatureCustomer, FeaturePlacer};
 use chrono::NaiveDate;
