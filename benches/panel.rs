@@ -40,11 +40,11 @@ fn bench(c: &mut Criterion) {
     let config: TrainConfig = truth.config.clone();
     g.bench_function("train 100k customers", |b| {
         b.iter(|| {
-            let source = SourceInfo { name: "bench".into(), content_hash: String::new(), rows_skipped: 0 };
+            let source = SourceInfo { name: "bench".into(), ..Default::default() };
             black_box(train(&tx, None, &config, source, &mut |_| {}).unwrap())
         })
     });
-    let source = SourceInfo { name: "bench".into(), content_hash: String::new(), rows_skipped: 0 };
+    let source = SourceInfo { name: "bench".into(), ..Default::default() };
     let model = train(&tx, None, &config, source, &mut |_| {}).unwrap();
     g.bench_function("score 100k customers (place + forecast 4 periods)", |b| {
         b.iter(|| {
