@@ -8,8 +8,7 @@
 //! Without Chromium or Playwright the test is reported as ignored, naming what is missing —
 //! unless `CI` is set, when it fails saying what to install (`.ci/run` installs both).
 
-use crate::util::{Sandbox, python};
-use std::io::{BufRead, BufReader};
+use crate::util::{Sandbox, python, serve};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -38,34 +37,6 @@ pub fn missing_tools() -> Vec<&'static str> {
     missing
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `kam serve` on a free loopback port with one read key; returns it and its base URL.
-fn serve(dir: &Path) -> (Server, String) {
-    let mut child = Server(
-        Command::new(env!("CARGO_BIN_EXE_kam"))
-            .args(["serve", "--models", "models", "--addr", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env("KAM_API_KEYS", format!("{READ_KEY}:read"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kam serve"),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("kam serve: listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
-    (child, format!("{addr}/"))
-}
-
 pub fn the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_without_console_errors() {
     let missing = missing_tools();
     if !missing.is_empty() {
@@ -81,7 +52,8 @@ pub fn the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_withou
     s.ok(&["score", "data/g.csv", "--models", "models", "--out", "scores.csv"]);
     let r = s.ok(&["report", "--models", "models", "--scores", "scores.csv", "--out", "report.html"]);
     assert!(r.stdout.contains("5,000 customers from scores.csv"), "{}", r.stdout);
-    let (_server, url) = serve(s.path());
+    let server = serve(s.path(), &["--models", "models"], &format!("{READ_KEY}:read"));
+    let url = format!("{}/", server.base);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = root.join("test-output");

@@ -6,10 +6,9 @@
 //! out: the document does not carry every validation rule (dates within the model's range, ids
 //! unique in a request), so a schema-valid body can rightly be refused with 422.
 
-use crate::util::Sandbox;
-use std::io::{BufRead, BufReader};
+use crate::util::{Sandbox, serve};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const ADMIN_KEY: &str = "schemathesis-admin-0123456789";
 
@@ -23,15 +22,6 @@ pub fn missing() -> Option<String> {
     (!st().exists()).then(|| "schemathesis (.venv/bin/pip install -r tests/api/requirements.txt)".to_string())
 }
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub fn every_route_answers_without_a_server_error_and_as_the_openapi_document_says() {
     if let Some(what) = missing() {
         panic!("the schemathesis test needs {what}");
@@ -39,19 +29,8 @@ pub fn every_route_answers_without_a_server_error_and_as_the_openapi_document_sa
     let s = Sandbox::new();
     s.ok(&["generate", "--customers", "2000", "--seed", "3", "--out", "data/g.csv"]);
     s.ok(&["train", "data/g.csv", "--config", "data/g.kam.toml", "--models", "models"]);
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_kam"))
-            .args(["serve", "--models", "models", "--addr", "127.0.0.1:0", "--data-dir", "data"])
-            .current_dir(s.path())
-            .env("KAM_API_KEYS", format!("{ADMIN_KEY}:admin"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kam serve"),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("kam serve: listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    let server = serve(s.path(), &["--models", "models", "--data-dir", "data"], &format!("{ADMIN_KEY}:admin"));
+    let base = &server.base;
     let out = Command::new(st())
         .args([
             "run",

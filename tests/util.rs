@@ -2,6 +2,42 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `kam serve` running in a directory, killed when dropped, however the test ends (used by the
+/// external harness: the browser and Schemathesis tests).
+#[allow(dead_code)]
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kam serve --addr 127.0.0.1:0` with `args` in `dir`, with the API keys `keys`
+/// (`KAM_API_KEYS`), and waits for the address it prints.
+#[allow(dead_code)]
+pub fn serve(dir: &Path, args: &[&str], keys: &str) -> Server {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kam"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(dir)
+        .env("KAM_API_KEYS", keys)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start kam serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("kam serve: listening on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    Server { child, base }
+}
+
 /// A temporary working directory in which `kam` runs.
 pub struct Sandbox {
     dir: tempfile::TempDir,
