@@ -127,16 +127,20 @@ impl Served {
         Self { artifact, customers, first_step, forecasts: Default::default() }
     }
 
+    fn forecast_key(params: ForecastParams, intervals: bool) -> ForecastKey {
+        (params.horizon, params.discount_rate.to_bits(), intervals)
+    }
+
     /// Whether [`Served::forecasts`] has `params` built already (then it costs nothing).
     pub fn has_forecasts(&self, params: ForecastParams, intervals: bool) -> bool {
-        let key = (params.horizon, params.discount_rate.to_bits(), intervals);
+        let key = Self::forecast_key(params, intervals);
         self.forecasts.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&key)
     }
 
     /// The forecaster for `params` (with posterior-draw intervals when `intervals`), built once
     /// per model and setting: building it is most of the work of a single-customer request.
     pub fn forecasts(&self, params: ForecastParams, intervals: bool) -> Result<Arc<Forecasts>, ApiError> {
-        let key = (params.horizon, params.discount_rate.to_bits(), intervals);
+        let key = Self::forecast_key(params, intervals);
         if let Some(f) = self.forecasts.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(f.clone());
         }

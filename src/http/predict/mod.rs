@@ -324,8 +324,10 @@ pub fn respond(
     .map_err(internal)?;
     let tail = head.split_off(head.len() - 2);
     debug_assert_eq!(tail, b"]}");
-    // Size of one serialized prediction: the estimate, and each buffer allocated once.
-    let one = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?.len() + 1;
+    // The first prediction, serialized once: its size gives the estimate and each buffer's
+    // capacity, and its bytes open the first chunk.
+    let first = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?;
+    let one = first.len() + 1;
     let estimate = head.len() + n.saturating_mul(one);
     if estimate > max_response_bytes {
         return Err(ApiError::invalid(
@@ -344,7 +346,13 @@ pub fn respond(
     let chunk = |start: usize| -> Result<Vec<u8>, ApiError> {
         let mut buf = Vec::with_capacity(per * (one + one / 8 + 2));
         let mut x = Vec::new();
-        for i in start..(start + per).min(n) {
+        let from = if start == 0 {
+            buf.extend_from_slice(&first);
+            1
+        } else {
+            start
+        };
+        for i in from..(start + per).min(n) {
             if i > 0 {
                 buf.push(b',');
             }
@@ -361,6 +369,15 @@ pub fn respond(
     } else {
         starts.into_par_iter().map(chunk).collect()
     };
+    if threads == 1 {
+        // One buffer for a small answer: sent as a plain body, not a stream.
+        let mut body = head;
+        for c in chunks {
+            body.extend_from_slice(&c?);
+        }
+        body.extend_from_slice(&tail);
+        return Ok(vec![body]);
+    }
     let mut pieces = Vec::with_capacity(chunks.len() + 2);
     pieces.push(head);
     for c in chunks {
@@ -429,9 +446,10 @@ pub fn router() -> Router<AppState> {
 mod tests {
     use super::*;
 
-    /// The parallel path of large batches gives the same bytes as serializing the serial result.
+    /// Both paths of `respond` — serial for small batches, parallel chunks for large ones — give
+    /// the same bytes as serializing [`predict`]'s whole response.
     #[test]
-    fn a_large_batch_serializes_in_parallel_to_the_same_bytes() {
+    fn small_and_large_batches_serialize_to_the_same_bytes_as_the_whole_response() {
         let store = crate::store::ModelStore::new("models");
         let id = store.current().unwrap().expect("the committed default model");
         let served = Served::new(store.load(&id).unwrap(), None);
@@ -442,14 +460,14 @@ mod tests {
                     "recency_days": i % 80, "frequency": 1 + i % 5})
             })
             .collect();
-        for intervals in [true, false] {
-            let body = serde_json::json!({"customers": customers, "intervals": intervals}).to_string();
+        for (n, intervals) in [(customers.len(), true), (customers.len(), false), (3, true), (1, false)] {
+            let body = serde_json::json!({"customers": &customers[..n], "intervals": intervals}).to_string();
             let req: PredictRequest = parse(body.as_bytes()).unwrap();
             let serial = serde_json::to_vec(&predict(&req, &served).unwrap()).unwrap();
             let pieces =
                 respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(60))).unwrap();
-            assert!(pieces.len() > 2, "the parallel path");
-            assert_eq!(pieces.concat(), serial);
+            assert_eq!(pieces.len() == 1, n < PARALLEL_FROM, "{n} customers: {} pieces", pieces.len());
+            assert_eq!(pieces.concat(), serial, "{n} customers");
         }
     }
 }
