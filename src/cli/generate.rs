@@ -2,6 +2,7 @@
 
 use crate::domain::calendar::{PeriodUnit, civil_from_days, day_of};
 use crate::domain::transactions::Transactions;
+use crate::model::regimes::{Regime, simulate_regime};
 use crate::model::simulate::{SimulationParams, simulate};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -10,9 +11,15 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of customers.
-    #[arg(long, default_value_t = 10_000)]
-    pub customers: u32,
+    /// Number of customers (default 10,000; with `--regime b2b`, 600).
+    #[arg(long)]
+    pub customers: Option<u32>,
+    /// Generate a kind of business by a BTYD buying process instead of the planted segment
+    /// chain: `btyd` (CDNOW-like), `weekly` (frequent buyers, six months of history), `b2b` (few
+    /// large accounts, long gaps), `trend` (five years, growing). Writes the transactions and
+    /// <stem>.truth.json, and prints the backtest to run with kam's defaults.
+    #[arg(long, conflicts_with_all = ["periods", "start", "change_at", "second_order", "attribute_effect"])]
+    pub regime: Option<Regime>,
     /// Number of quarters simulated.
     #[arg(long, default_value_t = 12)]
     pub periods: u32,
@@ -49,7 +56,11 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(a.customers > 0, "--customers must be at least 1");
+    if let Some(regime) = a.regime {
+        return run_regime(regime, a.customers.unwrap_or(regime.default_customers()), a.seed, &a.out);
+    }
+    let customers = a.customers.unwrap_or(10_000);
+    anyhow::ensure!(customers > 0, "--customers must be at least 1");
     anyhow::ensure!(a.periods >= 2, "--periods must be at least 2 (a move needs two periods)");
     let start = day_of(a.start);
     anyhow::ensure!(
@@ -64,7 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         anyhow::ensure!((0.0..=1.0).contains(&s), "--attribute-effect must be between 0 and 1, got {s}");
     }
     let params = SimulationParams {
-        customers: a.customers,
+        customers,
         periods: a.periods,
         start: a.start,
         seed: a.seed,
@@ -73,18 +84,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         attribute_effect: a.attribute_effect,
     };
     let progress = super::progress::Progress::new();
-    progress.step(format!("simulating {} customers", crate::cli::table::thousands(u64::from(a.customers))));
+    progress.step(format!("simulating {} customers", crate::cli::table::thousands(u64::from(customers))));
     let (tx, truth) = simulate(&params, &crate::model::parallel::Rayon);
     progress.step(format!("writing {}", a.out.display()));
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let is_parquet = a.out.extension().is_some_and(|e| e == "parquet" || e == "pq");
-    if is_parquet {
-        crate::ingest::parquet::write(&a.out, &tx).with_context(|| format!("cannot write {}", a.out.display()))?;
-    } else {
-        write_csv(&a.out, &tx).with_context(|| format!("cannot write {}", a.out.display()))?;
-    }
+    write_transactions(&a.out, &tx)?;
     let truth_path = sibling(&a.out, ".truth.json");
     let mut json = serde_json::to_string_pretty(&truth)?;
     json.push('\n');
@@ -109,7 +112,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!(
         "generated {} rows for {} customers over {} quarters from {} (seed {})",
         crate::cli::table::thousands(tx.len() as u64),
-        crate::cli::table::thousands(u64::from(a.customers)),
+        crate::cli::table::thousands(u64::from(customers)),
         a.periods,
         a.start,
         a.seed
@@ -121,6 +124,50 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("  customers:    {} (train with --customers)", customers_path.display());
     }
     Ok(())
+}
+
+/// `kam generate --regime`: a BTYD-process business with its truth.
+fn run_regime(regime: Regime, customers: u32, seed: u64, out: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(customers > 0, "--customers must be at least 1");
+    let progress = super::progress::Progress::new();
+    progress.step(format!(
+        "simulating {} {} customers",
+        crate::cli::table::thousands(u64::from(customers)),
+        regime.name()
+    ));
+    let (tx, truth) = simulate_regime(regime, customers, seed, &crate::model::parallel::Rayon);
+    progress.step(format!("writing {}", out.display()));
+    write_transactions(out, &tx)?;
+    let truth_path = sibling(out, ".truth.json");
+    let mut json = serde_json::to_string_pretty(&truth)?;
+    json.push('\n');
+    std::fs::write(&truth_path, json).with_context(|| format!("cannot write {}", truth_path.display()))?;
+    drop(progress);
+    let s = &truth.spec;
+    println!(
+        "generated {} rows for {} customers of the {} regime from {} to {} (seed {seed})",
+        crate::cli::table::thousands(tx.len() as u64),
+        crate::cli::table::thousands(u64::from(customers)),
+        regime.name(),
+        s.start,
+        s.end
+    );
+    println!("  transactions: {}", out.display());
+    println!("  truth:        {}", truth_path.display());
+    println!("  backtest with the defaults: kam evaluate {} --calibration-end {}", out.display(), s.calibration_end);
+    Ok(())
+}
+
+/// Writes transactions as CSV, or Parquet for a `.parquet`/`.pq` path, creating the directory.
+fn write_transactions(out: &Path, tx: &Transactions) -> anyhow::Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if out.extension().is_some_and(|e| e == "parquet" || e == "pq") {
+        crate::ingest::parquet::write(out, tx).with_context(|| format!("cannot write {}", out.display()))
+    } else {
+        write_csv(out, tx).with_context(|| format!("cannot write {}", out.display()))
+    }
 }
 
 /// Writes `customer_id,attribute` for every simulated customer.

@@ -2,7 +2,7 @@
 //! settings, checked into [`config::TrainParams`]), [`artifact`] (the saved model), [`train`]
 //! (transactions → artifact), [`place`] (customers at an as-of date), [`backtest`] (train on a
 //! calibration period, forecast the holdout, score it) and [`simulate`] (synthetic data with
-//! planted truth).
+//! planted truth) and [`regimes`] (generated businesses of different kinds, with known truth).
 
 pub mod artifact;
 pub mod backtest;
@@ -11,5 +11,6 @@ pub mod config;
 pub mod holdout;
 pub mod parallel;
 pub mod place;
+pub mod regimes;
 pub mod simulate;
 pub mod train;
