@@ -89,9 +89,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     progress.step(format!("writing {}", a.out.display()));
     write_transactions(&a.out, &tx)?;
     let truth_path = sibling(&a.out, ".truth.json");
-    let mut json = serde_json::to_string_pretty(&truth)?;
-    json.push('\n');
-    std::fs::write(&truth_path, json).with_context(|| format!("cannot write {}", truth_path.display()))?;
+    write_json(&truth_path, &truth)?;
     let config_path = sibling(&a.out, ".kam.toml");
     let config = format!(
         "# kam configuration matching the planted states of {} (seed {}).\n\
@@ -139,9 +137,7 @@ fn run_regime(regime: Regime, customers: u32, seed: u64, out: &Path) -> anyhow::
     progress.step(format!("writing {}", out.display()));
     write_transactions(out, &tx)?;
     let truth_path = sibling(out, ".truth.json");
-    let mut json = serde_json::to_string_pretty(&truth)?;
-    json.push('\n');
-    std::fs::write(&truth_path, json).with_context(|| format!("cannot write {}", truth_path.display()))?;
+    write_json(&truth_path, &truth)?;
     drop(progress);
     let s = &truth.spec;
     println!(
@@ -156,6 +152,13 @@ fn run_regime(regime: Regime, customers: u32, seed: u64, out: &Path) -> anyhow::
     println!("  truth:        {}", truth_path.display());
     println!("  backtest with the defaults: kam evaluate {} --calibration-end {}", out.display(), s.calibration_end);
     Ok(())
+}
+
+/// Writes `value` as pretty JSON with a final newline.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut json = serde_json::to_string_pretty(value)?;
+    json.push('\n');
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes transactions as CSV, or Parquet for a `.parquet`/`.pq` path, creating the directory.

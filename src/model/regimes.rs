@@ -18,7 +18,7 @@
 
 use crate::domain::btyd::gamma_gamma::GammaGammaParams;
 use crate::domain::btyd::pareto_nbd::ParetoNbdParams;
-use crate::domain::calendar::{date_of, day_of};
+use crate::domain::calendar::day_of;
 use crate::domain::sampling::seed_for;
 use crate::domain::shards::Parallel;
 use crate::domain::transactions::Transactions;
@@ -63,41 +63,23 @@ impl Regime {
         let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
         match self {
             // Fader, Hardie & Lee (2005)'s CDNOW estimates, weeks turned into days.
-            Regime::Btyd => RegimeSpec {
-                start: d(2022, 1, 1),
-                acquisition_days: 84,
-                calibration_end: d(2022, 9, 30),
-                end: d(2023, 6, 30),
-                purchase: ParetoNbdParams { r: 0.55, alpha: 10.58 * 7.0, s: 0.61, beta: 11.67 * 7.0 },
-                spend: GammaGammaParams { p: 6.25, q: 3.74, v: 15.44 },
-                acquisition_growth: 0.0,
-                rate_growth_per_year: 0.0,
-                price_growth_per_year: 0.0,
-            },
+            Regime::Btyd => RegimeSpec::stationary(
+                (d(2022, 1, 1), 84, d(2022, 9, 30), d(2023, 6, 30)),
+                ParetoNbdParams { r: 0.55, alpha: 10.58 * 7.0, s: 0.61, beta: 11.67 * 7.0 },
+                GammaGammaParams { p: 6.25, q: 3.74, v: 15.44 },
+            ),
             // Mean rate 1/7 a day (CV 0.5), mean lifetime about 240 days.
-            Regime::Weekly => RegimeSpec {
-                start: d(2024, 1, 1),
-                acquisition_days: 120,
-                calibration_end: d(2024, 6, 30),
-                end: d(2024, 9, 30),
-                purchase: ParetoNbdParams { r: 4.0, alpha: 28.0, s: 1.5, beta: 360.0 },
-                spend: GammaGammaParams { p: 4.0, q: 5.0, v: 40.0 },
-                acquisition_growth: 0.0,
-                rate_growth_per_year: 0.0,
-                price_growth_per_year: 0.0,
-            },
+            Regime::Weekly => RegimeSpec::stationary(
+                (d(2024, 1, 1), 120, d(2024, 6, 30), d(2024, 9, 30)),
+                ParetoNbdParams { r: 4.0, alpha: 28.0, s: 1.5, beta: 360.0 },
+                GammaGammaParams { p: 4.0, q: 5.0, v: 40.0 },
+            ),
             // An order every ~90 days (CV 0.4), lifetimes of ~4 years, orders ~27,000 on average.
-            Regime::B2b => RegimeSpec {
-                start: d(2021, 1, 1),
-                acquisition_days: 730,
-                calibration_end: d(2024, 6, 30),
-                end: d(2024, 12, 31),
-                purchase: ParetoNbdParams { r: 6.0, alpha: 540.0, s: 2.0, beta: 3000.0 },
-                spend: GammaGammaParams { p: 2.0, q: 2.5, v: 20_000.0 },
-                acquisition_growth: 0.0,
-                rate_growth_per_year: 0.0,
-                price_growth_per_year: 0.0,
-            },
+            Regime::B2b => RegimeSpec::stationary(
+                (d(2021, 1, 1), 730, d(2024, 6, 30), d(2024, 12, 31)),
+                ParetoNbdParams { r: 6.0, alpha: 540.0, s: 2.0, beta: 3000.0 },
+                GammaGammaParams { p: 2.0, q: 2.5, v: 20_000.0 },
+            ),
             // A purchase every ~75 days at the start, lifetimes of ~3 years, mean order 50.
             Regime::Trend => RegimeSpec {
                 start: d(2020, 1, 1),
@@ -145,6 +127,25 @@ pub struct RegimeSpec {
 }
 
 impl RegimeSpec {
+    /// A stationary process: customers acquired over `acquisition_days` from `start`, no growth.
+    fn stationary(
+        (start, acquisition_days, calibration_end, end): (NaiveDate, i32, NaiveDate, NaiveDate),
+        purchase: ParetoNbdParams,
+        spend: GammaGammaParams,
+    ) -> Self {
+        RegimeSpec {
+            start,
+            acquisition_days,
+            calibration_end,
+            end,
+            purchase,
+            spend,
+            acquisition_growth: 0.0,
+            rate_growth_per_year: 0.0,
+            price_growth_per_year: 0.0,
+        }
+    }
+
     /// Whether the process is a stationary Pareto/NBD + Gamma–Gamma one (so [`Self::purchase`]
     /// and [`Self::spend`] are the true model of the data).
     pub fn is_btyd(&self) -> bool {
@@ -158,10 +159,9 @@ pub struct RegimeTruth {
     pub regime: Regime,
     pub customers: u32,
     pub seed: u64,
+    /// The process; its `purchase` and `spend` are the true Pareto/NBD and Gamma–Gamma models
+    /// of the data where [`RegimeSpec::is_btyd`] (no growth).
     pub spec: RegimeSpec,
-    /// The true purchase and spend models, where the process is a stationary BTYD one.
-    pub true_pareto_nbd: Option<ParetoNbdParams>,
-    pub true_gamma_gamma: Option<GammaGammaParams>,
 }
 
 const CHUNK: u32 = 2048;
@@ -179,16 +179,7 @@ pub fn simulate_regime(regime: Regime, customers: u32, seed: u64, par: &impl Par
         tx.day.push(d);
         tx.amount.push(cents as f64 / 100.0);
     }
-    let btyd = spec.is_btyd();
-    let truth = RegimeTruth {
-        regime,
-        customers,
-        seed,
-        spec,
-        true_pareto_nbd: btyd.then_some(spec.purchase),
-        true_gamma_gamma: btyd.then_some(spec.spend),
-    };
-    (tx, truth)
+    (tx, RegimeTruth { regime, customers, seed, spec })
 }
 
 /// Gamma(shape, rate).
@@ -243,12 +234,6 @@ fn simulate_chunk(spec: &RegimeSpec, customers: u32, seed: u64, index: u32) -> V
     out
 }
 
-/// The calibration end and holdout end of a regime's backtest, as dates.
-pub fn backtest_dates(regime: Regime) -> (NaiveDate, NaiveDate) {
-    let s = regime.spec();
-    (date_of(day_of(s.calibration_end)), date_of(day_of(s.end)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +252,7 @@ mod tests {
             let s = regime.spec();
             assert!(a.day.iter().all(|&d| d >= day_of(s.start) && d <= day_of(s.end)), "{regime:?}");
             assert!(a.amount.iter().all(|&x| x > 0.0));
-            assert_eq!(truth.true_pareto_nbd.is_some(), regime != Regime::Trend);
+            assert_eq!(truth.spec.is_btyd(), regime != Regime::Trend);
             let per_customer = a.len() as f64 / a.customers() as f64;
             assert!(per_customer > 1.5, "{regime:?}: {per_customer} purchases per customer");
         }
@@ -281,7 +266,7 @@ mod tests {
         let summaries: Vec<Summary> = histories(&tx, end).into_iter().flatten().map(|h| h.summary).collect();
         let model = ParetoNbd::fit(&group(&summaries).unwrap()).unwrap();
         let (fit, se) = (model.params(), model.standard_errors());
-        let p = truth.true_pareto_nbd.unwrap();
+        let p = truth.spec.purchase;
         let rows = [(fit.r, p.r, "r"), (fit.alpha, p.alpha, "alpha"), (fit.s, p.s, "s"), (fit.beta, p.beta, "beta")];
         for ((got, want, name), se) in rows.into_iter().zip(se) {
             let se = se.expect("a standard error");
