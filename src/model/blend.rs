@@ -31,6 +31,9 @@ pub const BLEND_SAMPLE: usize = 10_000;
 /// Periods the training data must have beyond the held-out ones to set a blend on.
 const MIN_CALIBRATION_PERIODS: usize = 3;
 
+/// Periods held out at least to set a blend on.
+const MIN_HOLDOUT_PERIODS: usize = 2;
+
 /// Trains a model and, unless the configuration turns it off, fits the BTYD models and sets the
 /// blend (see the module).
 pub fn train_blended(
@@ -68,8 +71,8 @@ pub fn train_blended(
     Ok(model)
 }
 
-/// The blend's weights, set on the last [`DEFAULT_HORIZON`] training periods; `Err` says why
-/// none could be set.
+/// The blend's weights, set on the last [`DEFAULT_HORIZON`] training periods (fewer where the
+/// history is short); `Err` says why none could be set.
 fn choose_blend(
     tx: &Transactions,
     attributes: Option<&CustomerAttributes>,
@@ -78,11 +81,13 @@ fn choose_blend(
     source: SourceInfo,
 ) -> Result<BlendInfo, String> {
     let periods = model.periods.spans.len();
-    let k = DEFAULT_HORIZON;
-    if periods < k + MIN_CALIBRATION_PERIODS {
+    // The last DEFAULT_HORIZON periods, or as many as a short history leaves beyond the
+    // calibration periods (a six-month history holds out three): weights set on a shorter
+    // horizon beat none.
+    let k = DEFAULT_HORIZON.min(periods.saturating_sub(MIN_CALIBRATION_PERIODS));
+    if k < MIN_HOLDOUT_PERIODS {
         return Err(format!(
-            "{periods} training periods leave too few to set the blend on (it holds out the last {k} and needs {} before them)",
-            MIN_CALIBRATION_PERIODS
+            "{periods} training periods leave too few to set the blend on (it holds out at least {MIN_HOLDOUT_PERIODS} and needs {MIN_CALIBRATION_PERIODS} before them)"
         ));
     }
     let calibration_end = model.periods.spans[periods - 1 - k].1;
@@ -200,12 +205,21 @@ mod tests {
         assert_eq!(blend.calibration_end.to_string(), "2024-08-31");
         assert_eq!(blend.holdout_periods, DEFAULT_HORIZON);
         assert!(blend.churn.blend <= blend.churn.first.min(blend.churn.second));
-        // Five months: too few to hold four out.
-        let short = regular_buyers(300, 20, "2024-08-01", "2024-12-31");
+        // A short history: all but the first three periods held out.
+        let short = regular_buyers(300, 20, "2024-07-01", "2024-12-31");
+        let m = train_blended(&short, None, &config, source(), &mut |_| {}).unwrap();
+        let periods = m.periods.spans.len();
+        assert!(periods < DEFAULT_HORIZON + 3, "{periods}");
+        let b = m.btyd.unwrap();
+        let blend = b.blend.as_ref().unwrap_or_else(|| panic!("{:?}", b.blend_skipped));
+        assert_eq!(blend.holdout_periods, periods - 3);
+        assert_eq!(blend.calibration_end, m.periods.spans[2].1);
+        // Four months: too few to hold two out after three.
+        let short = regular_buyers(300, 20, "2024-09-01", "2024-12-31");
         let m = train_blended(&short, None, &config, source(), &mut |_| {}).unwrap();
         let b = m.btyd.unwrap();
         assert!(b.blend.is_none());
-        assert!(b.blend_skipped.unwrap().contains("5 training periods"));
+        assert!(b.blend_skipped.unwrap().contains("4 training periods"));
         // Off: no BTYD section at all.
         let mut off = config.clone();
         off.btyd.blend = BlendChoice::Off;

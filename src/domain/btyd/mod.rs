@@ -116,9 +116,24 @@ pub(crate) type Fitted<const N: usize> = ([f64; N], [Option<f64>; N], f64);
 /// `log_likelihood(params)` over their logarithms from all ones, and returns the estimate, its
 /// standard errors (observed information on the natural scale) and the maximum.
 pub(crate) fn fit_positive<const N: usize>(log_likelihood: impl Fn(&[f64]) -> f64) -> Result<Fitted<N>, BtydError> {
+    fit_positive_capped(log_likelihood, [f64::INFINITY; N])
+}
+
+/// [`fit_positive`] with parameter i held below `caps[i]` (∞: no cap) by the smooth map
+/// pᵢ = 1 / (e^−uᵢ + 1/capᵢ) of the free variable uᵢ, which is pᵢ = e^uᵢ where pᵢ ≪ capᵢ: for a
+/// shape parameter whose likelihood has no interior maximum (a heterogeneity the data cannot
+/// tell from none, so the optimizer would walk to infinity along a ridge). The estimate then
+/// sits just below the cap, where the model is the homogeneous limit to within 1/√cap in CV.
+pub(crate) fn fit_positive_capped<const N: usize>(
+    log_likelihood: impl Fn(&[f64]) -> f64,
+    caps: [f64; N],
+) -> Result<Fitted<N>, BtydError> {
     let natural = |p: &[f64]| if p.iter().any(|v| *v <= 0.0) { f64::INFINITY } else { -log_likelihood(p) };
-    let logs = minimize(|l: &[f64]| natural(&l.iter().map(|v| v.exp()).collect::<Vec<_>>()), &[0.0; N])?;
-    let params: [f64; N] = std::array::from_fn(|i| logs[i].exp());
+    let from_free = |u: &[f64]| -> [f64; N] {
+        std::array::from_fn(|i| if caps[i].is_finite() { 1.0 / ((-u[i]).exp() + 1.0 / caps[i]) } else { u[i].exp() })
+    };
+    let free = minimize(|u: &[f64]| natural(&from_free(u)), &[0.0; N])?;
+    let params = from_free(&free);
     let se = standard_errors(natural, &params);
     Ok((params, std::array::from_fn(|i| se[i]), log_likelihood(&params)))
 }
