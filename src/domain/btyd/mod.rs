@@ -116,7 +116,7 @@ pub(crate) type Fitted<const N: usize> = ([f64; N], [Option<f64>; N], f64);
 /// `log_likelihood(params)` over their logarithms from all ones, and returns the estimate, its
 /// standard errors (observed information on the natural scale) and the maximum.
 pub(crate) fn fit_positive<const N: usize>(log_likelihood: impl Fn(&[f64]) -> f64) -> Result<Fitted<N>, BtydError> {
-    fit_positive_capped(log_likelihood, [f64::INFINITY; N])
+    fit_positive_capped(log_likelihood, [f64::INFINITY; N], [1.0; N])
 }
 
 /// [`fit_positive`] with parameter i held below `caps[i]` (∞: no cap) by the smooth map
@@ -124,15 +124,22 @@ pub(crate) fn fit_positive<const N: usize>(log_likelihood: impl Fn(&[f64]) -> f6
 /// shape parameter whose likelihood has no interior maximum (a heterogeneity the data cannot
 /// tell from none, so the optimizer would walk to infinity along a ridge). The estimate then
 /// sits just below the cap, where the model is the homogeneous limit to within 1/√cap in CV.
+/// The search starts at `start` (each below its cap), on the data's scale where the model has
+/// scale parameters: a start far from it sends the first line searches to extreme values.
 pub(crate) fn fit_positive_capped<const N: usize>(
     log_likelihood: impl Fn(&[f64]) -> f64,
     caps: [f64; N],
+    start: [f64; N],
 ) -> Result<Fitted<N>, BtydError> {
     let natural = |p: &[f64]| if p.iter().any(|v| *v <= 0.0) { f64::INFINITY } else { -log_likelihood(p) };
     let from_free = |u: &[f64]| -> [f64; N] {
         std::array::from_fn(|i| if caps[i].is_finite() { 1.0 / ((-u[i]).exp() + 1.0 / caps[i]) } else { u[i].exp() })
     };
-    let free = minimize(|u: &[f64]| natural(&from_free(u)), &[0.0; N])?;
+    let to_free: [f64; N] =
+        std::array::from_fn(
+            |i| if caps[i].is_finite() { -(1.0 / start[i] - 1.0 / caps[i]).ln() } else { start[i].ln() },
+        );
+    let free = minimize(|u: &[f64]| natural(&from_free(u)), &to_free)?;
     let params = from_free(&free);
     let se = standard_errors(natural, &params);
     Ok((params, std::array::from_fn(|i| se[i]), log_likelihood(&params)))

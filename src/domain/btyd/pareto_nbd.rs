@@ -92,8 +92,16 @@ impl ParetoNbd {
     pub fn fit_with(summaries: &[Summary], par: &impl Parallel) -> Result<Self, BtydError> {
         let grouped = group(summaries)?;
         let params = |v: &[f64]| ParetoNbdParams { r: v[0], alpha: v[1], s: v[2], beta: v[3] };
-        let (p, standard_errors, log_likelihood) =
-            fit_positive_capped::<4>(|v| sharded_sum(par, &grouped, |c| log_likelihood_of(&params(v), c)), SHAPE_CAPS)?;
+        let (p, standard_errors, log_likelihood) = fit_positive_capped::<4>(
+            |v| sharded_sum(par, &grouped, |c| log_likelihood_of(&params(v), c)),
+            SHAPE_CAPS,
+            {
+                // α and β start at the customers' mean T: the time scale of the data (days or weeks).
+                let (sum, n) = grouped.iter().fold((0.0, 0.0), |(s, n), c| (s + c.weight * c.t, n + c.weight));
+                let scale = (sum / n).max(1.0);
+                [1.0, scale, 1.0, scale]
+            },
+        )?;
         Ok(Self { params: params(&p), standard_errors, log_likelihood })
     }
 
