@@ -35,6 +35,9 @@ mod report;
 // BTYD models: the published CDNOW parameters recovered.
 mod btyd;
 
+// kam evaluate with the defaults on generated businesses unlike CDNOW (weekly, B2B, trending).
+mod regimes;
+
 // The crate's layout: layers import downward, no circle, no file over 600 lines.
 mod layout;
 
