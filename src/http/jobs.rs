@@ -206,14 +206,15 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 /// Starts a training job.
 #[utoipa::path(post, path = "/v1/train", tag = "models", request_body = TrainRequest,
     security(("api_key" = []), ("bearer" = [])), responses(
-        (status = 202, description = "The job started; poll `GET /v1/jobs/{id}`", body = Job),
+        (status = 202, description = "The job started; poll `GET /v1/jobs/{id}`", body = Job,
+            headers(("Location" = String, description = "The job's URL, `/v1/jobs/{id}`"))),
         (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
         (status = 403, description = "Not an admin key, or the server has no data directory", body = ErrorResponse),
         (status = 422, description = "Invalid configuration, columns or file, naming the JSON path", body = ErrorResponse)))]
 pub async fn start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<TrainRequest>,
-) -> Result<(StatusCode, Json<Job>), ApiError> {
+) -> Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Job>), ApiError> {
     let Some(root) = state.limits.data_dir.clone() else {
         return Err(ApiError::Forbidden(
             "training by path is off: start kam serve with --data-dir DIR to train on files in DIR".into(),
@@ -298,7 +299,8 @@ pub async fn start(
         });
         st.jobs.finish(&id, result);
     });
-    Ok((StatusCode::ACCEPTED, Json(job)))
+    let location = format!("/v1/jobs/{}", job.id);
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(job)))
 }
 
 /// A training job's state and result.
