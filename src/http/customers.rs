@@ -52,11 +52,7 @@ fn checked_params(horizon: Option<usize>, discount_rate: Option<f64>) -> Result<
         horizon: horizon.unwrap_or(DEFAULT_HORIZON),
         discount_rate: discount_rate.unwrap_or(DEFAULT_DISCOUNT_RATE),
     };
-    params.check().map_err(|e| {
-        let path =
-            if matches!(e, crate::domain::forecast::ForecastError::Horizon(_)) { "horizon" } else { "discount_rate" };
-        ApiError::invalid(path, e.to_string())
-    })?;
+    params.check().map_err(|e| ApiError::invalid(e.field(), e.problem()))?;
     Ok(params)
 }
 

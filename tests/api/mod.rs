@@ -160,6 +160,10 @@ fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) -> Ve
     let details = e["details"].as_array().unwrap_or_else(|| panic!("no details array: {}", got.1));
     for d in details {
         assert!(d["path"].is_string() && d["problem"].is_string(), "{d}");
+        // The path is said once: a problem does not repeat it ("horizon: horizon: …").
+        let (path, problem) = (d["path"].as_str().unwrap(), d["problem"].as_str().unwrap());
+        assert!(!problem.starts_with(&format!("{path}:")), "doubled path in {d}");
+        assert!(!e["message"].as_str().unwrap().contains(&format!("{path}: {path}:")), "{}", got.1);
     }
     details.iter().map(|d| d["path"].as_str().unwrap().to_string()).collect()
 }

@@ -56,14 +56,39 @@ impl Default for ForecastParams {
     }
 }
 
-/// Invalid forecast settings.
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Invalid forecast settings; shown as "field: problem".
+#[derive(Debug, PartialEq)]
 pub enum ForecastError {
-    #[error("horizon: must be between 1 and {MAX_HORIZON} periods, got {0}")]
     Horizon(usize),
-    #[error("discount_rate: must be a finite number ≥ 0, got {0}")]
     Discount(f64),
 }
+
+impl ForecastError {
+    /// The setting at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ForecastError::Horizon(_) => "horizon",
+            ForecastError::Discount(_) => "discount_rate",
+        }
+    }
+
+    /// The problem without the field's name, for messages that name it themselves (an API
+    /// error's JSON path).
+    pub fn problem(&self) -> String {
+        match self {
+            ForecastError::Horizon(h) => format!("must be between 1 and {MAX_HORIZON} periods, got {h}"),
+            ForecastError::Discount(d) => format!("must be a finite number ≥ 0, got {d}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ForecastError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field(), self.problem())
+    }
+}
+
+impl std::error::Error for ForecastError {}
 
 impl ForecastParams {
     pub fn check(&self) -> Result<(), ForecastError> {
