@@ -60,10 +60,7 @@ pub async fn handler(
     let states = &model.segments.states;
     let mut problems = Vec::new();
     if !(1..=crate::domain::forecast::MAX_HORIZON).contains(&req.horizon) {
-        problems.push(Detail::new(
-            "horizon",
-            format!("must be between 1 and {} periods, got {}", crate::domain::forecast::MAX_HORIZON, req.horizon),
-        ));
+        problems.push(Detail::new("horizon", crate::domain::forecast::ForecastError::Horizon(req.horizon).problem()));
     }
     if !req.inflow.is_finite() || req.inflow < 0.0 {
         problems.push(Detail::new("inflow", "must be a finite number ≥ 0"));

@@ -46,10 +46,7 @@ pub(super) fn place(
 ) -> Result<(Vec<Placed>, Transactions, Option<CustomerAttributes>), ApiError> {
     let mut p = Problems(Vec::new());
     if !(1..=crate::domain::forecast::MAX_HORIZON).contains(&req.horizon) {
-        p.add(
-            "horizon".into(),
-            format!("must be between 1 and {} periods, got {}", crate::domain::forecast::MAX_HORIZON, req.horizon),
-        );
+        p.add("horizon".into(), crate::domain::forecast::ForecastError::Horizon(req.horizon).problem());
     }
     if !req.discount_rate.is_finite() || req.discount_rate < 0.0 {
         p.add("discount_rate".into(), "must be a finite number ≥ 0");
