@@ -72,18 +72,10 @@ async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap().trim(), f.a);
 
     // A good job stores a new model and serves it; the 202 says where to poll.
-    let mut request =
-        axum::http::Request::builder().method("POST").uri("/v1/train").header("content-type", "application/json");
-    for (k, v) in &admin {
-        request = request.header(*k, *v);
-    }
-    let res = tower::ServiceExt::oneshot(app.clone(), request.body(axum::body::Body::from(json_body(body))).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let location = res.headers().get("location").expect("a Location header").to_str().unwrap().to_owned();
-    let job: serde_json::Value =
-        serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let (st, headers, job) =
+        send_for_headers(&app, "POST", "/v1/train", Some("application/json"), json_body(body), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let location = headers.get("location").expect("a Location header").to_str().unwrap().to_owned();
     assert_eq!(location, format!("/v1/jobs/{}", job["id"].as_str().unwrap()));
     assert_eq!(send(&app, "GET", &location, None, vec![], &admin).await.1["id"], job["id"]);
     let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;

@@ -123,6 +123,19 @@ async fn send(
     body: Vec<u8>,
     headers: &[(&str, &str)],
 ) -> (StatusCode, Value) {
+    let (status, _, body) = send_for_headers(app, method, uri, content_type, body, headers).await;
+    (status, body)
+}
+
+/// [`send`], with the response's headers.
+async fn send_for_headers(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut b = Request::builder().method(method).uri(uri);
     if let Some(ct) = content_type {
         b = b.header("content-type", ct);
@@ -131,7 +144,7 @@ async fn send(
         b = b.header(*k, *v);
     }
     let res = app.clone().oneshot(b.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = res.status();
+    let (status, response_headers) = (res.status(), res.headers().clone());
     let is_json =
         res.headers().get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
     let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
@@ -140,7 +153,7 @@ async fn send(
     } else {
         Value::String(String::from_utf8_lossy(&bytes).into_owned())
     };
-    (status, body)
+    (status, response_headers, body)
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
