@@ -13,12 +13,12 @@ use crate::app::publish::{PublishError, PublishOptions, train_and_publish};
 use crate::ingest::{self, ColumnRef, ReadOptions};
 use crate::model::config::TrainConfig;
 use crate::store::ModelStore;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -67,13 +67,19 @@ fn yes() -> bool {
     true
 }
 
-/// A job's state.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+/// A job's state, as `GET /v1/jobs/{id}` shows it and as it is kept on disk
+/// (`models/jobs/<id>.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: String,
     /// running, succeeded or failed.
     pub status: String,
+    /// The file trained on, as the request named it.
     pub path: String,
+    /// When the job was accepted (UTC).
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When it finished (UTC), once it has.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The trained model, once stored.
     pub model_id: Option<String>,
     /// Whether the model is now the served one.
@@ -82,48 +88,78 @@ pub struct Job {
     pub error: Option<String>,
 }
 
-/// Most jobs kept: beyond it the oldest finished ones are forgotten.
+/// Most jobs kept: beyond it the oldest finished ones are forgotten (their records removed).
 pub const MAX_JOBS: usize = 1000;
 
-/// The jobs of this server process.
+/// Why a job found running when the server starts has failed.
+pub const INTERRUPTED: &str = "interrupted: the server stopped before the job finished; the served model is unchanged";
+
+/// The server's training jobs, oldest first, each kept on disk beside the models
+/// ([`crate::store::jobs`]) so that a restart forgets none.
 #[derive(Debug)]
 pub struct Jobs {
-    jobs: Mutex<BTreeMap<u64, Job>>,
+    jobs: Mutex<Vec<Job>>,
+    /// The models directory the records are kept in.
+    models: PathBuf,
     /// Part of every id, from the process's start time, so that ids do not repeat after a
     /// restart.
     epoch: String,
-}
-
-impl Default for Jobs {
-    fn default() -> Self {
-        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Self { jobs: Mutex::default(), epoch: format!("{ms:x}") }
-    }
+    started: std::sync::atomic::AtomicU64,
 }
 
 impl Jobs {
-    fn start(&self, path: &str) -> Job {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let n = jobs.keys().next_back().map_or(1, |k| k + 1);
-        while jobs.len() >= MAX_JOBS {
-            let Some(oldest) = jobs.iter().find(|(_, j)| j.status != "running").map(|(k, _)| *k) else { break };
-            jobs.remove(&oldest);
+    /// The jobs recorded in the models directory `models`. A job recorded as running was cut
+    /// off by a stop of the server: it is marked failed ([`INTERRUPTED`]) and so recorded.
+    /// Records that cannot be read are logged and left where they are.
+    pub fn open(models: &std::path::Path) -> Self {
+        let (mut jobs, problems) = crate::store::jobs::load_all::<Job>(models);
+        for (file, problem) in problems {
+            tracing::warn!(file, problem, "a training job's record cannot be read; it is not listed");
         }
+        for job in jobs.iter_mut().filter(|j| j.status == "running") {
+            job.status = "failed".into();
+            job.error = Some(INTERRUPTED.into());
+            job.finished_at = Some(chrono::Utc::now());
+            keep(models, job);
+        }
+        jobs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Self {
+            jobs: Mutex::new(jobs),
+            models: models.to_path_buf(),
+            epoch: format!("{ms:x}"),
+            started: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn start(&self, path: &str) -> Job {
+        let n = self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let job = Job {
             id: format!("job-{}-{n}", self.epoch),
             status: "running".into(),
             path: path.into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
             model_id: None,
             activated: false,
             error: None,
         };
-        jobs.insert(n, job.clone());
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        while jobs.len() >= MAX_JOBS {
+            let Some(oldest) = jobs.iter().position(|j| j.status != "running") else { break };
+            let gone = jobs.remove(oldest);
+            if let Err(e) = crate::store::jobs::remove(&self.models, &gone.id) {
+                tracing::warn!(job = %gone.id, error = %e, "cannot remove a forgotten job's record");
+            }
+        }
+        keep(&self.models, &job);
+        jobs.push(job.clone());
         job
     }
 
     fn finish(&self, id: &str, result: Result<(String, bool), String>) {
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(job) = jobs.values_mut().find(|j| j.id == id) {
+        if let Some(job) = jobs.iter_mut().find(|j| j.id == id) {
             match result {
                 Ok((model, activated)) => {
                     job.status = "succeeded".into();
@@ -135,11 +171,27 @@ impl Jobs {
                     job.error = Some(e);
                 }
             }
+            job.finished_at = Some(chrono::Utc::now());
+            keep(&self.models, job);
         }
     }
 
     fn get(&self, id: &str) -> Option<Job> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).values().find(|j| j.id == id).cloned()
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|j| j.id == id).cloned()
+    }
+
+    /// The newest `limit` jobs with `status` (any when `None`), newest first.
+    fn list(&self, status: Option<&str>, limit: usize) -> Vec<Job> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter().rev().filter(|j| status.is_none_or(|s| j.status == s)).take(limit).cloned().collect()
+    }
+}
+
+/// Writes a job's record; a failure is logged (the job goes on, and is listed while the server
+/// runs).
+fn keep(models: &std::path::Path, job: &Job) {
+    if let Err(e) = crate::store::jobs::save(models, &job.id, job) {
+        tracing::warn!(job = %job.id, error = %e, "cannot record the training job on disk");
     }
 }
 
@@ -312,7 +364,45 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     state.jobs.get(&id).map(Json).ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
 }
 
+/// Query parameters of the job list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    /// Only jobs in this state: running, succeeded or failed.
+    pub status: Option<String>,
+    /// Most jobs listed, newest first (1 to 1000; default 100).
+    pub limit: Option<usize>,
+}
+
+/// The job list's body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<Job>,
+}
+
+/// The server's training jobs, newest first, including those of earlier runs of the server
+/// (the newest 1,000 are kept).
+#[utoipa::path(get, path = "/v1/jobs", tag = "models", params(JobsQuery),
+    security(("api_key" = []), ("bearer" = [])), responses(
+        (status = 200, description = "The jobs, newest first", body = JobList),
+        (status = 422, description = "Invalid status or limit", body = ErrorResponse)))]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<JobsQuery>, QueryRejection>,
+) -> Result<Json<JobList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    if let Some(s) = q.status.as_deref().filter(|s| !["running", "succeeded", "failed"].contains(s)) {
+        return Err(ApiError::invalid("status", format!("must be running, succeeded or failed, got {s:?}")));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_JOBS).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_JOBS}, got {limit}")));
+    }
+    Ok(Json(JobList { jobs: state.jobs.list(q.status.as_deref(), limit) }))
+}
+
 /// Routes that need the admin role.
 pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/v1/train", post(start)).route("/v1/jobs/{id}", get(show))
+    Router::new().route("/v1/train", post(start)).route("/v1/jobs", get(list)).route("/v1/jobs/{id}", get(show))
 }

@@ -8,7 +8,7 @@
 //! - One file per resource: [`health`] (`/healthz`, `/readyz`), [`model`] (`/v1/model…`),
 //!   [`models`] (`/v1/models…`, activation), [`predict`] (`/v1/predict`), [`forecast`]
 //!   (`/v1/forecast`), [`customers`] (`/v1/customers/{id}`, `/v1/model/customers/summary`),
-//!   [`jobs`] (`/v1/train`, `/v1/jobs/{id}`), [`metrics`] (`/metrics`), [`openapi`]
+//!   [`jobs`] (`/v1/train`, `/v1/jobs`, `/v1/jobs/{id}`), [`metrics`] (`/metrics`), [`openapi`]
 //!   (`/openapi.json`), [`dashboard`] (`/`, the HTML dashboard); infrastructure in
 //!   [`auth`], [`json`] and [`error`] (the one error type, mapped to status codes and a JSON body).
 
@@ -185,6 +185,7 @@ impl AppState {
     /// A state with no model loaded yet (see [`AppState::load_current`]).
     pub fn new(store: ModelStore, keys: ApiKeys, limits: Limits) -> Self {
         Self {
+            jobs: Arc::new(jobs::Jobs::open(store.dir())),
             store: Arc::new(store),
             active: Arc::new(ArcSwapOption::empty()),
             keys: Arc::new(keys),
@@ -192,7 +193,6 @@ impl AppState {
             heavy: Arc::new(tokio::sync::Semaphore::new(limits.heavy_tasks.max(1))),
             limits: Arc::new(limits),
             activation: Arc::new(tokio::sync::Mutex::new(())),
-            jobs: Arc::new(jobs::Jobs::default()),
         }
     }
 

@@ -82,6 +82,7 @@ impl Modify for CommonResponses {
         customers::customer,
         customers::summary,
         jobs::start,
+        jobs::list,
         jobs::show,
     ),
     components(schemas(
@@ -107,6 +108,7 @@ impl Modify for CommonResponses {
         jobs::TrainRequest,
         jobs::Columns,
         jobs::Job,
+        jobs::JobList,
     )),
     modifiers(&Security, &CommonResponses),
     tags(

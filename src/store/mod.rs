@@ -4,6 +4,7 @@
 //! so the same data and configuration give the same id and the same bytes, and a file whose
 //! content does not match its id is refused as corrupt.
 
+pub mod jobs;
 pub mod snapshot;
 
 use crate::model::artifact::{ModelArtifact, SCHEMA_VERSION};
@@ -156,11 +157,12 @@ impl ModelStore {
 
     /// Removes the temporary files of writes that never finished (a process killed mid-write):
     /// those of processes no longer running (on Linux, by `/proc/<pid>`), or older than an hour
-    /// elsewhere. Returns how many were removed. `kam serve` calls it at start.
+    /// elsewhere — in the models directory and its jobs directory. Returns how many were removed.
+    /// `kam serve` calls it at start.
     pub fn remove_stale_temp_files(&self) -> usize {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return 0 };
         let mut removed = 0;
-        for entry in entries.flatten() {
+        let dirs = [self.dir.clone(), jobs::dir(&self.dir)];
+        for entry in dirs.iter().filter_map(|d| fs::read_dir(d).ok()).flat_map(|e| e.flatten()) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !(name.starts_with('.') && name.ends_with(".tmp")) {
                 continue;

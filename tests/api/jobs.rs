@@ -90,6 +90,51 @@ async fn a_training_job_trains_activates_and_a_failed_one_changes_nothing() {
     assert!(done["id"].as_str().unwrap().starts_with("job-"), "{done}");
     let got = send(&app, "GET", "/v1/jobs/job-99", None, vec![], &admin).await;
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
+
+    // A failed job, then the list: newest first, filtered by status, bounded.
+    let bad_rows = f.sandbox.path().join("data/bad.csv");
+    std::fs::write(&bad_rows, "customer_id,date,amount\na,2024-01-05,x\n").unwrap();
+    let (st, failed) =
+        send(&app, "POST", "/v1/train", Some("application/json"), json_body(json!({"path": "bad.csv"})), &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{failed}");
+    let failed = finished_job(&app, failed["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let (st, list) = send(&app, "GET", "/v1/jobs", None, vec![], &admin).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    let ids = |v: &Value| v["jobs"].as_array().unwrap().iter().map(|j| j["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&list), [failed["id"].clone(), done["id"].clone()]);
+    assert_eq!(list["jobs"][1], done);
+    let (_, only) = send(&app, "GET", "/v1/jobs?status=succeeded", None, vec![], &admin).await;
+    assert_eq!(ids(&only), [done["id"].clone()]);
+    let (_, one) = send(&app, "GET", "/v1/jobs?limit=1", None, vec![], &admin).await;
+    assert_eq!(ids(&one), [failed["id"].clone()]);
+    for (query, field) in
+        [("status=done", "status"), ("limit=0", "limit"), ("limit=1001", "limit"), ("page=2", "query")]
+    {
+        let got = send(&app, "GET", &format!("/v1/jobs?{query}"), None, vec![], &admin).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [field], "{query}");
+    }
+    let got = send(&app, "GET", "/v1/jobs", None, vec![], &read).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+
+    // The jobs are kept beside the models: a restarted server lists them, and a job it finds
+    // running (the server stopped mid-job) is reported failed.
+    let mut cut_off = done.clone();
+    cut_off["id"] = json!("job-0-1");
+    cut_off["status"] = json!("running");
+    cut_off["started_at"] = json!("2020-01-01T00:00:00Z");
+    cut_off["finished_at"] = Value::Null;
+    std::fs::write(models.join("jobs/job-0-1.json"), serde_json::to_vec(&cut_off).unwrap()).unwrap();
+    let restarted = router(state(&models, keys(), Limits::default()));
+    let (_, again) = send(&restarted, "GET", "/v1/jobs", None, vec![], &admin).await;
+    assert_eq!(ids(&again), [failed["id"].clone(), done["id"].clone(), json!("job-0-1")]);
+    assert_eq!(again["jobs"][0], failed);
+    let interrupted = &again["jobs"][2];
+    assert_eq!(interrupted["status"], "failed");
+    assert!(interrupted["error"].as_str().unwrap().starts_with("interrupted"), "{interrupted}");
+    assert!(interrupted["finished_at"].is_string());
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(models.join("jobs/job-0-1.json")).unwrap()).unwrap();
+    assert_eq!(&on_disk, interrupted);
 }
 
 #[tokio::test]
