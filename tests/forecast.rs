@@ -102,7 +102,8 @@ fn scores_come_as_csv_jsonl_and_parquet_and_unknown_customers_are_new() {
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["horizons"].as_array().unwrap().len(), 4);
     let d = lines[0]["horizons"][0]["distribution"].as_object().unwrap();
-    assert!((d.values().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-9);
+    // kam score writes 6 decimals: the sum is 1 within half a unit of the 6th decimal per state.
+    assert!((d.values().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < d.len() as f64 * 5e-7);
 
     s.ok(&["score", "later.csv", "--out", "s.parquet"]);
     use parquet::file::reader::{FileReader, SerializedFileReader};

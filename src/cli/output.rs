@@ -36,14 +36,14 @@ pub trait RowSink {
 }
 
 /// Writes one CSV row into `line` (no newline handling beyond the trailing one).
-fn push_csv_row(line: &mut Vec<u8>, cells: &[Cell], num: &mut ryu::Buffer) {
+fn push_csv_row(line: &mut Vec<u8>, cells: &[Cell]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             line.push(b',');
         }
         match c {
             Cell::Str(s) => push_csv_str(line, s),
-            Cell::F64(x) if x.is_finite() => push_number(line, *x, num),
+            Cell::F64(x) if x.is_finite() => crate::app::numbers::push_number(line, *x),
             Cell::F64(_) | Cell::Null => {}
         }
     }
@@ -74,11 +74,10 @@ pub fn write_csv_parallel<'a, W: Write>(
             .map(|&(a, b)| {
                 let mut buf = Vec::with_capacity((b - a) * 256);
                 let mut cells = Vec::with_capacity(columns.len());
-                let mut num = ryu::Buffer::new();
                 for i in a..b {
                     cells.clear();
                     fill(i, &mut cells);
-                    push_csv_row(&mut buf, &cells, &mut num);
+                    push_csv_row(&mut buf, &cells);
                 }
                 buf
             })
@@ -96,14 +95,13 @@ pub fn write_csv_parallel<'a, W: Write>(
 pub struct CsvSink<W: Write> {
     out: W,
     line: Vec<u8>,
-    num: ryu::Buffer,
 }
 
 impl<W: Write> CsvSink<W> {
     pub fn new(mut out: W, columns: &[Column]) -> anyhow::Result<Self> {
         let header: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         writeln!(out, "{}", header.join(","))?;
-        Ok(Self { out, line: Vec::with_capacity(1024), num: ryu::Buffer::new() })
+        Ok(Self { out, line: Vec::with_capacity(1024) })
     }
 }
 
@@ -153,41 +151,10 @@ fn cells_a_spreadsheet_would_run_as_formulas_are_quoted_with_an_apostrophe() {
     assert_eq!(cell("C0001"), "C0001");
 }
 
-/// Writes a number with at most 6 decimals (integers without any), trailing zeros trimmed;
-/// magnitudes beyond 1e15 in shortest round-trip form.
-fn push_number(line: &mut Vec<u8>, x: f64, num: &mut ryu::Buffer) {
-    if x.abs() >= 1e15 {
-        line.extend_from_slice(num.format_finite(x).as_bytes());
-        return;
-    }
-    let scaled = (x * 1e6).round() as i64;
-    if scaled == 0 {
-        line.push(b'0');
-        return;
-    }
-    if scaled < 0 {
-        line.push(b'-');
-    }
-    let abs = scaled.unsigned_abs();
-    let (int, mut frac) = (abs / 1_000_000, abs % 1_000_000);
-    line.extend_from_slice(itoa::Buffer::new().format(int).as_bytes());
-    if frac > 0 {
-        let mut digits = 6;
-        while frac % 10 == 0 {
-            frac /= 10;
-            digits -= 1;
-        }
-        line.push(b'.');
-        let s = itoa::Buffer::new().format(frac).len();
-        line.extend(std::iter::repeat_n(b'0', digits - s));
-        line.extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
-    }
-}
-
 impl<W: Write> RowSink for CsvSink<W> {
     fn write_row(&mut self, cells: &[Cell]) -> anyhow::Result<()> {
         self.line.clear();
-        push_csv_row(&mut self.line, cells, &mut self.num);
+        push_csv_row(&mut self.line, cells);
         self.out.write_all(&self.line)?;
         Ok(())
     }
@@ -298,29 +265,5 @@ impl RowSink for ParquetSink {
         self.flush_group()?;
         self.writer.close()?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fmt(x: f64) -> String {
-        let mut v = Vec::new();
-        push_number(&mut v, x, &mut ryu::Buffer::new());
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn numbers_keep_six_decimals_and_drop_trailing_zeros() {
-        assert_eq!(fmt(0.0), "0");
-        assert_eq!(fmt(12.0), "12");
-        assert_eq!(fmt(0.5), "0.5");
-        assert_eq!(fmt(-3.25), "-3.25");
-        assert_eq!(fmt(0.0000004), "0");
-        assert_eq!(fmt(0.000012), "0.000012");
-        assert_eq!(fmt(1.0 / 3.0), "0.333333");
-        assert_eq!(fmt(-0.0000004), "0");
-        assert_eq!(fmt(2e16), "2e16");
     }
 }

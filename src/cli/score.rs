@@ -284,7 +284,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let mut w = std::io::BufWriter::new(file);
                 for c in &snap.customers {
                     let f = forecaster.customer_given(c.state, c.first_step.as_deref(), c.next_spend);
-                    serde_json::to_writer(&mut w, &json_line(ids, states, c, &f, bands))?;
+                    crate::app::numbers::to_writer(&mut w, &json_line(ids, states, c, &f, bands))?;
                     w.write_all(b"\n")?;
                 }
                 w.flush()?;

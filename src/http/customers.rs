@@ -13,11 +13,11 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
+use super::json::Json;
 use super::predict::{Prediction, output};
 use crate::app::views::SummaryResponse;
 use crate::domain::forecast::portfolio::OutlookByState;
 use crate::domain::forecast::{DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams};
-use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

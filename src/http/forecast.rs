@@ -5,11 +5,12 @@
 use super::AppState;
 use super::error::{ApiError, Detail, ErrorResponse};
 use super::json::ApiJson;
+use super::json::Json;
 use crate::app::views::ForecastResponse;
 use crate::domain::forecast::ForecastParams;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -3,9 +3,10 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
+use super::json::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 
 /// The process answers.

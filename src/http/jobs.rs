@@ -8,16 +8,17 @@
 
 use super::error::{ApiError, ErrorResponse};
 use super::json::ApiJson;
+use super::json::Json;
 use super::{AppState, models};
 use crate::app::publish::{PublishError, PublishOptions, train_and_publish};
 use crate::ingest::{self, ColumnRef, ReadOptions};
 use crate::model::config::TrainConfig;
 use crate::store::ModelStore;
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

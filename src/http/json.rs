@@ -139,3 +139,44 @@ mod tests {
         assert!(matches!(parse::<Outer>(br#"{"customers": []} x"#).unwrap_err(), ApiError::MalformedJson(_)));
     }
 }
+
+/// A customer id in a request: a JSON string, or an integer (CRM systems often key customers by
+/// number), read as its decimal digits — `42` and `"42"` are the same customer, as in a
+/// transactions file. Answers always carry ids as strings.
+pub fn customer_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Id;
+    impl serde::de::Visitor<'_> for Id {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a customer id: a string or an integer")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Id)
+}
+
+/// A JSON response body with its numbers rounded ([`crate::app::numbers`]): every API answer
+/// is sent through it (or through [`crate::app::numbers::to_vec`] directly).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        match crate::app::numbers::to_vec(&self.0) {
+            Ok(bytes) => ([(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], bytes)
+                .into_response(),
+            Err(e) => ApiError::Internal(format!("the response does not serialize: {e}")).into_response(),
+        }
+    }
+}

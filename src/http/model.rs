@@ -3,11 +3,12 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorResponse};
+use super::json::Json;
 use crate::app::views;
+use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 
 /// The served model: id, as-of date, period unit, states, thresholds, data fingerprint, spend
 /// regression and backtest.

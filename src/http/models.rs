@@ -6,14 +6,15 @@
 //! flight keep the model they started with.
 
 use super::error::{ApiError, ErrorResponse};
+use super::json::Json;
 use super::{AppState, Served};
 use crate::model::artifact::ModelArtifact;
 use crate::store::snapshot::{self, CustomerSnapshot};
 use crate::store::{ModelStore, StoreError};
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
 

@@ -2,9 +2,10 @@
 //! annotations (utoipa), so it follows the code.
 
 use super::error::{Detail, ErrorObject, ErrorResponse};
+use super::json::Json;
 use super::{AppState, customers, forecast, health, jobs, metrics, model, models, predict};
+use axum::Router;
 use axum::routing::get;
-use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 

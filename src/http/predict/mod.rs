@@ -78,6 +78,8 @@ fn default_intervals() -> bool {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
+    /// A string, or an integer (`42` is the customer `"42"`); answers give it as a string.
+    #[serde(deserialize_with = "super::json::customer_id")]
     pub id: String,
     pub segment: Option<String>,
     pub recency_days: Option<u32>,
@@ -297,7 +299,7 @@ const PARALLEL_FROM: usize = 2_000;
 
 /// The response body of a request, serialized, as consecutive pieces. Large batches are
 /// forecast and serialized in chunks on all cores; the pieces, in order, are the bytes of a
-/// serial `serde_json::to_vec` of [`predict`]'s response (they are sent as they are, without
+/// serial [`crate::app::numbers::to_vec`] of [`predict`]'s response (they are sent as they are, without
 /// being copied into one buffer).
 ///
 /// Before the bulk of the work, the response's size is estimated from the first customer's
@@ -310,11 +312,12 @@ pub fn respond(
     deadline: Deadline,
 ) -> Result<Vec<Vec<u8>>, ApiError> {
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    use crate::app::numbers::{to_vec, to_writer};
     let n = req.customers.len();
     let p = Prepared::new(req, model)?;
     deadline.check()?;
     // The envelope with an empty list, split before its closing `]}`; the predictions go between.
-    let mut head = serde_json::to_vec(&PredictResponse {
+    let mut head = to_vec(&PredictResponse {
         model_id: &model.id,
         as_of: p.as_of,
         horizon: req.horizon,
@@ -326,7 +329,7 @@ pub fn respond(
     debug_assert_eq!(tail, b"]}");
     // The first prediction, serialized once: its size gives the estimate and each buffer's
     // capacity, and its bytes open the first chunk.
-    let first = serde_json::to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?;
+    let first = to_vec(&p.prediction(0, &mut Vec::new())).map_err(internal)?;
     let one = first.len() + 1;
     let estimate = head.len() + n.saturating_mul(one);
     if estimate > max_response_bytes {
@@ -359,7 +362,7 @@ pub fn respond(
             if i % DEADLINE_EVERY == 0 {
                 deadline.check()?;
             }
-            serde_json::to_writer(&mut buf, &p.prediction(i, &mut x)).map_err(internal)?;
+            to_writer(&mut buf, &p.prediction(i, &mut x)).map_err(internal)?;
         }
         Ok(buf)
     };
@@ -463,7 +466,7 @@ mod tests {
         for (n, intervals) in [(customers.len(), true), (customers.len(), false), (3, true), (1, false)] {
             let body = serde_json::json!({"customers": &customers[..n], "intervals": intervals}).to_string();
             let req: PredictRequest = parse(body.as_bytes()).unwrap();
-            let serial = serde_json::to_vec(&predict(&req, &served).unwrap()).unwrap();
+            let serial = crate::app::numbers::to_vec(&predict(&req, &served).unwrap()).unwrap();
             let pieces =
                 respond(&req, &served, usize::MAX, Deadline::after(std::time::Duration::from_secs(60))).unwrap();
             assert_eq!(pieces.len() == 1, n < PARALLEL_FROM, "{n} customers: {} pieces", pieces.len());
