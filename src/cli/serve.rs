@@ -49,6 +49,29 @@ pub struct Args {
     /// Longest a request may take, in seconds, before it is answered with 503.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// Log lines on stderr: `text` (coloured only on a terminal) or `json` (one object per line,
+    /// for log collectors). The level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How `kam serve` writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the log writer: stderr, at RUST_LOG's level (default info).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        // Colours only on a terminal: a log file gets plain text.
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Json => logs.json().with_ansi(false).try_init(),
+    };
 }
 
 fn keys(a: &Args) -> anyhow::Result<ApiKeys> {
@@ -81,15 +104,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    init_logs(a.log_format);
     let keys = keys(&a)?;
     if keys.is_empty() && !a.addr.ip().is_loopback() {
         anyhow::bail!(

@@ -103,30 +103,55 @@ impl Drop for KillOnDrop {
 fn kam_serve_runs_the_real_executable_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};
     let s = models_copy();
-    let mut child = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
-            .args(["serve", "--models", "models", "--addr", "127.0.0.1:0"])
-            .current_dir(s.path())
-            .env_remove("KAM_API_KEYS")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr =
-        line.trim().strip_prefix("kam serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains(&fixture().a), "{answer}");
-    let killed = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    // Logs into a file: plain text by default (no colour codes), one JSON object per line with
+    // --log-format json.
+    for format in ["text", "json"] {
+        let log = s.path().join(format!("serve-{format}.log"));
+        let mut child = KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
+                .args(["serve", "--models", "models", "--addr", "127.0.0.1:0", "--log-format", format])
+                .current_dir(s.path())
+                .env_remove("KAM_API_KEYS")
+                .env_remove("RUST_LOG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr =
+            line.trim().strip_prefix("kam serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(&fixture().a), "{answer}");
+        let killed = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(!text.contains('\u{1b}'), "colour codes in a log file: {text:?}");
+        let serving = text.lines().find(|l| l.contains("serving model")).unwrap_or_else(|| panic!("{text}"));
+        assert!(serving.contains(&fixture().a), "{serving}");
+        if format == "json" {
+            for l in text.lines() {
+                let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                assert!(v["level"].is_string() && v["timestamp"].is_string() && v["fields"]["message"].is_string(), "{l}");
+            }
+            assert!(text.lines().any(|l| l.contains("shutting down")), "{text}");
+        } else {
+            assert!(serving.contains(" INFO "), "{serving}");
+        }
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
+        .args(["serve", "--models", "models", "--log-format", "xml"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 
     // Without keys, only loopback.
     let r: crate::util::Run = std::process::Command::new(env!("CARGO_BIN_EXE_kam"))
