@@ -9,6 +9,10 @@
 //! curve, churn-risk histogram, key accounts with the most value at risk
 //! ([`crate::domain::forecast::portfolio`]); the dashboard's per-customer charts.
 //!
+//! `GET /v1/customers`: the same customers listed — filtered by family or state, ordered by
+//! value at risk, value, churn or id, a page at a time with a cursor (the ordered list is built
+//! once per model and setting, [`super::Served::listing`]).
+//!
 //! The snapshot is loaded with the model and swapped with it; a model without one answers 404.
 
 use super::AppState;
@@ -16,7 +20,7 @@ use super::error::{ApiError, ErrorResponse};
 use super::json::Json;
 use super::predict::{Prediction, output};
 use crate::app::views::SummaryResponse;
-use crate::domain::forecast::portfolio::OutlookByState;
+use crate::domain::forecast::portfolio::{OutlookByState, Ranking};
 use crate::domain::forecast::{DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams};
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -148,6 +152,171 @@ pub async fn summary(
     .await
 }
 
+/// Most customers on one page of the listing.
+pub const MAX_PAGE: usize = 1000;
+
+/// Query parameters of the customer listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only customers of this family: `new`, `key`, `core`, `occasional`, `dormant`, `lapsed` (the
+    /// scheme's names).
+    pub family: Option<String>,
+    /// Only customers in this (detailed) state, e.g. `dormant_1_key`.
+    pub segment: Option<String>,
+    /// Order, largest first (ties by customer id): `value_at_risk` (expected value × churn
+    /// probability; the default), `value`, `churn`, or `id` (ascending).
+    pub sort: Option<String>,
+    /// Customers per page (1 to 1000; default 100).
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Horizon of the value and churn probability (1 to 120 periods; default 4).
+    pub horizon: Option<usize>,
+    /// Discount rate per period (default 0.025).
+    pub discount_rate: Option<f64>,
+}
+
+/// One customer of the listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListedCustomer<'a> {
+    pub customer_id: &'a str,
+    /// Its state now.
+    pub segment: &'a str,
+    /// The state's family.
+    pub family: &'a str,
+    /// Expected (discounted) value over the horizon.
+    pub value: f64,
+    /// Probability of lapsing by the horizon.
+    pub churn: f64,
+    /// `value × churn`.
+    pub value_at_risk: f64,
+}
+
+/// A page of the customer listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerList<'a> {
+    pub model_id: &'a str,
+    pub as_of: chrono::NaiveDate,
+    pub horizon: usize,
+    pub discount_rate: f64,
+    pub sort: &'a str,
+    pub family: Option<&'a str>,
+    pub segment: Option<&'a str>,
+    /// Customers matching the filters, over all pages.
+    pub matching: u64,
+    pub customers: Vec<ListedCustomer<'a>>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// A cursor's check: which model and settings its position belongs to.
+fn cursor_tag(model: &str, params: ForecastParams, sort: &str, family: Option<&str>, segment: Option<&str>) -> String {
+    let text = format!("{model}|{}|{}|{sort}|{family:?}|{segment:?}", params.horizon, params.discount_rate.to_bits());
+    blake3::hash(text.as_bytes()).to_hex()[..12].to_string()
+}
+
+/// The known customers (the served model's snapshot), filtered by family or state, ordered,
+/// a page at a time.
+#[utoipa::path(get, path = "/v1/customers", tag = "predict", security(("api_key" = []), ("bearer" = [])),
+    params(ListQuery), responses(
+        (status = 200, description = "A page of customers", body = CustomerList),
+        (status = 404, description = "The model has no customer snapshot", body = ErrorResponse),
+        (status = 422, description = "Invalid filter, sort, limit, cursor, horizon or discount rate; a cursor \
+            of another model or other filters", body = ErrorResponse),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 503, description = "No model loaded (`no_model`)", body = ErrorResponse)))]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let params = checked_params(q.horizon, q.discount_rate)?;
+    let sort = q.sort.as_deref().unwrap_or("value_at_risk");
+    let Some(&(sort, ranking)) = Ranking::ALL.iter().find(|(name, _)| *name == sort) else {
+        return Err(ApiError::invalid("sort", format!("must be value_at_risk, value, churn or id, got {sort:?}")));
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_PAGE}, got {limit}")));
+    }
+    let served = state.model()?;
+    let families = served.segments.scheme.families();
+    let mut family_of = vec![String::new(); served.segments.states.len()];
+    for (name, states) in &families {
+        for &s in states {
+            family_of[s].clone_from(name);
+        }
+    }
+    let mut problems = Vec::new();
+    if let Some(f) = q.family.as_deref().filter(|f| !families.iter().any(|(n, _)| n == f)) {
+        let names: Vec<&str> = families.iter().map(|(n, _)| n.as_str()).collect();
+        problems.push(super::error::Detail::new("family", format!("must be one of {}, got {f:?}", names.join(", "))));
+    }
+    if let Some(s) = q.segment.as_deref().filter(|s| !served.segments.states.iter().any(|n| n == s)) {
+        problems.push(super::error::Detail::new("segment", format!("no state {s:?} in the model")));
+    }
+    let tag = cursor_tag(&served.id, params, sort, q.family.as_deref(), q.segment.as_deref());
+    let from = match q.cursor.as_deref() {
+        None => 0,
+        Some(c) => match c.split_once('.').and_then(|(pos, t)| Some((usize::from_str_radix(pos, 16).ok()?, t))) {
+            Some((pos, t)) if t == tag => pos,
+            _ => {
+                problems.push(super::error::Detail::new(
+                    "cursor",
+                    "is not a cursor of this listing (the model or the filters changed since): start again without it",
+                ));
+                0
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let heavy = !served.has_listing(params, ranking);
+    super::compute(&state, heavy, move |_| {
+        let listing = served.listing(params, ranking)?;
+        let wanted = |s: usize| {
+            q.family.as_deref().is_none_or(|f| family_of[s] == f)
+                && q.segment.as_deref().is_none_or(|n| served.segments.states[s] == n)
+        };
+        let matching = listing.iter().filter(|c| wanted(c.state)).count() as u64;
+        let mut customers = Vec::with_capacity(limit.min(listing.len()));
+        let mut next = None;
+        for (i, c) in listing.iter().enumerate().skip(from).filter(|(_, c)| wanted(c.state)) {
+            if customers.len() == limit {
+                next = Some(format!("{i:x}.{tag}"));
+                break;
+            }
+            customers.push(ListedCustomer {
+                customer_id: &c.customer_id,
+                segment: &served.segments.states[c.state],
+                family: &family_of[c.state],
+                value: c.value,
+                churn: c.churn,
+                value_at_risk: c.value * c.churn,
+            });
+        }
+        Ok(Json(CustomerList {
+            model_id: &served.id,
+            as_of: served.periods.as_of,
+            horizon: params.horizon,
+            discount_rate: params.discount_rate,
+            sort,
+            family: q.family.as_deref(),
+            segment: q.segment.as_deref(),
+            matching,
+            customers,
+            next_cursor: next,
+        })
+        .into_response())
+    })
+    .await
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/customers/{id}", get(customer)).route("/v1/model/customers/summary", get(summary))
+    Router::new()
+        .route("/v1/customers", get(list))
+        .route("/v1/customers/{id}", get(customer))
+        .route("/v1/model/customers/summary", get(summary))
 }

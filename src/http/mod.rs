@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod predict;
 
 use crate::domain::forecast::intervals::{ForecastBands, IntervalParams};
+use crate::domain::forecast::portfolio::{Outlook, OutlookByState, Ranking};
 use crate::domain::forecast::{ForecastParams, Forecaster};
 use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
@@ -106,7 +107,16 @@ pub struct Served {
     pub first_step: Option<crate::domain::chain::covariates::FirstStep>,
     /// Forecasters (and their posterior draws) already built for this model, by settings.
     forecasts: std::sync::Mutex<std::collections::HashMap<ForecastKey, Arc<Forecasts>>>,
+    /// The snapshot's customers in listing order, by settings and ranking (`GET /v1/customers`
+    /// pages through one of these).
+    listings: std::sync::Mutex<std::collections::HashMap<ListingKey, Arc<Vec<Outlook>>>>,
 }
+
+/// Settings a listing was ordered for: horizon, discount rate (bits), ranking.
+type ListingKey = (usize, u64, Ranking);
+
+/// Most cached listings per model; the cache starts over when full.
+const LISTING_CACHE: usize = 8;
 
 /// Settings a [`Forecasts`] was built for: horizon, discount rate (bits), with intervals.
 type ForecastKey = (usize, u64, bool);
@@ -124,7 +134,7 @@ pub struct Forecasts {
 impl Served {
     pub fn new(artifact: ModelArtifact, customers: Option<crate::store::snapshot::CustomerSnapshot>) -> Self {
         let first_step = artifact.first_step().ok().flatten();
-        Self { artifact, customers, first_step, forecasts: Default::default() }
+        Self { artifact, customers, first_step, forecasts: Default::default(), listings: Default::default() }
     }
 
     fn forecast_key(params: ForecastParams, intervals: bool) -> ForecastKey {
@@ -153,6 +163,39 @@ impl Served {
         }
         cache.insert(key, built.clone());
         Ok(built)
+    }
+}
+
+impl Served {
+    /// The snapshot's customers with their value and churn for `params`, ordered by `ranking`:
+    /// built once per model and setting, so that paging through them costs a page each. 404
+    /// when the model has no snapshot.
+    pub fn listing(&self, params: ForecastParams, ranking: Ranking) -> Result<Arc<Vec<Outlook>>, ApiError> {
+        let key = (params.horizon, params.discount_rate.to_bits(), ranking);
+        if let Some(l) = self.listings.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(l.clone());
+        }
+        let snapshot = self
+            .customers
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", self.id)))?;
+        let forecasts = self.forecasts(params, false)?;
+        let by_state = OutlookByState::new(&forecasts.forecaster, self.segments.states.len());
+        let mut outlooks = snapshot.outlooks(&by_state, &forecasts.forecaster);
+        ranking.sort(&mut outlooks);
+        let built = Arc::new(outlooks);
+        let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= LISTING_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, built.clone());
+        Ok(built)
+    }
+
+    /// Whether [`Served::listing`] has this listing built already.
+    pub fn has_listing(&self, params: ForecastParams, ranking: Ranking) -> bool {
+        let key = (params.horizon, params.discount_rate.to_bits(), ranking);
+        self.listings.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&key)
     }
 }
 

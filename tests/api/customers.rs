@@ -107,3 +107,91 @@ async fn the_customer_summary_ranks_key_accounts_by_value_at_risk_behind_the_rea
     let bad = send(&app, "GET", "/v1/model/customers/summary?top=5000", None, vec![], &[("x-api-key", READ_KEY)]).await;
     assert_eq!(assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["top"]);
 }
+
+#[tokio::test]
+async fn known_customers_are_listed_by_family_and_value_at_risk_a_page_at_a_time() {
+    let s = models_copy();
+    let app = router(state(&s.path().join("models"), keys(), Limits::default()));
+    let read = [("x-api-key", READ_KEY)];
+    let f = fixture();
+    let page = |q: String| {
+        let app = app.clone();
+        async move { send(&app, "GET", &format!("/v1/customers?{q}"), None, vec![], &read).await }
+    };
+    // Every key account, 7 per page: each page ordered by value at risk, no repeats, the last
+    // without a cursor, together the key accounts of kam score.
+    let mut listed: Vec<Value> = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (st, r) = page(format!("family=key&limit=7{cursor}")).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(
+            (r["model_id"].as_str(), r["sort"].as_str(), r["family"].as_str()),
+            (Some(f.a.as_str()), Some("value_at_risk"), Some("key"))
+        );
+        let got = r["customers"].as_array().unwrap();
+        assert!(got.len() <= 7 && !got.is_empty());
+        listed.extend(got.iter().cloned());
+        pages += 1;
+        match r["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(got.len(), 7);
+                cursor = format!("&cursor={c}");
+            }
+            None => {
+                assert_eq!(r["matching"], listed.len());
+                break;
+            }
+        }
+    }
+    let mut key_ids: Vec<&str> =
+        f.scores.iter().filter(|(_, v)| v["segment"] == "key").map(|(id, _)| id.as_str()).collect();
+    key_ids.sort_unstable();
+    let mut ids: Vec<&str> = listed.iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
+    assert!(pages > 1, "{} key accounts", ids.len());
+    for pair in listed.windows(2) {
+        let (a, b) = (pair[0]["value_at_risk"].as_f64().unwrap(), pair[1]["value_at_risk"].as_f64().unwrap());
+        assert!(a > b || (a == b && pair[0]["customer_id"].as_str() < pair[1]["customer_id"].as_str()), "{pair:?}");
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, key_ids);
+    // Each line is the customer's own forecast.
+    let first = &listed[0];
+    assert_eq!((first["segment"].as_str(), first["family"].as_str()), (Some("key"), Some("key")));
+    let id = first["customer_id"].as_str().unwrap();
+    let one = &f.scores[id];
+    assert!((one["value_horizon"].as_f64().unwrap() - first["value"].as_f64().unwrap()).abs() < 2e-6);
+    assert_eq!(one["horizons"][3]["churn"], first["churn"]);
+
+    // By id, by state, everything on one page.
+    let (_, by_id) = page("sort=id&limit=1000&horizon=2".into()).await;
+    let all: Vec<&str> =
+        by_id["customers"].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
+    let mut want: Vec<&str> = f.scores.keys().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(by_id["matching"], want.len());
+    assert_eq!(all, want[..all.len().min(1000)]);
+    let (_, dormant) = page("segment=dormant&sort=churn".into()).await;
+    assert!(dormant["customers"].as_array().unwrap().iter().all(|c| c["segment"] == "dormant"));
+    assert_eq!(dormant["matching"], f.scores.values().filter(|v| v["segment"] == "dormant").count());
+
+    // Bad filters, sorts, limits and cursors, each by name; a cursor of other filters is refused.
+    let (_, p1) = page("family=key&limit=2".into()).await;
+    let other = format!("family=core&cursor={}", p1["next_cursor"].as_str().unwrap());
+    for (q, field) in [
+        ("family=vip".to_string(), "family"),
+        ("segment=vip".into(), "segment"),
+        ("sort=size".into(), "sort"),
+        ("limit=0".into(), "limit"),
+        ("limit=1001".into(), "limit"),
+        ("cursor=zz".into(), "cursor"),
+        (other, "cursor"),
+        ("horizon=0".into(), "horizon"),
+        ("colour=red".into(), "query"),
+    ] {
+        let got = page(q.clone()).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [field], "{q}");
+    }
+    assert_error(&get(&app, "/v1/customers").await, StatusCode::UNAUTHORIZED, "unauthorized");
+}

@@ -423,6 +423,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("GET", "/healthz"),
         ("GET", "/metrics"),
         ("GET", "/readyz"),
+        ("GET", "/v1/customers"),
         ("GET", "/v1/customers/{id}"),
         ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/{id}"),

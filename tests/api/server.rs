@@ -139,7 +139,10 @@ fn kam_serve_runs_the_real_executable_and_stops_on_sigterm() {
         if format == "json" {
             for l in text.lines() {
                 let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-                assert!(v["level"].is_string() && v["timestamp"].is_string() && v["fields"]["message"].is_string(), "{l}");
+                assert!(
+                    v["level"].is_string() && v["timestamp"].is_string() && v["fields"]["message"].is_string(),
+                    "{l}"
+                );
             }
             assert!(text.lines().any(|l| l.contains("shutting down")), "{text}");
         } else {

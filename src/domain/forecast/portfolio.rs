@@ -113,6 +113,46 @@ pub struct Portfolio {
     pub at_risk: Vec<AtRisk>,
 }
 
+/// What a customer listing is ordered by, largest first (ties by customer id, ascending, so
+/// that the order — and a cursor into it — is the same on every call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ranking {
+    /// Expected value × churn probability over the horizon.
+    ValueAtRisk,
+    /// Expected value over the horizon.
+    Value,
+    /// Churn probability by the horizon.
+    Churn,
+    /// Customer id, ascending.
+    Id,
+}
+
+impl Ranking {
+    /// Every ranking, by its name in the API (`value_at_risk`, `value`, `churn`, `id`).
+    pub const ALL: [(&'static str, Ranking); 4] = [
+        ("value_at_risk", Ranking::ValueAtRisk),
+        ("value", Ranking::Value),
+        ("churn", Ranking::Churn),
+        ("id", Ranking::Id),
+    ];
+
+    fn key(self, c: &Outlook) -> f64 {
+        match self {
+            Ranking::ValueAtRisk => c.value * c.churn,
+            Ranking::Value => c.value,
+            Ranking::Churn => c.churn,
+            Ranking::Id => 0.0,
+        }
+    }
+
+    /// Orders `customers` by this ranking.
+    pub fn sort(self, customers: &mut [Outlook]) {
+        customers.sort_unstable_by(|a, b| {
+            self.key(b).total_cmp(&self.key(a)).then_with(|| a.customer_id.cmp(&b.customer_id))
+        });
+    }
+}
+
 /// How value concentrates: the share of the total (non-negative) value held by the top share
 /// of customers — the one rule behind every "top 20% hold X%" kam prints or serves. The top
 /// `share` of n customers is the round(n · share) largest values; with no value at all the
@@ -209,6 +249,21 @@ pub fn summarise(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rankings_put_the_largest_first_and_break_ties_by_id() {
+        let c = |id: &str, value: f64, churn: f64| Outlook { customer_id: id.into(), state: 0, value, churn };
+        let base = vec![c("b", 100.0, 0.1), c("a", 10.0, 1.0), c("c", 50.0, 0.5), c("d", 100.0, 0.0)];
+        let order = |r: Ranking| {
+            let mut v = base.clone();
+            r.sort(&mut v);
+            v.into_iter().map(|o| o.customer_id).collect::<Vec<_>>()
+        };
+        assert_eq!(order(Ranking::ValueAtRisk), ["c", "a", "b", "d"]);
+        assert_eq!(order(Ranking::Value), ["b", "d", "c", "a"]);
+        assert_eq!(order(Ranking::Churn), ["a", "c", "b", "d"]);
+        assert_eq!(order(Ranking::Id), ["a", "b", "c", "d"]);
+    }
     use crate::domain::forecast::ForecastParams;
 
     fn states() -> Vec<String> {
