@@ -114,9 +114,17 @@ fn the_store_survives_a_broken_current_fifos_stale_temp_files_and_concurrent_wri
     let mine = models.join(format!(".{id}.json.{}.99.tmp", std::process::id()));
     std::fs::write(&dead, "half a model").unwrap();
     std::fs::write(&mine, "in progress").unwrap();
-    assert_eq!(store.remove_stale_temp_files(), 1);
+    // So do uploads to training jobs (beside the job records).
+    std::fs::create_dir_all(models.join("jobs")).unwrap();
+    let dead_upload = models.join("jobs/.upload-4000000000-aB3xYz.csv");
+    let my_upload = models.join(format!("jobs/.upload-{}-aB3xYz.parquet", std::process::id()));
+    std::fs::write(&dead_upload, "a,b").unwrap();
+    std::fs::write(&my_upload, "PAR1").unwrap();
+    assert_eq!(store.remove_stale_temp_files(), 2);
     assert!(!dead.exists() && mine.exists());
+    assert!(!dead_upload.exists() && my_upload.exists());
     std::fs::remove_file(&mine).unwrap();
+    std::fs::remove_file(&my_upload).unwrap();
 
     // Twenty threads saving the same model at once all succeed, and leave no temporary file.
     let artifact = store.load(&id).unwrap();

@@ -32,8 +32,9 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("the request body is larger than this server accepts")]
     PayloadTooLarge,
-    #[error("expected a body with Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// The body's content type is not one the route reads (it names those it does).
+    #[error("expected a body with Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// Well-formed JSON with invalid values, each named by its path.
     #[error("invalid request: {}", .0.iter().map(|d| format!("{}: {}", d.path, d.problem)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Detail>),
@@ -66,7 +67,7 @@ impl ApiError {
         match self {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) | ApiError::UnusableModel { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -82,7 +83,7 @@ impl ApiError {
         match self {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Invalid(_) => "invalid_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -170,7 +171,10 @@ mod tests {
     fn statuses_follow_the_kind_of_error() {
         assert_eq!(ApiError::MalformedJson("x".into()).status_code(), StatusCode::BAD_REQUEST);
         assert_eq!(ApiError::PayloadTooLarge.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(ApiError::UnsupportedMediaType.status_code(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            ApiError::UnsupportedMediaType("application/json").status_code(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
         assert_eq!(ApiError::NoModel.status_code(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(ApiError::Unauthorized.status_code(), StatusCode::UNAUTHORIZED);
         assert_eq!(ApiError::Internal("x".into()).status_code(), StatusCode::INTERNAL_SERVER_ERROR);

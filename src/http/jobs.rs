@@ -7,15 +7,15 @@
 //! `CURRENT` as they were.
 
 use super::error::{ApiError, ErrorResponse};
-use super::json::ApiJson;
 use super::json::Json;
-use super::{AppState, models};
+use super::{AppState, models, upload};
 use crate::app::publish::{PublishError, PublishOptions, train_and_publish};
 use crate::ingest::{self, ColumnRef, ReadOptions};
 use crate::model::config::TrainConfig;
 use crate::store::ModelStore;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Multipart};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -33,13 +33,16 @@ pub struct Columns {
     pub margin: Option<String>,
 }
 
-/// The body of `POST /v1/train`.
+/// The body of `POST /v1/train` (JSON), or the `request` part of an upload
+/// (`multipart/form-data`, without `path` and `customers`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainRequest {
     /// A transactions file (CSV, whitespace-separated text or Parquet) in the server's data
-    /// directory (`kam serve --data-dir`), relative to it.
-    pub path: String,
+    /// directory (`kam serve --data-dir`), relative to it. Required in a JSON body; not in an
+    /// upload, whose `transactions` part is the file.
+    #[serde(default)]
+    pub path: Option<String>,
     /// The training configuration, as in `kam.toml` (default: kam's defaults).
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -66,6 +69,20 @@ pub struct TrainRequest {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for TrainRequest {
+    fn default() -> Self {
+        Self {
+            path: None,
+            config: None,
+            columns: Columns::default(),
+            customers: None,
+            backtest_last: None,
+            date_range: None,
+            activate: true,
+        }
+    }
 }
 
 /// A job's state, as `GET /v1/jobs/{id}` shows it and as it is kept on disk
@@ -256,54 +273,159 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
 }
 
-/// Starts a training job.
-#[utoipa::path(post, path = "/v1/train", tag = "models", request_body = TrainRequest,
-    security(("api_key" = []), ("bearer" = [])), responses(
-        (status = 202, description = "The job started; poll `GET /v1/jobs/{id}`", body = Job,
-            headers(("Location" = String, description = "The job's URL, `/v1/jobs/{id}`"))),
-        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key, or the server has no data directory", body = ErrorResponse),
-        (status = 422, description = "Invalid configuration, columns or file, naming the JSON path", body = ErrorResponse)))]
-pub async fn start(
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<TrainRequest>,
-) -> Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Job>), ApiError> {
-    let Some(root) = state.limits.data_dir.clone() else {
-        return Err(ApiError::Forbidden(
-            "training by path is off: start kam serve with --data-dir DIR to train on files in DIR".into(),
-        ));
-    };
-    let config = req.config.unwrap_or_default();
-    config.check().map_err(|e| ApiError::invalid(format!("config.{}", e.field), e.problem))?;
+/// The files a job trains on.
+enum Data {
+    /// Files in the data directory: resolved paths and the names the request gave.
+    Files { path: PathBuf, name: String, customers: Option<(PathBuf, String)> },
+    /// Uploaded files, removed when the job ends.
+    Uploaded(upload::Upload),
+}
+
+/// A job's settings from its request; `at` prefixes the JSON paths of its errors (`request.`
+/// for an upload's request part).
+fn settings(req: &TrainRequest, at: &str) -> Result<(TrainConfig, ReadOptions, PublishOptions), ApiError> {
+    let config = req.config.clone().unwrap_or_default();
+    config.check().map_err(|e| ApiError::invalid(format!("{at}config.{}", e.field), e.problem))?;
+    let col = |name: &str, given: &Option<String>| column(&format!("{at}columns.{name}"), given);
     let options = ReadOptions {
-        customer: column("columns.customer", &req.columns.customer)?,
-        date: column("columns.date", &req.columns.date)?,
-        amount: column("columns.amount", &req.columns.amount)?,
-        margin: column("columns.margin", &req.columns.margin)?,
+        customer: col("customer", &req.columns.customer)?,
+        date: col("date", &req.columns.date)?,
+        amount: col("amount", &req.columns.amount)?,
+        margin: col("margin", &req.columns.margin)?,
         date_range: req
             .date_range
             .as_deref()
-            .map(|r| r.parse::<ingest::DateRange>().map_err(|e| ApiError::invalid("date_range", e)))
+            .map(|r| r.parse::<ingest::DateRange>().map_err(|e| ApiError::invalid(format!("{at}date_range"), e)))
             .transpose()?,
         ..ReadOptions::default()
     };
     if req.backtest_last == Some(0) {
-        return Err(ApiError::invalid("backtest_last", "must be at least 1"));
+        return Err(ApiError::invalid(format!("{at}backtest_last"), "must be at least 1"));
     }
+    Ok((config, options, PublishOptions { backtest_last: req.backtest_last, snapshot: true, activate: req.activate }))
+}
+
+/// Prefixes the paths of an invalid request's details (an upload's `request` part).
+fn under(at: &str, e: ApiError) -> ApiError {
+    match e {
+        ApiError::Invalid(details) => ApiError::Invalid(
+            details
+                .into_iter()
+                .map(|d| {
+                    super::error::Detail::new(
+                        if d.path.is_empty() { at.to_string() } else { format!("{at}.{}", d.path) },
+                        d.problem,
+                    )
+                })
+                .collect(),
+        ),
+        e => e,
+    }
+}
+
+fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Starts a training job: on files in the server's data directory (a JSON body naming them), or
+/// on uploaded files (`multipart/form-data`: parts `transactions`, optional `customers` and
+/// `request`, see [`upload`]).
+#[utoipa::path(post, path = "/v1/train", tag = "models",
+    request_body(content(
+        (TrainRequest = "application/json"),
+        (Object = "multipart/form-data",
+            example = json!({"transactions": "(file)", "customers": "(file, optional)", "request": "(JSON: a TrainRequest without path and customers, optional)"})),
+    )),
+    security(("api_key" = []), ("bearer" = [])), responses(
+        (status = 202, description = "The job started; poll `GET /v1/jobs/{id}`", body = Job,
+            headers(("Location" = String, description = "The job's URL, `/v1/jobs/{id}`"))),
+        (status = 401, description = "Missing or unknown API key", body = ErrorResponse),
+        (status = 403, description = "Not an admin key, or training by path without a data directory", body = ErrorResponse),
+        (status = 413, description = "The upload is over the server's limit (`--max-train-bytes`)", body = ErrorResponse),
+        (status = 415, description = "Neither application/json nor multipart/form-data", body = ErrorResponse),
+        (status = 422, description = "Invalid configuration, columns, file or part, naming the JSON path or part", body = ErrorResponse)))]
+pub async fn start(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Job>), ApiError> {
     let max = state.limits.max_train_bytes;
-    let (given_path, given_customers) = (req.path.clone(), req.customers.clone());
-    let (path, customers) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let path = resolve_data_file(&root, "path", &given_path, max)?;
-        let customers =
-            given_customers.as_deref().map(|c| resolve_data_file(&root, "customers", c, max)).transpose()?;
-        Ok((path, customers))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let job = state.jobs.start(&req.path);
+    let (req, at, data) = if is_multipart(request.headers()) {
+        let multipart =
+            Multipart::from_request(request, &state).await.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        let up =
+            upload::receive(multipart, &crate::store::jobs::dir(state.store.dir()), max, state.limits.max_body_bytes)
+                .await?;
+        let req: TrainRequest = match &up.request {
+            Some(bytes) => super::json::parse(bytes).map_err(|e| under("request", e))?,
+            None => TrainRequest::default(),
+        };
+        for (field, given) in [("request.path", req.path.is_some()), ("request.customers", req.customers.is_some())] {
+            if given {
+                return Err(ApiError::invalid(
+                    field,
+                    "an upload carries its files as parts (transactions, customers), not as paths",
+                ));
+            }
+        }
+        (req, "request.", Some(up))
+    } else if super::json::is_json(request.headers()) {
+        let bytes = axum::body::to_bytes(request.into_body(), state.limits.max_body_bytes)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let req: TrainRequest = super::json::parse(&bytes)?;
+        (req, "", None)
+    } else {
+        return Err(ApiError::UnsupportedMediaType("application/json, or multipart/form-data for an upload"));
+    };
+    let (config, options, publish) = settings(&req, at)?;
+    let data = match data {
+        Some(up) => Data::Uploaded(up),
+        None => {
+            let Some(root) = state.limits.data_dir.clone() else {
+                return Err(ApiError::Forbidden(
+                    "training by path is off: start kam serve with --data-dir DIR to train on files in DIR, or \
+                     upload the data (multipart/form-data)"
+                        .into(),
+                ));
+            };
+            let Some(given_path) = req.path.clone() else {
+                return Err(ApiError::invalid(
+                    "path",
+                    "required: a file in the server's data directory (or upload the data as multipart/form-data)",
+                ));
+            };
+            let given_customers = req.customers.clone();
+            tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+                let path = resolve_data_file(&root, "path", &given_path, max)?;
+                let customers = given_customers
+                    .map(|c| resolve_data_file(&root, "customers", &c, max).map(|p| (p, c)))
+                    .transpose()?;
+                Ok(Data::Files { path, name: given_path, customers })
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+        }
+    };
+    Ok(spawn(&state, data, config, options, publish))
+}
+
+/// Starts the job on the blocking pool and answers 202 with its `Location`.
+fn spawn(
+    state: &AppState,
+    data: Data,
+    config: TrainConfig,
+    options: ReadOptions,
+    publish: PublishOptions,
+) -> (StatusCode, [(axum::http::HeaderName, String); 1], Json<Job>) {
+    let label = match &data {
+        Data::Files { name, .. } => name.clone(),
+        Data::Uploaded(up) => format!("upload:{}", up.transactions.name),
+    };
+    let job = state.jobs.start(&label);
     let id = job.id.clone();
-    let (path_name, customers_name) = (req.path.clone(), req.customers.clone().unwrap_or_default());
-    let publish = PublishOptions { backtest_last: req.backtest_last, snapshot: true, activate: req.activate };
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let work = || -> Result<(String, bool), String> {
@@ -311,12 +433,25 @@ pub async fn start(
                 tracing::warn!(error = %full, "training job failed; the served model is unchanged");
                 public
             };
-            let ingested =
-                ingest::read_transactions(&path, &options).map_err(|e| fail(e.for_client(&path_name), &e))?;
-            let attributes = match &customers {
-                Some(p) => Some(
+            // The files and the names errors and the model's source name use (an upload's own,
+            // so that it gives the model a file of that name gives).
+            let ((path, name), customers) = match &data {
+                Data::Files { path, name, customers } => {
+                    ((path.as_path(), name.as_str()), customers.as_ref().map(|(p, n)| (p.as_path(), n.as_str())))
+                }
+                Data::Uploaded(up) => (
+                    (&*up.transactions.path, up.transactions.name.as_str()),
+                    up.customers.as_ref().map(|c| (&*c.path, c.name.as_str())),
+                ),
+            };
+            let mut ingested = ingest::read_transactions(path, &options).map_err(|e| fail(e.for_client(name), &e))?;
+            if let Data::Uploaded(up) = &data {
+                ingested.source_name.clone_from(&up.transactions.name);
+            }
+            let attributes = match customers {
+                Some((p, n)) => Some(
                     ingest::attributes::read(p, &ingested.transactions.customer_ids)
-                        .map_err(|e| fail(e.for_client(&customers_name), &e))?
+                        .map_err(|e| fail(e.for_client(n), &e))?
                         .0,
                 ),
                 None => None,
@@ -351,11 +486,12 @@ pub async fn start(
             Err("internal error: the training job failed (the server's log has the cause)".into())
         });
         st.jobs.finish(&id, result);
+        // The uploaded files, if any, are removed here.
+        drop(data);
     });
     let location = format!("/v1/jobs/{}", job.id);
-    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(job)))
+    (StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(job))
 }
-
 /// A training job's state and result.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "models", params(("id" = String, Path, description = "Job id")),
     security(("api_key" = []), ("bearer" = [])), responses(
@@ -404,6 +540,11 @@ pub async fn list(
 }
 
 /// Routes that need the admin role.
+/// `POST /v1/train` bounds its body itself (a JSON body by the server's body limit, an upload
+/// by `max_train_bytes`), so the router's default body limit is lifted there.
 pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/v1/train", post(start)).route("/v1/jobs", get(list)).route("/v1/jobs/{id}", get(show))
+    Router::new()
+        .route("/v1/train", post(start).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/v1/jobs", get(list))
+        .route("/v1/jobs/{id}", get(show))
 }

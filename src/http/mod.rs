@@ -25,6 +25,7 @@ pub mod model;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod upload;
 
 use crate::domain::forecast::intervals::{ForecastBands, IntervalParams};
 use crate::domain::forecast::portfolio::{Outlook, OutlookByState, Ranking};

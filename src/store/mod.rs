@@ -155,7 +155,8 @@ impl ModelStore {
         Ok(Saved { id: artifact.id.clone(), path, existed })
     }
 
-    /// Removes the temporary files of writes that never finished (a process killed mid-write):
+    /// Removes the temporary files of writes and uploads that never finished (a process killed
+    /// mid-write):
     /// those of processes no longer running (on Linux, by `/proc/<pid>`), or older than an hour
     /// elsewhere — in the models directory and its jobs directory. Returns how many were removed.
     /// `kam serve` calls it at start.
@@ -164,10 +165,15 @@ impl ModelStore {
         let dirs = [self.dir.clone(), jobs::dir(&self.dir)];
         for entry in dirs.iter().filter_map(|d| fs::read_dir(d).ok()).flat_map(|e| e.flatten()) {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            // `.<name>.<pid>.<n>.tmp` (an atomic write), `.upload-<pid>-<random>.<ext>` (an
+            // upload to a training job).
+            let pid = if let Some(rest) = name.strip_prefix(".upload-") {
+                rest.split('-').next().and_then(|p| p.parse::<u32>().ok())
+            } else if name.starts_with('.') && name.ends_with(".tmp") {
+                name.trim_end_matches(".tmp").rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok())
+            } else {
                 continue;
-            }
-            let pid = name.trim_end_matches(".tmp").rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            };
             let stale = match pid {
                 Some(p) if Path::new("/proc/self").exists() => {
                     p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()

@@ -254,3 +254,121 @@ async fn a_training_job_cannot_read_or_reveal_files_outside_the_data_directory()
     assert!(!problems.is_empty(), "{listed}");
     assert!(problems.iter().all(|p| !p.contains('/')), "{problems:?}");
 }
+
+/// A `multipart/form-data` body: (part name, file name, bytes) each; its content type.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "kam-test-boundary-7c1e";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                    .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn training_data_can_be_uploaded_and_gives_the_model_the_same_file_by_path_gives() {
+    let s = models_copy();
+    let models = s.path().join("models");
+    let f = fixture();
+    let data_dir = f.sandbox.path().join("data");
+    let csv = std::fs::read(data_dir.join("g.csv")).unwrap();
+    let admin = [("x-api-key", ADMIN_KEY)];
+    // By path first, not activated.
+    let by_path = router(state(&models, keys(), Limits { data_dir: Some(data_dir.clone()), ..Limits::default() }));
+    let body = serde_json::to_vec(&json!({"path": "g.csv", "activate": false})).unwrap();
+    let (st, job) = send(&by_path, "POST", "/v1/train", Some("application/json"), body, &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let by_path_job = finished_job(&by_path, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(by_path_job["status"], "succeeded", "{by_path_job}");
+
+    // The same bytes uploaded, to a server without a data directory: the same model.
+    let app = router(state(&models, keys(), Limits::default()));
+    let request = serde_json::to_vec(&json!({"activate": false})).unwrap();
+    let (ct, body) = multipart(&[("request", None, &request), ("transactions", Some("g.csv"), &csv)]);
+    let (st, headers, job) = send_for_headers(&app, "POST", "/v1/train", Some(&ct), body, &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["path"], "upload:g.csv");
+    assert_eq!(headers["location"].to_str().unwrap(), format!("/v1/jobs/{}", job["id"].as_str().unwrap()));
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["model_id"], by_path_job["model_id"]);
+    assert_eq!(done["activated"], false);
+    assert_eq!(send(&app, "GET", "/readyz", None, vec![], &[]).await.1["model_id"], f.a);
+    let leftovers: Vec<_> = std::fs::read_dir(models.join("jobs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".upload-"))
+        .collect();
+    assert!(leftovers.is_empty(), "uploads left behind: {leftovers:?}");
+
+    // Bad rows in an upload fail the job, naming the uploaded file (not a server path).
+    let (ct, body) = multipart(&[("transactions", Some("bad.csv"), b"customer_id,date,amount\na,2024-01-05,x\n")]);
+    let (st, job) = send(&app, "POST", "/v1/train", Some(&ct), body, &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let failed = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(failed["status"], "failed");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("bad.csv") && !error.contains(".upload-") && !error.contains("/jobs/"), "{error}");
+
+    // Refused before any work, by part or JSON path.
+    let bad_config = serde_json::to_vec(&json!({"config": {"segments": {"window": 0}}})).unwrap();
+    let with_path = serde_json::to_vec(&json!({"path": "g.csv"})).unwrap();
+    let cases: Vec<(Vec<(&str, Option<&str>, &[u8])>, &str)> = vec![
+        (vec![("request", None, b"{}")], "transactions"),
+        (vec![("transactions", Some("g.csv"), &csv), ("extra", None, b"x")], "body"),
+        (vec![("transactions", Some("g.csv"), &csv), ("transactions", Some("g.csv"), &csv)], "transactions"),
+        (vec![("request", None, &bad_config), ("transactions", Some("g.csv"), &csv)], "request.config.segments.window"),
+        (vec![("request", None, &with_path), ("transactions", Some("g.csv"), &csv)], "request.path"),
+        (vec![("request", None, b"{\"colour\": 1}"), ("transactions", Some("g.csv"), &csv)], "request.colour"),
+        (vec![("transactions", Some("empty.csv"), b"")], "transactions"),
+    ];
+    for (parts, field) in cases {
+        let (ct, body) = multipart(&parts);
+        let got = send(&app, "POST", "/v1/train", Some(&ct), body, &admin).await;
+        assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), [field]);
+    }
+    // Over the server's limit: 413, and nothing left on disk.
+    let small = router(state(&models, keys(), Limits { max_train_bytes: 1000, ..Limits::default() }));
+    let (ct, body) = multipart(&[("transactions", Some("g.csv"), &csv)]);
+    let got = send(&small, "POST", "/v1/train", Some(&ct), body, &admin).await;
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // Neither JSON nor multipart; a JSON body without a path; a path without a data directory.
+    let got = send(&app, "POST", "/v1/train", Some("text/csv"), csv.clone(), &admin).await;
+    assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let got = send(&by_path, "POST", "/v1/train", Some("application/json"), b"{}".to_vec(), &admin).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["path"]);
+    let got = send(&app, "POST", "/v1/train", Some("application/json"), with_path.clone(), &admin).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    // A read key may not upload.
+    let (ct, body) = multipart(&[("transactions", Some("g.csv"), &csv)]);
+    let got = send(&app, "POST", "/v1/train", Some(&ct), body, &[("x-api-key", READ_KEY)]).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+    let leftovers = std::fs::read_dir(models.join("jobs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".upload-"))
+        .count();
+    assert_eq!(leftovers, 0);
+
+    // Parquet, known by its magic bytes when the file name does not say.
+    s.ok(&["generate", "--customers", "300", "--seed", "3", "--out", "p.parquet"]);
+    let parquet = std::fs::read(s.path().join("p.parquet")).unwrap();
+    let (ct, body) = multipart(&[("request", None, &request), ("transactions", Some("sales-export"), &parquet)]);
+    let (st, job) = send(&app, "POST", "/v1/train", Some(&ct), body, &admin).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let done = finished_job(&app, job["id"].as_str().unwrap(), &admin).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (_, model) =
+        send(&app, "GET", &format!("/v1/models/{}", done["model_id"].as_str().unwrap()), None, vec![], &admin).await;
+    assert_eq!(model["data"]["source"], "sales-export.parquet", "{model}");
+}
