@@ -67,7 +67,8 @@ impl Modify for CommonResponses {
     info(
         title = "kam prediction API",
         description = "Segment, churn, re-activation and value forecasts for customers and key accounts \
-                       from a trained kam model. Errors share one body: {\"error\": {\"code\", \"message\", \"details\"}}."
+                       from a trained kam model. Errors share one body: {\"error\": {\"code\", \"message\", \"details\"}}. \
+                       Numbers in responses carry at most 6 decimals; customer ids may be sent as strings or integers."
     ),
     paths(
         health::healthz,
