@@ -44,7 +44,8 @@ fn cdnow_scores_have_a_row_per_customer_with_valid_probabilities() {
     ] {
         assert!(header.contains(&col.to_string()), "missing column {col}");
     }
-    let model: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
+    let model: serde_json::Value =
+        serde_json::from_str(&s.ok(&["models", "show", "current", "--json"]).stdout).unwrap();
     let states: Vec<String> =
         model["segments"]["states"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     // new, 3 tiers, 3 tiers × dormant_1..2, and (window 4 > lapse 3) 3 tiers × lapsed.

@@ -15,14 +15,36 @@ fn models_can_be_listed_shown_and_activated() {
 
     let list = s.ok(&["models", "list"]).stdout;
     assert!(list.contains(&format!("* {id1}")) && list.contains(&format!("  {id2}")), "{list}");
+    let line2 = list.lines().find(|l| l.contains(&id2)).unwrap();
+    assert!(line2.contains(" W1 ") && line2.contains("spend ") && line2.contains("no backtest"), "{line2}");
 
-    let shown: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", &id2]).stdout).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", &id2, "--json"]).stdout).unwrap();
     assert_eq!(shown["id"], id2.as_str());
     assert_eq!(shown["config"]["segments"]["window"], 1);
+    // The description a person reads, and two models side by side with their differences marked.
+    let described = s.ok(&["models", "show", &id2]).stdout;
+    for want in ["id ".to_string(), "window ".into(), "1 period\n".into(), "spend model ".into(), "backtest ".into()] {
+        assert!(described.contains(&want), "{want:?} in {described}");
+    }
+    let third = s.ok(&["train", "a.csv", "--backtest-last", "1", "--no-activate", "--json"]);
+    let id3 =
+        serde_json::from_str::<serde_json::Value>(&third.stdout).unwrap()["model_id"].as_str().unwrap().to_string();
+    let compared: serde_json::Value =
+        serde_json::from_str(&s.ok(&["models", "compare", &id2, &id3, "--json"]).stdout).unwrap();
+    let line = |what: &str| compared["lines"].as_array().unwrap().iter().find(|l| l["what"] == what).cloned().unwrap();
+    assert_eq!((line("window")["a"].as_str(), line("window")["differs"].as_bool()), (Some("1 period"), Some(true)));
+    assert_eq!(line("data")["differs"], false);
+    assert!(line("no-purchase AUC")["b"].as_str().unwrap().contains("persistence"), "{compared}");
+    assert_eq!(line("no-purchase AUC")["a"], "—");
+    let table = s.ok(&["models", "compare", &id2, &id3]).stdout;
+    assert!(table.lines().any(|l| l.starts_with("≠ window")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("  data")), "{table}");
+    assert!(s.kam(&["models", "compare", &id2, "2024-12-31-000000000000"]).code != 0);
 
     s.ok(&["models", "activate", &id2]);
     assert_eq!(std::fs::read_to_string(s.path().join("models/CURRENT")).unwrap().trim(), id2);
-    let current: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
+    let current: serde_json::Value =
+        serde_json::from_str(&s.ok(&["models", "show", "current", "--json"]).stdout).unwrap();
     assert_eq!(current["id"], id2.as_str());
 }
 

@@ -155,7 +155,8 @@ fn a_backtest_run_with_training_is_stored_in_the_artifact() {
         "{}",
         out.stdout
     );
-    let shown: serde_json::Value = serde_json::from_str(&s.ok(&["models", "show", "current"]).stdout).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&s.ok(&["models", "show", "current", "--json"]).stdout).unwrap();
     let bt = &shown["backtest"];
     assert_eq!(bt["holdout_periods"], 3);
     assert!(bt["no_purchase"]["model"]["auc"].as_f64().unwrap() > 0.5);

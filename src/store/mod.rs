@@ -80,6 +80,13 @@ pub struct Listed {
     pub as_of: String,
     pub source: String,
     pub customers: u64,
+    /// Period unit, trailing window and lapse threshold: `quarter W1 L2`.
+    pub scheme: String,
+    pub states: usize,
+    /// The spend model chosen (`ols`, `log_ols`, `tweedie`).
+    pub spend_model: String,
+    /// The backtest's no-purchase AUC, when the model carries a backtest.
+    pub backtest_auc: Option<f64>,
     pub active: bool,
     /// Why the file could not be loaded, if it could not.
     pub problem: Option<String>,
@@ -268,6 +275,13 @@ impl ModelStore {
                     as_of: a.periods.as_of.to_string(),
                     source: a.data.source.clone(),
                     customers: a.data.customers,
+                    scheme: format!(
+                        "{} W{} L{}",
+                        a.periods.unit, a.segments.scheme.window, a.segments.scheme.lapse_after
+                    ),
+                    states: a.segments.states.len(),
+                    spend_model: a.spend.model.kind().to_string(),
+                    backtest_auc: a.backtest.as_ref().map(|b| b.no_purchase.model.auc),
                     active,
                     problem: None,
                 },
@@ -276,6 +290,10 @@ impl ModelStore {
                     as_of: String::new(),
                     source: String::new(),
                     customers: 0,
+                    scheme: String::new(),
+                    states: 0,
+                    spend_model: String::new(),
+                    backtest_auc: None,
                     active,
                     problem: Some(e.without_path()),
                 },

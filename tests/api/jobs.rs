@@ -255,8 +255,11 @@ async fn a_training_job_cannot_read_or_reveal_files_outside_the_data_directory()
     assert!(problems.iter().all(|p| !p.contains('/')), "{problems:?}");
 }
 
-/// A `multipart/form-data` body: (part name, file name, bytes) each; its content type.
-fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+/// A part of an upload: its name, file name and bytes.
+type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+
+/// A `multipart/form-data` body of `parts`; its content type.
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     let boundary = "kam-test-boundary-7c1e";
     let mut body = Vec::new();
     for (name, file, bytes) in parts {
@@ -323,7 +326,7 @@ async fn training_data_can_be_uploaded_and_gives_the_model_the_same_file_by_path
     // Refused before any work, by part or JSON path.
     let bad_config = serde_json::to_vec(&json!({"config": {"segments": {"window": 0}}})).unwrap();
     let with_path = serde_json::to_vec(&json!({"path": "g.csv"})).unwrap();
-    let cases: Vec<(Vec<(&str, Option<&str>, &[u8])>, &str)> = vec![
+    let cases: Vec<(Vec<Part>, &str)> = vec![
         (vec![("request", None, b"{}")], "transactions"),
         (vec![("transactions", Some("g.csv"), &csv), ("extra", None, b"x")], "body"),
         (vec![("transactions", Some("g.csv"), &csv), ("transactions", Some("g.csv"), &csv)], "transactions"),
