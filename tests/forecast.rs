@@ -199,3 +199,38 @@ fn the_backtest_reports_every_metric_beside_baselines() {
     let text = s.ok(&["evaluate", "g.csv", "--config", "g.kam.toml", "--last", "2"]).stdout;
     assert!(text.contains("no purchase in holdout") && text.contains("top-20% capture"), "{text}");
 }
+
+#[test]
+fn scores_carry_p_alive_and_expected_purchases_from_the_models_own_btyd_fit() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--customers", "3000", "--seed", "5", "--out", "g.csv"]);
+    s.ok(&["train", "g.csv", "--config", "g.kam.toml"]);
+    s.ok(&["score", "g.csv", "--out", "s.jsonl"]);
+    let model: serde_json::Value =
+        serde_json::from_str(&s.ok(&["models", "show", "current", "--json"]).stdout).unwrap();
+    let with = model["btyd"]["blend"]["with"].as_str().unwrap_or("bg_nbd");
+    assert_eq!(with, "bg_nbd", "the hand formula below is BG/NBD's");
+    let p = &model["btyd"]["bg_nbd"];
+    let (r, alpha, a, b) =
+        (p["r"].as_f64().unwrap(), p["alpha"].as_f64().unwrap(), p["a"].as_f64().unwrap(), p["b"].as_f64().unwrap());
+    let text = std::fs::read_to_string(s.path().join("s.jsonl")).unwrap();
+    let mut checked = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(h) = v.get("purchase_history") else {
+            assert!(v["p_alive"].is_null(), "{v}");
+            continue;
+        };
+        let (x, t_x, t) = (h["x"].as_f64().unwrap(), h["t_x"].as_f64().unwrap(), h["t"].as_f64().unwrap());
+        // Fader, Hardie & Lee (2005), eq. (5): P(alive | x, t_x, T), time in days.
+        let want =
+            if x == 0.0 { 1.0 } else { 1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)) };
+        let got = v["p_alive"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}: {h}");
+        let e: Vec<f64> =
+            v["horizons"].as_array().unwrap().iter().map(|h| h["expected_purchases"].as_f64().unwrap()).collect();
+        assert!(e.windows(2).all(|w| w[0] <= w[1]) && e[0] >= 0.0, "{e:?}");
+        checked += 1;
+    }
+    assert!(checked > 1000, "{checked}");
+}

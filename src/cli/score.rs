@@ -9,6 +9,7 @@ use crate::domain::forecast::intervals::ForecastBands;
 use crate::domain::forecast::portfolio::Concentration;
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
+use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook};
 use crate::model::place::{CustomerNow, Snapshot, snapshot};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -81,6 +82,7 @@ fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column
         ("expected_periods_to_lapse", ColType::F64),
         ("value_horizon", ColType::F64),
         ("value_infinite", ColType::F64),
+        ("p_alive", ColType::F64),
     ]
     .iter()
     .map(|(n, t)| Column { name: n.to_string(), ty: *t })
@@ -94,6 +96,7 @@ fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column
             ("churn", ColType::F64),
             ("reactivation", ColType::F64),
             ("spend", ColType::F64),
+            ("expected_purchases", ColType::F64),
         ] {
             c.push(Column { name: format!("h{h}_{n}"), ty: t });
         }
@@ -137,6 +140,7 @@ fn cells<'a>(
     now: &CustomerNow,
     f: &Scored<'a>,
     bands: Option<&ForecastBands>,
+    purchases: Option<CustomerPurchases>,
     out: &mut Vec<Cell<'a>>,
 ) {
     out.clear();
@@ -158,6 +162,7 @@ fn cells<'a>(
     out.push(f.base.expected_periods_to_lapse.map_or(Cell::Null, Cell::F64));
     out.push(Cell::F64(f.value_horizon));
     out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
+    out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.p_alive)));
     let values = bands.map(|b| b.values(now.state, now.next_spend, now.next_spend_se, &mut Vec::new()));
     if let (Some(b), Some((first, value, infinite))) = (bands, values) {
         let to_lapse = b.state_periods_to_lapse(now.state);
@@ -177,6 +182,7 @@ fn cells<'a>(
         out.push(Cell::F64(h.churn));
         out.push(h.reactivation.map_or(Cell::Null, Cell::F64));
         out.push(Cell::F64(if h.h == 1 { f.next_spend } else { h.expected_spend }));
+        out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.expected_purchases[h.h - 1])));
         if let (Some(b), Some((first, _, _))) = (bands, values) {
             let hb = &b.state_horizons(now.state)[h.h - 1];
             let spend = if h.h == 1 { first } else { hb.expected_spend };
@@ -197,6 +203,7 @@ struct JsonHorizon<'a> {
     churn: f64,
     reactivation: Option<f64>,
     expected_spend: f64,
+    expected_purchases: Option<f64>,
     #[serde(flatten)]
     intervals: Option<HorizonIntervals<'a>>,
 }
@@ -207,6 +214,7 @@ fn json_line(
     now: &CustomerNow,
     f: &CustomerForecast,
     bands: Option<&ForecastBands>,
+    purchases: Option<CustomerPurchases>,
 ) -> serde_json::Value {
     let bands = bands.map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
@@ -222,6 +230,7 @@ fn json_line(
             churn: h.churn,
             reactivation: h.reactivation,
             expected_spend: h.expected_spend,
+            expected_purchases: purchases.as_ref().map(|p| p.expected_purchases[h.h - 1]),
         })
         .collect();
     let mut line = serde_json::to_value(now.line(ids, states)).expect("a line serializes");
@@ -229,6 +238,7 @@ fn json_line(
     fields.insert("expected_periods_to_lapse".into(), serde_json::json!(f.expected_periods_to_lapse));
     fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
     fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
+    fields.insert("p_alive".into(), serde_json::json!(purchases.as_ref().map(|p| p.p_alive)));
     if let Some(b) = &bands {
         let v: ValueIntervals = ValueIntervals::from(b);
         if let serde_json::Value::Object(m) = serde_json::to_value(v).expect("intervals serialize") {
@@ -273,6 +283,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map(|(c, o)| Scored::new(o.as_ref().unwrap_or(&per_state[c.state]), c.next_spend, a.discount_rate))
         .collect();
 
+    // P(alive) and expected purchases from the model's BTYD fit, where it has one.
+    let outlook = PurchaseOutlook::new(&model);
+    let purchases_of = |c: &CustomerNow| {
+        outlook.as_ref().zip(c.history.as_ref()).and_then(|(o, h)| o.customer(h, snap.as_of, a.horizon))
+    };
     let write_rows = a.out.is_some() || !a.summary;
     if write_rows {
         progress.step("writing scores");
@@ -284,7 +299,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let mut w = std::io::BufWriter::new(file);
                 for c in &snap.customers {
                     let f = forecaster.customer_given(c.state, c.first_step.as_deref(), c.next_spend);
-                    crate::app::numbers::to_writer(&mut w, &json_line(ids, states, c, &f, bands))?;
+                    crate::app::numbers::to_writer(&mut w, &json_line(ids, states, c, &f, bands, purchases_of(c)))?;
                     w.write_all(b"\n")?;
                 }
                 w.flush()?;
@@ -298,7 +313,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let mut sink: Box<dyn RowSink> = Box::new(ParquetSink::create(p, &cols)?);
                         let mut row = Vec::with_capacity(cols.len());
                         for i in 0..n {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, &mut row);
+                            cells(
+                                ids,
+                                states,
+                                &customers[i],
+                                &forecasts[i],
+                                bands,
+                                purchases_of(&customers[i]),
+                                &mut row,
+                            );
                             sink.write_row(&row)?;
                         }
                         sink.finish()?;
@@ -307,12 +330,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let file =
                             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                         write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, purchases_of(&customers[i]), row)
                         })?;
                     }
                     (None, None) => {
                         write_csv_parallel(std::io::BufWriter::new(std::io::stdout().lock()), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, purchases_of(&customers[i]), row)
                         })?
                     }
                     (Some(other), _) => {

@@ -95,7 +95,7 @@ pub async fn customer(
             as_of: served.periods.as_of,
             horizon: params.horizon,
             discount_rate: params.discount_rate,
-            prediction: output(&served, &id, &now, &forecasts, None),
+            prediction: output(&served, &id, &now, &forecasts, None, served.periods.as_of),
         })
         .into_response())
     })

@@ -130,6 +130,8 @@ const FORECAST_CACHE: usize = 32;
 pub struct Forecasts {
     pub forecaster: Forecaster,
     pub bands: Option<ForecastBands>,
+    /// The model's BTYD purchase model, for P(alive) and expected purchases.
+    pub purchases: Option<crate::model::place::purchases::PurchaseOutlook>,
 }
 
 impl Served {
@@ -157,7 +159,8 @@ impl Served {
         }
         let forecaster = self.artifact.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let bands = if intervals { self.artifact.bands(params, IntervalParams::default()) } else { None };
-        let built = Arc::new(Forecasts { forecaster, bands });
+        let purchases = crate::model::place::purchases::PurchaseOutlook::new(&self.artifact);
+        let built = Arc::new(Forecasts { forecaster, bands, purchases });
         let mut cache = self.forecasts.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= FORECAST_CACHE {
             cache.clear();

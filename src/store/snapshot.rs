@@ -48,6 +48,7 @@ pub struct SnapshotCustomer {
     pub next_spend: f64,
     pub next_spend_se: f64,
     pub first_step: Option<Vec<f64>>,
+    pub history: Option<crate::domain::btyd::baselines::PurchaseHistory>,
 }
 
 impl SnapshotCustomer {
@@ -61,6 +62,7 @@ impl SnapshotCustomer {
             next_spend: self.next_spend,
             next_spend_se: self.next_spend_se,
             first_step: self.first_step.clone(),
+            history: self.history,
         }
     }
 }
@@ -101,6 +103,12 @@ impl CustomerSnapshot {
             {
                 return Err(bad(n, "first_step is not a distribution over the model's states".into()));
             }
+            if l.purchase_history.is_some_and(|h| !h.is_valid()) {
+                return Err(bad(
+                    n,
+                    "purchase_history is not a possible history (need t_x ≤ t, t_x > 0 exactly with repeats)".into(),
+                ));
+            }
             let customer = SnapshotCustomer {
                 state: state(&l.segment, n)?,
                 previous: l.previous_segment.as_deref().map(|s| state(s, n)).transpose()?,
@@ -108,6 +116,7 @@ impl CustomerSnapshot {
                 next_spend: l.next_spend,
                 next_spend_se: l.next_spend_se,
                 first_step: l.first_step,
+                history: l.purchase_history,
             };
             let at = snapshot.customers.len() as u32;
             if snapshot.index.insert(l.customer_id.clone(), at).is_some() {

@@ -22,6 +22,47 @@ pub struct History {
     pub spend: SpendSummary,
 }
 
+/// A [`History`] as score files, snapshots and the API carry it: x repeat purchase days, the
+/// last `t_x` days after the first, `t` days from the first to the as-of date, and the repeat
+/// purchases' mean spend.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PurchaseHistory {
+    pub x: u32,
+    pub t_x: u32,
+    pub t: u32,
+    pub repeat_mean_spend: f64,
+}
+
+impl From<&History> for PurchaseHistory {
+    fn from(h: &History) -> Self {
+        Self {
+            x: h.summary.x as u32,
+            t_x: h.summary.t_x as u32,
+            t: h.summary.t as u32,
+            repeat_mean_spend: h.spend.mean,
+        }
+    }
+}
+
+impl PurchaseHistory {
+    pub fn to_history(&self) -> History {
+        let x = f64::from(self.x);
+        History {
+            summary: Summary { x, t_x: f64::from(self.t_x), t: f64::from(self.t), weight: 1.0 },
+            spend: SpendSummary { x, mean: self.repeat_mean_spend, weight: 1.0 },
+        }
+    }
+
+    /// Whether it is a possible history: t_x ≤ T, t_x > 0 exactly when there are repeats, a
+    /// finite, non-negative mean spend only with repeats.
+    pub fn is_valid(&self) -> bool {
+        self.t_x <= self.t
+            && (self.x > 0) == (self.t_x > 0)
+            && self.repeat_mean_spend.is_finite()
+            && (self.x > 0 || self.repeat_mean_spend == 0.0)
+    }
+}
+
 /// Every customer's history on the rows dated on or before `end` (`None` for a customer with no
 /// purchase occasion by then).
 pub fn histories(tx: &Transactions, end: Day) -> Vec<Option<History>> {
@@ -164,6 +205,22 @@ impl BtydBaselines {
             p_no_purchase: m.p_no_purchase(&h.summary, t),
             expected_purchases,
             expected_spend: expected_purchases * self.spend_per_purchase(h),
+        }
+    }
+
+    /// P(alive) of `h` under `model` (`None` when that model is not fitted).
+    pub fn p_alive(&self, model: super::blend::BtydModel, h: &History) -> Option<f64> {
+        match model {
+            super::blend::BtydModel::BgNbd => self.bg_nbd.as_ref().ok().map(|m| m.p_alive(&h.summary)),
+            super::blend::BtydModel::ParetoNbd => self.pareto_nbd.as_ref().ok().map(|m| m.p_alive(&h.summary)),
+        }
+    }
+
+    /// The forecast of `h` under `model` over the next `t` days.
+    pub fn forecast_with(&self, model: super::blend::BtydModel, h: &History, t: f64) -> Option<BtydForecast> {
+        match model {
+            super::blend::BtydModel::BgNbd => self.bg_nbd_forecast(h, t),
+            super::blend::BtydModel::ParetoNbd => self.pareto_nbd_forecast(h, t),
         }
     }
 

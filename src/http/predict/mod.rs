@@ -133,6 +133,9 @@ pub struct HorizonOut<'a> {
     pub churn: f64,
     pub reactivation: Option<f64>,
     pub expected_spend: f64,
+    /// Expected purchase days from the as-of date to the end of this period (BTYD; `null`
+    /// where `p_alive` is).
+    pub expected_purchases: Option<f64>,
     /// Intervals on this horizon's numbers (unless `intervals` is false).
     #[serde(flatten)]
     pub intervals: Option<HorizonIntervals<'a>>,
@@ -146,12 +149,21 @@ pub struct Prediction<'a> {
     pub segment: &'a str,
     pub previous_segment: Option<&'a str>,
     pub rfm: Option<Rfm>,
+    /// The purchase history the BTYD quantities come from, at the as-of date: `x` repeat purchase
+    /// days, the last `t_x` days after the first, `t` days from the first to the as-of date,
+    /// `repeat_mean_spend` (customers given by transactions; absent for features).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub purchase_history: Option<crate::domain::btyd::baselines::PurchaseHistory>,
     pub next_spend: f64,
     /// Standard error of `next_spend` (the spend regression's coefficient uncertainty).
     pub next_spend_se: f64,
     pub expected_periods_to_lapse: Option<f64>,
     pub value_horizon: f64,
     pub value_infinite: Option<f64>,
+    /// Probability that the customer is still "alive" (has not dropped out for good) under the
+    /// model's BTYD fit; `null` for customers given by features or a model without a BTYD fit.
+    pub p_alive: Option<f64>,
     /// Intervals on the customer's own numbers (unless `intervals` is false).
     #[serde(flatten)]
     pub intervals: Option<ValueIntervals>,
@@ -183,8 +195,13 @@ pub(super) fn output<'a>(
     now: &CustomerNow,
     forecasts: &Forecasts,
     features: Option<(&'static str, Vec<&'static str>)>,
+    as_of: NaiveDate,
 ) -> Prediction<'a> {
     let states = &model.segments.states;
+    let purchases = match (&forecasts.purchases, &now.history) {
+        (Some(p), Some(h)) => p.customer(h, as_of, forecasts.forecaster.params().horizon),
+        _ => None,
+    };
     // A customer with its own first-step row keeps its state's intervals (see the README).
     let f = forecasts.forecaster.customer_given(now.state, now.first_step.as_deref(), now.next_spend);
     let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
@@ -194,11 +211,13 @@ pub(super) fn output<'a>(
         segment: &states[now.state],
         previous_segment: now.previous_state.map(|s| states[s].as_str()),
         rfm: now.last.as_ref().map(Rfm::from),
+        purchase_history: now.history,
         next_spend: now.next_spend,
         next_spend_se: now.next_spend_se,
         expected_periods_to_lapse: f.expected_periods_to_lapse,
         value_horizon: f.value_horizon,
         value_infinite: f.value_infinite,
+        p_alive: purchases.as_ref().map(|p| p.p_alive),
         intervals: bands.as_ref().map(|b| ValueIntervals::from(b)),
         horizons: f
             .horizons
@@ -212,6 +231,7 @@ pub(super) fn output<'a>(
                 churn: h.churn,
                 reactivation: h.reactivation,
                 expected_spend: h.expected_spend,
+                expected_purchases: purchases.as_ref().map(|p| p.expected_purchases[h.h - 1]),
             })
             .collect(),
         segment_from: features.as_ref().map(|f| f.0),
@@ -266,12 +286,13 @@ impl<'a> Prepared<'a> {
                     next_spend,
                     next_spend_se,
                     first_step: self.model.first_step.as_ref().and_then(|f| f.row_of(c.state, &c.row, &c.attributes)),
+                    history: None,
                 };
-                output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())))
+                output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())), self.as_of)
             }
             Placed::Transactions(k) => {
                 let now = &self.snap.as_ref().expect("a snapshot for transaction customers").customers[*k as usize];
-                output(model, id, now, &self.forecasts, None)
+                output(model, id, now, &self.forecasts, None, self.as_of)
             }
         }
     }

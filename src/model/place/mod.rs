@@ -2,7 +2,9 @@
 //! (with the model's own cut-points), and its predicted next-period spend.
 
 pub mod features;
+pub mod purchases;
 
+use crate::domain::btyd::baselines::PurchaseHistory;
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::panel::{PanelRow, customer_panel};
 use crate::domain::transactions::CustomerAttributes;
@@ -38,6 +40,9 @@ pub struct CustomerNow {
     /// Its own first-step row over the states (a kept covariate model of its state, see
     /// [`crate::domain::chain::covariates`]); `None`: the pooled chain's row.
     pub first_step: Option<Vec<f64>>,
+    /// Its purchase history (x, t_x, T in days) at the as-of date, for the BTYD quantities;
+    /// `None` when given by features or with no purchase day by then.
+    pub history: Option<PurchaseHistory>,
 }
 
 /// RFM values of a customer-period, as written in score and snapshot files and the API.
@@ -94,6 +99,10 @@ pub struct CustomerLine {
     /// segment (absent otherwise: the pooled row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_step: Option<Vec<f64>>,
+    /// Its purchase history at the as-of date (absent in snapshots written before kam stored
+    /// it, and for customers without a purchase day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_history: Option<PurchaseHistory>,
 }
 
 impl CustomerNow {
@@ -107,6 +116,7 @@ impl CustomerNow {
             next_spend: self.next_spend,
             next_spend_se: self.next_spend_se,
             first_step: self.first_step.clone(),
+            purchase_history: self.history,
         }
     }
 }
@@ -188,6 +198,7 @@ pub fn snapshot(
     let first_step = model.first_step()?;
     let next_value = model.next_value();
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
+    let histories = crate::domain::btyd::baselines::histories(tx, calendar.as_of());
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
         let n = rows.len();
         let last = rows[n - 1];
@@ -203,6 +214,7 @@ pub fn snapshot(
             next_spend,
             next_spend_se,
             first_step: first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
+            history: histories[c as usize].as_ref().map(PurchaseHistory::from),
         });
     });
     let t = calendar.len() as u32 - 1;
@@ -219,6 +231,7 @@ pub fn snapshot(
                 next_spend,
                 next_spend_se,
                 first_step: first_step.as_ref().and_then(|f| f.row_of(0, &row, &attrs[c * k..(c + 1) * k])),
+                history: histories[c].as_ref().map(PurchaseHistory::from),
             });
         }
     }
