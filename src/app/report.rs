@@ -109,7 +109,8 @@ fn read_customers(
         let Some(snap) = CustomerSnapshot::load(&snapshot::path(models_dir, &model.id), model)? else {
             return Ok(None);
         };
-        return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster), "snapshot".into())));
+        let purchases = crate::model::place::purchases::PurchaseOutlook::new(model);
+        return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster, purchases.as_ref()), "snapshot".into())));
     };
     let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -162,6 +163,8 @@ fn read_jsonl(
         horizons: Vec<ChurnAt>,
         #[serde(default)]
         first_step: Option<Vec<f64>>,
+        #[serde(default)]
+        p_alive: Option<f64>,
     }
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| ReportError::Read { path: name.clone(), source })?;
@@ -193,7 +196,7 @@ fn read_jsonl(
                 return Err(bad(n, problem.into()));
             }
         };
-        out.push(Outlook { customer_id: l.customer_id, state, value, churn });
+        out.push(Outlook { customer_id: l.customer_id, state, value, churn, p_alive: l.p_alive });
     }
     Ok((out, scored))
 }
@@ -224,6 +227,7 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
         .find(|h| header.iter().any(|c| c == format!("h{h}_churn")))
         .ok_or_else(|| file_error("no churn column h1_churn, h2_churn, … (is it a kam score file?)".into()))?;
     let churn = col(&format!("h{horizon}_churn"))?;
+    let p_alive = header.iter().position(|h| h == "p_alive");
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| file_error(format!("bad CSV: {e}")))?;
@@ -242,6 +246,7 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
             state,
             value: number(value)?,
             churn: number(churn)?,
+            p_alive: p_alive.and_then(|i| rec.get(i)).and_then(|t| t.parse::<f64>().ok()).filter(|x| x.is_finite()),
         });
     }
     Ok((out, horizon))

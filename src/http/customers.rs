@@ -145,7 +145,8 @@ pub async fn summary(
             .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
         let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let by_state = OutlookByState::new(&forecaster, served.segments.states.len());
-        let outlooks = snapshot.outlooks(&by_state, &forecaster);
+        let purchases = crate::model::place::purchases::PurchaseOutlook::new(&served);
+        let outlooks = snapshot.outlooks(&by_state, &forecaster, purchases.as_ref());
         let source = "snapshot".to_string();
         Ok(Json(SummaryResponse::new(&served, &outlooks, params.horizon, Some(params.discount_rate), source, top)))
     })
@@ -165,7 +166,8 @@ pub struct ListQuery {
     /// Only customers in this (detailed) state, e.g. `dormant_1_key`.
     pub segment: Option<String>,
     /// Order, largest first (ties by customer id): `value_at_risk` (expected value × churn
-    /// probability; the default), `value`, `churn`, or `id` (ascending).
+    /// probability; the default), `value`, `churn`, `dropout` (1 − P(alive): the accounts most
+    /// likely gone first), or `id` (ascending).
     pub sort: Option<String>,
     /// Customers per page (1 to 1000; default 100).
     pub limit: Option<usize>,
@@ -191,6 +193,8 @@ pub struct ListedCustomer<'a> {
     pub churn: f64,
     /// `value × churn`.
     pub value_at_risk: f64,
+    /// P(alive) under the model's BTYD fit (`null` without a purchase history or a fit).
+    pub p_alive: Option<f64>,
 }
 
 /// A page of the customer listing.
@@ -234,7 +238,10 @@ pub async fn list(
     let params = checked_params(q.horizon, q.discount_rate)?;
     let sort = q.sort.as_deref().unwrap_or("value_at_risk");
     let Some(&(sort, ranking)) = Ranking::ALL.iter().find(|(name, _)| *name == sort) else {
-        return Err(ApiError::invalid("sort", format!("must be value_at_risk, value, churn or id, got {sort:?}")));
+        return Err(ApiError::invalid(
+            "sort",
+            format!("must be value_at_risk, value, churn, dropout or id, got {sort:?}"),
+        ));
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -295,6 +302,7 @@ pub async fn list(
                 value: c.value,
                 churn: c.churn,
                 value_at_risk: c.value * c.churn,
+                p_alive: c.p_alive,
             });
         }
         Ok(Json(CustomerList {

@@ -146,9 +146,15 @@ impl CustomerSnapshot {
         self.ids.iter().map(String::as_str).zip(&self.customers)
     }
 
-    /// Every customer's value and churn over the forecaster's horizon, in file order. Customers
-    /// with their own first-step row get it from `forecaster`.
-    pub fn outlooks(&self, by_state: &OutlookByState, forecaster: &Forecaster) -> Vec<Outlook> {
+    /// Every customer's value and churn over the forecaster's horizon, in file order, and its
+    /// P(alive) under `purchases`. Customers with their own first-step row get it from
+    /// `forecaster`.
+    pub fn outlooks(
+        &self,
+        by_state: &OutlookByState,
+        forecaster: &Forecaster,
+        purchases: Option<&crate::model::place::purchases::PurchaseOutlook>,
+    ) -> Vec<Outlook> {
         self.iter()
             .map(|(id, c)| {
                 let (value, churn) = match &c.first_step {
@@ -158,7 +164,8 @@ impl CustomerSnapshot {
                     }
                     None => by_state.value_and_churn(c.state as usize, c.next_spend),
                 };
-                Outlook { customer_id: id.to_string(), state: c.state as usize, value, churn }
+                let p_alive = purchases.zip(c.history.as_ref()).and_then(|(p, h)| p.p_alive(h));
+                Outlook { customer_id: id.to_string(), state: c.state as usize, value, churn, p_alive }
             })
             .collect()
     }

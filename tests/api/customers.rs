@@ -176,6 +176,19 @@ async fn known_customers_are_listed_by_family_and_value_at_risk_a_page_at_a_time
     assert!(dormant["customers"].as_array().unwrap().iter().all(|c| c["segment"] == "dormant"));
     assert_eq!(dormant["matching"], f.scores.values().filter(|v| v["segment"] == "dormant").count());
 
+    // The accounts most likely gone first: by 1 − P(alive), each with its P(alive) as kam score gives it.
+    let (st, gone) = page("family=key&sort=dropout&limit=50".into()).await;
+    assert_eq!(st, StatusCode::OK, "{gone}");
+    let p: Vec<f64> = gone["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["p_alive"].as_f64().unwrap_or_else(|| panic!("{c}")))
+        .collect();
+    assert!(p.windows(2).all(|w| w[0] <= w[1]) && p[0] < p[p.len() - 1], "{p:?}");
+    let first = &gone["customers"][0];
+    assert_eq!(first["p_alive"], f.scores[first["customer_id"].as_str().unwrap()]["p_alive"]);
+
     // Bad filters, sorts, limits and cursors, each by name; a cursor of other filters is refused.
     let (_, p1) = page("family=key&limit=2".into()).await;
     let other = format!("family=core&cursor={}", p1["next_cursor"].as_str().unwrap());

@@ -19,6 +19,8 @@ pub struct Outlook {
     pub value: f64,
     /// Probability of first reaching a lapsed state by the horizon (1 when lapsed now).
     pub churn: f64,
+    /// P(alive) under the model's BTYD fit, where the customer's purchase history is known.
+    pub p_alive: Option<f64>,
 }
 
 /// Per-state chain forecasts, so that a customer's outlook costs two additions: only the
@@ -91,6 +93,8 @@ pub struct AtRisk {
     pub churn: f64,
     /// `value × churn`.
     pub value_at_risk: f64,
+    /// P(alive) under the model's BTYD fit, where known.
+    pub p_alive: Option<f64>,
 }
 
 /// The summary of a customer base.
@@ -123,16 +127,20 @@ pub enum Ranking {
     Value,
     /// Churn probability by the horizon.
     Churn,
+    /// 1 − P(alive) (the BTYD fit's probability that the customer has dropped out for good);
+    /// customers without a purchase history last.
+    Dropout,
     /// Customer id, ascending.
     Id,
 }
 
 impl Ranking {
     /// Every ranking, by its name in the API (`value_at_risk`, `value`, `churn`, `id`).
-    pub const ALL: [(&'static str, Ranking); 4] = [
+    pub const ALL: [(&'static str, Ranking); 5] = [
         ("value_at_risk", Ranking::ValueAtRisk),
         ("value", Ranking::Value),
         ("churn", Ranking::Churn),
+        ("dropout", Ranking::Dropout),
         ("id", Ranking::Id),
     ];
 
@@ -141,6 +149,7 @@ impl Ranking {
             Ranking::ValueAtRisk => c.value * c.churn,
             Ranking::Value => c.value,
             Ranking::Churn => c.churn,
+            Ranking::Dropout => c.p_alive.map_or(f64::NEG_INFINITY, |p| 1.0 - p),
             Ranking::Id => 0.0,
         }
     }
@@ -226,6 +235,7 @@ pub fn summarise(
             value: c.value,
             churn: c.churn,
             value_at_risk: c.value * c.churn,
+            p_alive: c.p_alive,
         })
         .collect();
     let key_accounts = at_risk.len() as u64;
@@ -252,8 +262,17 @@ mod tests {
 
     #[test]
     fn rankings_put_the_largest_first_and_break_ties_by_id() {
-        let c = |id: &str, value: f64, churn: f64| Outlook { customer_id: id.into(), state: 0, value, churn };
-        let base = vec![c("b", 100.0, 0.1), c("a", 10.0, 1.0), c("c", 50.0, 0.5), c("d", 100.0, 0.0)];
+        let c = |id: &str, value: f64, churn: f64| Outlook {
+            customer_id: id.into(),
+            state: 0,
+            value,
+            churn,
+            p_alive: None,
+        };
+        let mut base = vec![c("b", 100.0, 0.1), c("a", 10.0, 1.0), c("c", 50.0, 0.5), c("d", 100.0, 0.0)];
+        base[0].p_alive = Some(0.9);
+        base[2].p_alive = Some(0.2);
+        base[3].p_alive = Some(0.2);
         let order = |r: Ranking| {
             let mut v = base.clone();
             r.sort(&mut v);
@@ -262,6 +281,7 @@ mod tests {
         assert_eq!(order(Ranking::ValueAtRisk), ["c", "a", "b", "d"]);
         assert_eq!(order(Ranking::Value), ["b", "d", "c", "a"]);
         assert_eq!(order(Ranking::Churn), ["a", "c", "b", "d"]);
+        assert_eq!(order(Ranking::Dropout), ["c", "d", "b", "a"]);
         assert_eq!(order(Ranking::Id), ["a", "b", "c", "d"]);
     }
     use crate::domain::forecast::ForecastParams;
@@ -273,7 +293,7 @@ mod tests {
     const LAPSED: [bool; 4] = [false, false, false, true];
 
     fn outlook(id: &str, state: usize, value: f64, churn: f64) -> Outlook {
-        Outlook { customer_id: id.into(), state, value, churn }
+        Outlook { customer_id: id.into(), state, value, churn, p_alive: None }
     }
 
     #[test]

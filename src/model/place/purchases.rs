@@ -47,10 +47,15 @@ impl PurchaseOutlook {
         (1..=horizon as i64).map(|h| f64::from(self.unit.end(at + h) - end)).collect()
     }
 
+    /// The customer's P(alive).
+    pub fn p_alive(&self, history: &PurchaseHistory) -> Option<f64> {
+        self.models.p_alive(self.with, &history.to_history())
+    }
+
     /// The customer's quantities at `as_of` over the next `horizon` periods.
     pub fn customer(&self, history: &PurchaseHistory, as_of: NaiveDate, horizon: usize) -> Option<CustomerPurchases> {
         let h = history.to_history();
-        let p_alive = self.models.p_alive(self.with, &h)?;
+        let p_alive = self.p_alive(history)?;
         let expected_purchases = self
             .horizon_days(as_of, horizon)
             .into_iter()
