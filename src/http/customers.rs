@@ -10,7 +10,7 @@
 //! ([`crate::domain::forecast::portfolio`]); the dashboard's per-customer charts.
 //!
 //! `GET /v1/customers`: the same customers listed — filtered by family or state, ordered by
-//! value at risk, value, churn or id, a page at a time with a cursor (the ordered list is built
+//! value at risk, value, churn, dropout or id, a page at a time with a cursor (the ordered list is built
 //! once per model and setting, [`super::Served::listing`]).
 //!
 //! The snapshot is loaded with the model and swapped with it; a model without one answers 404.
@@ -145,8 +145,7 @@ pub async fn summary(
             .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
         let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let by_state = OutlookByState::new(&forecaster, served.segments.states.len());
-        let purchases = crate::model::place::purchases::PurchaseOutlook::new(&served);
-        let outlooks = snapshot.outlooks(&by_state, &forecaster, purchases.as_ref());
+        let outlooks = snapshot.outlooks(&by_state, &forecaster, served.purchases.as_ref());
         let source = "snapshot".to_string();
         Ok(Json(SummaryResponse::new(&served, &outlooks, params.horizon, Some(params.discount_rate), source, top)))
     })
@@ -238,10 +237,8 @@ pub async fn list(
     let params = checked_params(q.horizon, q.discount_rate)?;
     let sort = q.sort.as_deref().unwrap_or("value_at_risk");
     let Some(&(sort, ranking)) = Ranking::ALL.iter().find(|(name, _)| *name == sort) else {
-        return Err(ApiError::invalid(
-            "sort",
-            format!("must be value_at_risk, value, churn, dropout or id, got {sort:?}"),
-        ));
+        let names: Vec<&str> = Ranking::ALL.iter().map(|(name, _)| *name).collect();
+        return Err(ApiError::invalid("sort", format!("must be one of {}, got {sort:?}", names.join(", "))));
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {

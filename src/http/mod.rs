@@ -106,6 +106,8 @@ pub struct Served {
     pub customers: Option<crate::store::snapshot::CustomerSnapshot>,
     /// The kept covariate models (customers' own first-step rows), if any.
     pub first_step: Option<crate::domain::chain::covariates::FirstStep>,
+    /// The model's BTYD purchase model (P(alive), expected purchases), if it has a fit.
+    pub purchases: Option<crate::model::place::purchases::PurchaseOutlook>,
     /// Forecasters (and their posterior draws) already built for this model, by settings.
     forecasts: std::sync::Mutex<std::collections::HashMap<ForecastKey, Arc<Forecasts>>>,
     /// The snapshot's customers in listing order, by settings and ranking (`GET /v1/customers`
@@ -130,14 +132,13 @@ const FORECAST_CACHE: usize = 32;
 pub struct Forecasts {
     pub forecaster: Forecaster,
     pub bands: Option<ForecastBands>,
-    /// The model's BTYD purchase model, for P(alive) and expected purchases.
-    pub purchases: Option<crate::model::place::purchases::PurchaseOutlook>,
 }
 
 impl Served {
     pub fn new(artifact: ModelArtifact, customers: Option<crate::store::snapshot::CustomerSnapshot>) -> Self {
         let first_step = artifact.first_step().ok().flatten();
-        Self { artifact, customers, first_step, forecasts: Default::default(), listings: Default::default() }
+        let purchases = crate::model::place::purchases::PurchaseOutlook::new(&artifact);
+        Self { artifact, customers, first_step, purchases, forecasts: Default::default(), listings: Default::default() }
     }
 
     fn forecast_key(params: ForecastParams, intervals: bool) -> ForecastKey {
@@ -159,8 +160,7 @@ impl Served {
         }
         let forecaster = self.artifact.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let bands = if intervals { self.artifact.bands(params, IntervalParams::default()) } else { None };
-        let purchases = crate::model::place::purchases::PurchaseOutlook::new(&self.artifact);
-        let built = Arc::new(Forecasts { forecaster, bands, purchases });
+        let built = Arc::new(Forecasts { forecaster, bands });
         let mut cache = self.forecasts.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= FORECAST_CACHE {
             cache.clear();
@@ -185,7 +185,7 @@ impl Served {
             .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", self.id)))?;
         let forecasts = self.forecasts(params, false)?;
         let by_state = OutlookByState::new(&forecasts.forecaster, self.segments.states.len());
-        let mut outlooks = snapshot.outlooks(&by_state, &forecasts.forecaster, forecasts.purchases.as_ref());
+        let mut outlooks = snapshot.outlooks(&by_state, &forecasts.forecaster, self.purchases.as_ref());
         ranking.sort(&mut outlooks);
         let built = Arc::new(outlooks);
         let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());

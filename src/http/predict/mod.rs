@@ -190,7 +190,7 @@ mod place;
 use place::{Placed, place};
 
 pub(super) fn output<'a>(
-    model: &'a ModelArtifact,
+    model: &'a Served,
     id: &'a str,
     now: &CustomerNow,
     forecasts: &Forecasts,
@@ -198,7 +198,7 @@ pub(super) fn output<'a>(
     as_of: NaiveDate,
 ) -> Prediction<'a> {
     let states = &model.segments.states;
-    let purchases = match (&forecasts.purchases, &now.history) {
+    let purchases = match (&model.purchases, &now.history) {
         (Some(p), Some(h)) => p.customer(h, as_of, forecasts.forecaster.params().horizon),
         _ => None,
     };
@@ -288,11 +288,11 @@ impl<'a> Prepared<'a> {
                     first_step: self.model.first_step.as_ref().and_then(|f| f.row_of(c.state, &c.row, &c.attributes)),
                     history: None,
                 };
-                output(model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())), self.as_of)
+                output(self.model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())), self.as_of)
             }
             Placed::Transactions(k) => {
                 let now = &self.snap.as_ref().expect("a snapshot for transaction customers").customers[*k as usize];
-                output(model, id, now, &self.forecasts, None, self.as_of)
+                output(self.model, id, now, &self.forecasts, None, self.as_of)
             }
         }
     }
