@@ -150,12 +150,9 @@ pub fn describe(a: &ModelArtifact) -> Vec<(String, String)> {
     line("customers", a.data.customers.to_string());
     line("dates", format!("{} .. {}", text("/data/first_date"), text("/data/last_date")));
     line("period", format!("{} ({} periods)", a.periods.unit, a.periods.spans.len()));
-    let periods = |p: &str, what: &str| {
-        let n = text(p);
-        format!("{n} {what}{}", if n == "1" { "" } else { "s" })
-    };
-    line("window", periods("/config/segments/window", "period"));
-    line("lapse after", periods("/config/segments/lapse_after", "silent period"));
+    let periods = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    line("window", periods(a.segments.scheme.window, "period"));
+    line("lapse after", periods(a.segments.scheme.lapse_after, "silent period"));
     let tiers: Vec<String> = a
         .segments
         .thresholds
@@ -165,8 +162,8 @@ pub fn describe(a: &ModelArtifact) -> Vec<(String, String)> {
     line("tiers", if tiers.is_empty() { "—".into() } else { tiers.join(", ") });
     line("states", a.segments.states.len().to_string());
     line("value basis", a.spend.value_basis.clone());
-    line("transition prior", text("/config/transitions/prior"));
-    line("recent periods", text("/config/transitions/recent_periods").replace('—', "all"));
+    line("transition prior", a.config.transitions.prior.to_string());
+    line("recent periods", a.config.transitions.recent_periods.map_or("all".into(), |k| k.to_string()));
     let covariates = match &a.transitions.covariates {
         Some(c) => {
             let kept: Vec<&str> = c.origins.iter().filter(|o| o.kept).map(|o| o.origin.as_str()).collect();
@@ -185,16 +182,18 @@ pub fn describe(a: &ModelArtifact) -> Vec<(String, String)> {
         None => text("/spend/model/kind"),
     };
     line("spend model", spend);
-    let blend = match (&a.btyd, at("/btyd/blend")) {
-        (None, _) => "off".into(),
-        (Some(b), Value::Null) => format!("none: {}", b.blend_skipped.as_deref().unwrap_or("—")),
-        (Some(_), bl) => format!(
-            "with {}: churn weight {}, spend weight {} (on {} held-out periods)",
-            bl["with"].as_str().unwrap_or("—"),
-            num(&bl["churn"]["weight"], 2),
-            num(&bl["spend"]["weight"], 2),
-            bl["holdout_periods"]
-        ),
+    let blend = match &a.btyd {
+        None => "off".into(),
+        Some(b) => match &b.blend {
+            None => format!("none: {}", b.blend_skipped.as_deref().unwrap_or("—")),
+            Some(bl) => format!(
+                "with {}: churn weight {:.2}, spend weight {:.2} (on {} held-out periods)",
+                text("/btyd/blend/with"),
+                bl.churn.weight,
+                bl.spend.weight,
+                bl.holdout_periods
+            ),
+        },
     };
     line("blend", blend);
     match &a.backtest {
