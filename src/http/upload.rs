@@ -51,11 +51,6 @@ fn client_name(given: Option<&str>) -> Option<String> {
         .then(|| last.to_string())
 }
 
-fn is_parquet_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".parquet") || lower.ends_with(".pq")
-}
-
 /// Streams one file part into a temporary file in `dir`, counting into `written` against
 /// `max_bytes`.
 async fn receive_file(
@@ -68,9 +63,10 @@ async fn receive_file(
     let given = client_name(field.file_name());
     let parquet_type = field.content_type().is_some_and(|t| t.eq_ignore_ascii_case("application/vnd.apache.parquet"));
     let first = field.chunk().await.map_err(|e| too_large_or(part, e))?.unwrap_or_default();
-    let parquet = given.as_deref().is_some_and(is_parquet_name) || parquet_type || first.starts_with(b"PAR1");
+    let parquet =
+        given.as_deref().is_some_and(crate::ingest::is_parquet_name) || parquet_type || first.starts_with(b"PAR1");
     let name = match given {
-        Some(n) if !parquet || is_parquet_name(&n) => n,
+        Some(n) if !parquet || crate::ingest::is_parquet_name(&n) => n,
         Some(n) => format!("{n}.parquet"),
         None if parquet => "upload.parquet".into(),
         None => "upload.csv".into(),

@@ -335,13 +335,17 @@ impl Ingested {
 /// How many skipped rows are reported one by one.
 pub const SKIPPED_SHOWN: usize = 5;
 
-/// Reads a transactions file: Parquet when the name ends in `.parquet` or `.pq`, else delimited
-/// text.
+/// Whether a file of this name is read as Parquet: it ends in `.parquet` or `.pq` (any case).
+pub fn is_parquet_name(name: &str) -> bool {
+    let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    ext == "parquet" || ext == "pq"
+}
+
+/// Reads a transactions file: Parquet when [`is_parquet_name`], else delimited text.
 pub fn read_transactions(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     check_regular_file(path)?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let mut ingested =
-        if ext == "parquet" || ext == "pq" { parquet::read(path, options) } else { csv::read(path, options) }?;
+    let parquet = path.file_name().and_then(|n| n.to_str()).is_some_and(is_parquet_name);
+    let mut ingested = if parquet { parquet::read(path, options) } else { csv::read(path, options) }?;
     if let Some(range) = options.date_range {
         let day = crate::domain::calendar::day_of;
         let (from, to) = (range.from.map_or(Day::MIN, day), range.to.map_or(Day::MAX, day));
