@@ -5,8 +5,8 @@
 
 use super::views::{self, ForecastResponse, SummaryResponse};
 use crate::domain::forecast::intervals::IntervalParams;
-use crate::domain::forecast::portfolio::{Outlook, OutlookByState};
-use crate::domain::forecast::{ForecastError, ForecastParams, Forecaster, MAX_HORIZON};
+use crate::domain::forecast::portfolio::{Outlook, OutlookByState, Standing};
+use crate::domain::forecast::{ForecastError, ForecastParams, MAX_HORIZON};
 use crate::model::artifact::ModelArtifact;
 #[cfg(doc)]
 use crate::model::place::CustomerLine;
@@ -99,6 +99,8 @@ fn read_customers(
 ) -> Result<Option<ReportCustomers>, ReportError> {
     let forecaster = model.forecaster(params)?;
     let by_state = OutlookByState::new(&forecaster, model.segments.states.len());
+    let purchases = crate::model::place::purchases::PurchaseOutlook::new(model);
+    let as_of = model.periods.as_of;
     let from_snapshot = |outlooks, source: String| ReportCustomers {
         outlooks,
         horizon: params.horizon,
@@ -109,17 +111,18 @@ fn read_customers(
         let Some(snap) = CustomerSnapshot::load(&snapshot::path(models_dir, &model.id), model)? else {
             return Ok(None);
         };
-        let purchases = crate::model::place::purchases::PurchaseOutlook::new(model);
-        return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster, purchases.as_ref()), "snapshot".into())));
+        return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster, purchases.as_ref(), as_of), "snapshot".into())));
     };
     let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     match ext.as_deref() {
         Some("jsonl") | Some("ndjson") => {
-            let (outlooks, scored) = read_jsonl(path, model, &by_state, &forecaster)?;
-            if !scored {
-                return Ok(Some(from_snapshot(outlooks, file)));
+            if horizon_of_jsonl(path).is_none() {
+                // Snapshot lines (no forecast of their own): forecast here, as the stored one.
+                let snap = CustomerSnapshot::load(path, model)?.unwrap_or_default();
+                return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster, purchases.as_ref(), as_of), file)));
             }
+            let outlooks = read_jsonl(path, model)?;
             // kam score's JSON Lines carry one horizon entry per period.
             let horizon = horizon_of_jsonl(path).unwrap_or(params.horizon);
             Ok(Some(ReportCustomers { outlooks, horizon, discount_rate: None, source: file }))
@@ -138,39 +141,48 @@ fn read_customers(
     }
 }
 
-/// Reads a JSON Lines file of `kam score` lines (value and churn taken as written) or snapshot
-/// lines ([`CustomerLine`]s: value and churn forecast with `by_state`). Returns the customers
-/// and whether the lines were scored.
-fn read_jsonl(
-    path: &Path,
-    model: &ModelArtifact,
-    by_state: &OutlookByState,
-    forecaster: &Forecaster,
-) -> Result<(Vec<Outlook>, bool), ReportError> {
+/// Reads a JSON Lines file of `kam score` lines: value, churn and standing as written.
+fn read_jsonl(path: &Path, model: &ModelArtifact) -> Result<Vec<Outlook>, ReportError> {
     #[derive(serde::Deserialize)]
-    struct ChurnAt {
+    struct Horizon {
         churn: f64,
+        #[serde(default)]
+        p_leave_tier: Option<f64>,
+        #[serde(default)]
+        p_key_own: Option<f64>,
+        #[serde(default)]
+        p_no_purchase: Option<f64>,
     }
-    /// What the report needs of a `kam score` line (value and churn) or of a snapshot line (a
-    /// [`CustomerLine`]: next-period spend and any own first step), read once.
+    #[derive(serde::Deserialize)]
+    struct Recency {
+        recency_days: u32,
+    }
+    /// What the report needs of a `kam score` line.
     #[derive(serde::Deserialize)]
     struct Line {
         customer_id: String,
         segment: String,
-        next_spend: Option<f64>,
-        value_horizon: Option<f64>,
         #[serde(default)]
-        horizons: Vec<ChurnAt>,
-        #[serde(default)]
-        first_step: Option<Vec<f64>>,
+        previous_segment: Option<String>,
+        value_horizon: f64,
+        horizons: Vec<Horizon>,
         #[serde(default)]
         p_alive: Option<f64>,
+        #[serde(default)]
+        value_at_risk: Option<f64>,
+        #[serde(default)]
+        value_if_retained: Option<f64>,
+        #[serde(default)]
+        rfm: Option<Recency>,
+        #[serde(default)]
+        usual_gap_days: Option<f64>,
+        #[serde(default)]
+        spend_change: Option<f64>,
     }
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| ReportError::Read { path: name.clone(), source })?;
     let bad = |line: usize, problem: String| ReportError::Line { file: name.clone(), line: line as u64, problem };
     let mut out = Vec::new();
-    let mut scored = true;
     for (k, line) in std::io::BufReader::new(file).lines().enumerate() {
         let n = k + 1;
         let line = line.map_err(|e| bad(n, e.to_string()))?;
@@ -179,26 +191,29 @@ fn read_jsonl(
         }
         let l: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
         let state = state_of(model, &l.segment).map_err(|p| bad(n, p))?;
-        let (value, churn) = match (l.value_horizon, l.horizons.last(), l.next_spend) {
-            (Some(v), Some(h), _) => (v, h.churn),
-            (_, _, Some(next_spend)) => {
-                scored = false;
-                match &l.first_step {
-                    Some(q) if q.len() == model.segments.states.len() => {
-                        let f = forecaster.customer_with_first_step(state, q, next_spend);
-                        (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
-                    }
-                    _ => by_state.value_and_churn(state, next_spend),
-                }
-            }
-            _ => {
-                let problem = "neither value_horizon with horizons (kam score) nor next_spend (a snapshot)";
-                return Err(bad(n, problem.into()));
-            }
-        };
-        out.push(Outlook { customer_id: l.customer_id, state, value, churn, p_alive: l.p_alive });
+        let previous_state = l.previous_segment.as_deref().map(|s| state_of(model, s)).transpose().map_err(|p| bad(n, p))?;
+        let last = l.horizons.last().ok_or_else(|| bad(n, "no horizons".into()))?;
+        let standing = l.value_at_risk.zip(l.value_if_retained).map(|(value_at_risk, value_if_retained)| Standing {
+            value_if_retained,
+            value_at_risk,
+            p_leave_tier: last.p_leave_tier,
+            p_key: last.p_key_own,
+            p_no_purchase: last.p_no_purchase.unwrap_or(f64::NAN),
+            silent_days: l.rfm.as_ref().map_or(0, |r| r.recency_days),
+            usual_gap_days: l.usual_gap_days,
+            spend_change: l.spend_change,
+        });
+        out.push(Outlook {
+            customer_id: l.customer_id,
+            state,
+            value: l.value_horizon,
+            churn: last.churn,
+            p_alive: l.p_alive,
+            previous_state,
+            standing,
+        });
     }
-    Ok((out, scored))
+    Ok(out)
 }
 
 fn state_of(model: &ModelArtifact, segment: &str) -> Result<usize, String> {
@@ -227,7 +242,14 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
         .find(|h| header.iter().any(|c| c == format!("h{h}_churn")))
         .ok_or_else(|| file_error("no churn column h1_churn, h2_churn, … (is it a kam score file?)".into()))?;
     let churn = col(&format!("h{horizon}_churn"))?;
-    let p_alive = header.iter().position(|h| h == "p_alive");
+    let optional = |c: &str| header.iter().position(|h| h == c);
+    let p_alive = optional("p_alive");
+    let previous = optional("previous_segment");
+    let (value_at_risk, value_if_retained) = (optional("value_at_risk"), optional("value_if_retained"));
+    let at_horizon = |c: &str| optional(&format!("h{horizon}_{c}"));
+    let (p_leave_tier, p_key, p_no_purchase) =
+        (at_horizon("p_leave_tier"), at_horizon("p_key_own"), at_horizon("p_no_purchase"));
+    let (recency, gap, change) = (optional("recency_days"), optional("usual_gap_days"), optional("spend_change"));
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| file_error(format!("bad CSV: {e}")))?;
@@ -240,13 +262,33 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| bad(format!("column {:?}: not a number: {text:?}", &header[i])))
         };
-        let state = state_of(model, rec.get(segment).unwrap_or("")).map_err(bad)?;
+        // An optional number: an empty cell (or no column) is none.
+        let maybe = |i: Option<usize>| i.and_then(|i| rec.get(i)).and_then(|t| t.parse::<f64>().ok()).filter(|x| x.is_finite());
+        let state = state_of(model, rec.get(segment).unwrap_or("")).map_err(&bad)?;
+        let previous_state = previous
+            .and_then(|i| rec.get(i))
+            .filter(|t| !t.is_empty())
+            .map(|t| state_of(model, t))
+            .transpose()
+            .map_err(&bad)?;
+        let standing = maybe(value_at_risk).zip(maybe(value_if_retained)).map(|(value_at_risk, value_if_retained)| Standing {
+            value_if_retained,
+            value_at_risk,
+            p_leave_tier: maybe(p_leave_tier),
+            p_key: maybe(p_key),
+            p_no_purchase: maybe(p_no_purchase).unwrap_or(f64::NAN),
+            silent_days: maybe(recency).map_or(0, |d| d as u32),
+            usual_gap_days: maybe(gap),
+            spend_change: maybe(change),
+        });
         out.push(Outlook {
             customer_id: rec.get(id).unwrap_or("").to_string(),
             state,
             value: number(value)?,
             churn: number(churn)?,
-            p_alive: p_alive.and_then(|i| rec.get(i)).and_then(|t| t.parse::<f64>().ok()).filter(|x| x.is_finite()),
+            p_alive: maybe(p_alive),
+            previous_state,
+            standing,
         });
     }
     Ok((out, horizon))

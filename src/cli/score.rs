@@ -6,12 +6,13 @@ use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::app::views::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::intervals::ForecastBands;
-use crate::domain::forecast::portfolio::Concentration;
+use crate::domain::forecast::portfolio::{Concentration, Outlook, Portfolio, PortfolioParams, summarise};
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
-use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook};
+use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
 use crate::model::place::{CustomerNow, Snapshot, snapshot};
 use anyhow::Context;
+use rayon::prelude::*;
 use chrono::NaiveDate;
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,6 +84,10 @@ fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column
         ("value_horizon", ColType::F64),
         ("value_infinite", ColType::F64),
         ("p_alive", ColType::F64),
+        ("value_if_retained", ColType::F64),
+        ("value_at_risk", ColType::F64),
+        ("usual_gap_days", ColType::F64),
+        ("spend_change", ColType::F64),
     ]
     .iter()
     .map(|(n, t)| Column { name: n.to_string(), ty: *t })
@@ -97,6 +102,9 @@ fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column
             ("reactivation", ColType::F64),
             ("spend", ColType::F64),
             ("expected_purchases", ColType::F64),
+            ("p_no_purchase", ColType::F64),
+            ("p_leave_tier", ColType::F64),
+            ("p_key_own", ColType::F64),
         ] {
             c.push(Column { name: format!("h{h}_{n}"), ty: t });
         }
@@ -110,26 +118,55 @@ fn columns(model: &ModelArtifact, horizon: usize, intervals: bool) -> Vec<Column
     c
 }
 
-/// A customer's forecast: the chain forecast of its state, and its own first-period spend.
-/// Only the first period's spend and the values depend on the customer beyond its state, so the
-/// chain part is computed once per state.
-#[derive(Clone, Copy)]
+/// A customer's forecast: the chain forecast of its state, its own first-period spend and its
+/// BTYD quantities. Only the first period's spend and the values depend on the customer beyond
+/// its state in the chain, so the chain part is computed once per state; where the model blends,
+/// the spend per period and the values are the served (blended) ones.
+#[derive(Clone)]
 struct Scored<'a> {
     base: &'a CustomerForecast,
     next_spend: f64,
     value_horizon: f64,
     value_infinite: Option<f64>,
+    purchases: Option<CustomerPurchases>,
+    /// The served spend per period where the model blends (`None`: the chain's).
+    served_spend: Option<Vec<f64>>,
 }
 
 impl<'a> Scored<'a> {
     /// `base` is the state's forecast with a first-period spend of 0.
-    fn new(base: &'a CustomerForecast, next_spend: f64, discount_rate: f64) -> Self {
+    fn new(
+        base: &'a CustomerForecast,
+        next_spend: f64,
+        discount_rate: f64,
+        outlook: Option<&PurchaseOutlook>,
+        purchases: Option<CustomerPurchases>,
+    ) -> Self {
         let first = next_spend / (1.0 + discount_rate);
-        Self {
+        let mut scored = Self {
             base,
             next_spend,
             value_horizon: base.value_horizon + first,
             value_infinite: base.value_infinite.map(|v| v + first),
+            purchases,
+            served_spend: None,
+        };
+        if let (Some(o), Some(own)) = (outlook, &scored.purchases) {
+            let chain: Vec<f64> = (0..base.horizons.len()).map(|h| scored.spend(h + 1)).collect();
+            if let Some(v) = o.serve(&chain, scored.value_horizon, scored.value_infinite, own, discount_rate) {
+                (scored.value_horizon, scored.value_infinite) = (v.value_horizon, v.value_infinite);
+                scored.served_spend = Some(v.spend);
+            }
+        }
+        scored
+    }
+
+    /// Expected spend in period h.
+    fn spend(&self, h: usize) -> f64 {
+        match &self.served_spend {
+            Some(s) => s[h - 1],
+            None if h == 1 => self.next_spend,
+            None => self.base.horizons[h - 1].expected_spend,
         }
     }
 }
@@ -140,9 +177,10 @@ fn cells<'a>(
     now: &CustomerNow,
     f: &Scored<'a>,
     bands: Option<&ForecastBands>,
-    purchases: Option<CustomerPurchases>,
+    discount_rate: f64,
     out: &mut Vec<Cell<'a>>,
 ) {
+    let purchases = &f.purchases;
     out.clear();
     out.push(Cell::Str(&ids[now.customer as usize]));
     out.push(Cell::Str(&states[now.state]));
@@ -163,6 +201,11 @@ fn cells<'a>(
     out.push(Cell::F64(f.value_horizon));
     out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
     out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.p_alive)));
+    let standing = purchases.as_ref().map(|p| standing(now, p, discount_rate, f.value_horizon));
+    out.push(standing.map_or(Cell::Null, |s| Cell::F64(s.value_if_retained)));
+    out.push(standing.map_or(Cell::Null, |s| Cell::F64(s.value_at_risk)));
+    out.push(standing.and_then(|s| s.usual_gap_days).map_or(Cell::Null, Cell::F64));
+    out.push(standing.and_then(|s| s.spend_change).map_or(Cell::Null, Cell::F64));
     let values = bands.map(|b| b.values(now.state, now.next_spend, now.next_spend_se, &mut Vec::new()));
     if let (Some(b), Some((first, value, infinite))) = (bands, values) {
         let to_lapse = b.state_periods_to_lapse(now.state);
@@ -181,8 +224,11 @@ fn cells<'a>(
         out.push(Cell::Str(&states[h.most_likely]));
         out.push(Cell::F64(h.churn));
         out.push(h.reactivation.map_or(Cell::Null, Cell::F64));
-        out.push(Cell::F64(if h.h == 1 { f.next_spend } else { h.expected_spend }));
+        out.push(Cell::F64(f.spend(h.h)));
         out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.expected_purchases[h.h - 1])));
+        out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.p_no_purchase[h.h - 1])));
+        out.push(purchases.as_ref().and_then(|p| p.p_leave_tier.get(h.h - 1)).map_or(Cell::Null, |p| Cell::F64(*p)));
+        out.push(purchases.as_ref().and_then(|p| p.p_key.get(h.h - 1)).map_or(Cell::Null, |p| Cell::F64(*p)));
         if let (Some(b), Some((first, _, _))) = (bands, values) {
             let hb = &b.state_horizons(now.state)[h.h - 1];
             let spend = if h.h == 1 { first } else { hb.expected_spend };
@@ -204,6 +250,9 @@ struct JsonHorizon<'a> {
     reactivation: Option<f64>,
     expected_spend: f64,
     expected_purchases: Option<f64>,
+    p_no_purchase: Option<f64>,
+    p_leave_tier: Option<f64>,
+    p_key_own: Option<f64>,
     #[serde(flatten)]
     intervals: Option<HorizonIntervals<'a>>,
 }
@@ -215,6 +264,7 @@ fn json_line(
     f: &CustomerForecast,
     bands: Option<&ForecastBands>,
     purchases: Option<CustomerPurchases>,
+    discount_rate: f64,
 ) -> serde_json::Value {
     let bands = bands.map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
@@ -231,6 +281,9 @@ fn json_line(
             reactivation: h.reactivation,
             expected_spend: h.expected_spend,
             expected_purchases: purchases.as_ref().map(|p| p.expected_purchases[h.h - 1]),
+            p_no_purchase: purchases.as_ref().map(|p| p.p_no_purchase[h.h - 1]),
+            p_leave_tier: purchases.as_ref().and_then(|p| p.p_leave_tier.get(h.h - 1).copied()),
+            p_key_own: purchases.as_ref().and_then(|p| p.p_key.get(h.h - 1).copied()),
         })
         .collect();
     let mut line = serde_json::to_value(now.line(ids, states)).expect("a line serializes");
@@ -239,6 +292,11 @@ fn json_line(
     fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
     fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
     fields.insert("p_alive".into(), serde_json::json!(purchases.as_ref().map(|p| p.p_alive)));
+    let standing = purchases.as_ref().map(|p| standing(now, p, discount_rate, f.value_horizon));
+    fields.insert("value_if_retained".into(), serde_json::json!(standing.map(|s| s.value_if_retained)));
+    fields.insert("value_at_risk".into(), serde_json::json!(standing.map(|s| s.value_at_risk)));
+    fields.insert("usual_gap_days".into(), serde_json::json!(standing.and_then(|s| s.usual_gap_days)));
+    fields.insert("spend_change".into(), serde_json::json!(standing.and_then(|s| s.spend_change)));
     if let Some(b) = &bands {
         let v: ValueIntervals = ValueIntervals::from(b);
         if let serde_json::Value::Object(m) = serde_json::to_value(v).expect("intervals serialize") {
@@ -276,18 +334,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .map(|c| c.first_step.as_ref().map(|q| forecaster.customer_with_first_step(c.state, q, 0.0)))
         .collect();
+    // P(alive), expected purchases and the customer's own standing from the model's BTYD fit,
+    // where it has one; with its blend, the served spend and values.
+    let outlook = PurchaseOutlook::new(&model);
+    let purchases_of = |c: &CustomerNow| outlook.as_ref().and_then(|o| o.of(c, snap.as_of, a.horizon));
     let forecasts: Vec<Scored> = snap
         .customers
-        .iter()
-        .zip(&own)
-        .map(|(c, o)| Scored::new(o.as_ref().unwrap_or(&per_state[c.state]), c.next_spend, a.discount_rate))
+        .par_iter()
+        .zip(&own[..])
+        .map(|(c, o)| {
+            let base = o.as_ref().unwrap_or(&per_state[c.state]);
+            Scored::new(base, c.next_spend, a.discount_rate, outlook.as_ref(), purchases_of(c))
+        })
         .collect();
-
-    // P(alive) and expected purchases from the model's BTYD fit, where it has one.
-    let outlook = PurchaseOutlook::new(&model);
-    let purchases_of = |c: &CustomerNow| {
-        outlook.as_ref().zip(c.history.as_ref()).and_then(|(o, h)| o.customer(h, snap.as_of, a.horizon))
-    };
     let write_rows = a.out.is_some() || !a.summary;
     if write_rows {
         progress.step("writing scores");
@@ -297,9 +356,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let path = a.out.as_ref().unwrap();
                 let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                for c in &snap.customers {
-                    let f = forecaster.customer_given(c.state, c.first_step.as_deref(), c.next_spend);
-                    crate::app::numbers::to_writer(&mut w, &json_line(ids, states, c, &f, bands, purchases_of(c)))?;
+                for (c, scored) in snap.customers.iter().zip(&forecasts) {
+                    let mut f = forecaster.customer_given(c.state, c.first_step.as_deref(), c.next_spend);
+                    if let (Some(o), Some(own)) = (&outlook, &scored.purchases) {
+                        o.serve_into(&mut f, own, a.discount_rate);
+                    }
+                    let line = json_line(ids, states, c, &f, bands, scored.purchases.clone(), a.discount_rate);
+                    crate::app::numbers::to_writer(&mut w, &line)?;
                     w.write_all(b"\n")?;
                 }
                 w.flush()?;
@@ -313,15 +376,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let mut sink: Box<dyn RowSink> = Box::new(ParquetSink::create(p, &cols)?);
                         let mut row = Vec::with_capacity(cols.len());
                         for i in 0..n {
-                            cells(
-                                ids,
-                                states,
-                                &customers[i],
-                                &forecasts[i],
-                                bands,
-                                purchases_of(&customers[i]),
-                                &mut row,
-                            );
+                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, &mut row);
                             sink.write_row(&row)?;
                         }
                         sink.finish()?;
@@ -330,12 +385,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let file =
                             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                         write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, purchases_of(&customers[i]), row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, row)
                         })?;
                     }
                     (None, None) => {
                         write_csv_parallel(std::io::BufWriter::new(std::io::stdout().lock()), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, purchases_of(&customers[i]), row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, row)
                         })?
                     }
                     (Some(other), _) => {
@@ -350,6 +405,79 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         print!("{}", summary(&model, &snap, &forecasts, ids, bands, &a));
     }
     Ok(())
+}
+
+/// The key-account part of the summary: moves in and out of key with value and destination, and
+/// the accounts most at risk with why.
+fn key_report(p: &Portfolio, key: &str, horizon: &str) -> String {
+    let m = &p.key_moves;
+    let mut s = format!(
+        "\n{} accounts entered {key} in the last period; {} left it\n",
+        thousands(m.entered),
+        thousands(m.left)
+    );
+    let counts = |v: &[(String, u64)], word: &str| {
+        v.iter().map(|(name, n)| format!("{} {word} {name}", thousands(*n))).collect::<Vec<_>>().join(", ")
+    };
+    if !m.entered_from.is_empty() {
+        s.push_str(&format!("  came from: {}\n", counts(&m.entered_from, "from")));
+    }
+    if !m.left_to.is_empty() {
+        s.push_str(&format!("  left for: {}\n", counts(&m.left_to, "to")));
+    }
+    for (title, list, word) in [("entered", &m.entered_top, "from"), ("left", &m.left_top, "now")] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut t = Table::new(vec![format!("largest {title}"), word.into(), format!("value, next {horizon}")]);
+        for k in list {
+            t.row(vec![k.customer_id.clone(), k.segment.clone(), format!("{:.2}", k.value)]);
+        }
+        s.push('\n');
+        s.push_str(&t.render(2));
+    }
+    let mut t = Table::new(vec![
+        format!("{key} accounts most at risk"),
+        "segment".into(),
+        format!("value, next {horizon}"),
+        "if kept".into(),
+        "value at risk".into(),
+        format!("p(leave {key})"),
+        "p(no purchase)".into(),
+        "silent / usual gap (days)".into(),
+        "spend change".into(),
+    ]);
+    let opt = |x: Option<f64>, digits: usize| x.filter(|x| x.is_finite()).map_or("–".into(), |x| format!("{x:.digits$}"));
+    for r in &p.at_risk {
+        let segment = match &r.previous_segment {
+            Some(before) if *before != r.segment => format!("{before} → {}", r.segment),
+            _ => r.segment.clone(),
+        };
+        let silent = match (r.silent_days, r.usual_gap_days) {
+            (Some(d), Some(g)) => format!("{d} / {g:.0}"),
+            (Some(d), None) => format!("{d} / –"),
+            _ => "–".into(),
+        };
+        t.row(vec![
+            r.customer_id.clone(),
+            segment,
+            format!("{:.2}", r.value),
+            opt(r.value_if_retained, 2),
+            format!("{:.2}", r.value_at_risk),
+            opt(r.p_leave_key, 3),
+            opt(r.p_no_purchase, 3),
+            silent,
+            r.spend_change.map_or("–".into(), |c| format!("{:+.0}%", 100.0 * c)),
+        ]);
+    }
+    s.push('\n');
+    s.push_str(&t.render(2));
+    s.push_str(&format!(
+        "  value at risk: expected value over the next {horizon} if the account keeps buying at its own rate, less its expected value;\n  \
+         p(leave {key}): probability of not being {key} at the end of the horizon; key accounts together: {:.2} at risk\n",
+        p.key_value_at_risk
+    ));
+    s
 }
 
 fn summary(
@@ -410,62 +538,24 @@ fn summary(
     s.push_str(&t.render(2));
 
     if let Some(key) = model.key_index() {
-        let entered: Vec<&CustomerNow> =
-            snap.customers.iter().filter(|c| c.state == key && c.previous_state.is_some_and(|p| p != key)).collect();
-        let left: Vec<&CustomerNow> =
-            snap.customers.iter().filter(|c| c.previous_state == Some(key) && c.state != key).collect();
-        s.push_str(&format!(
-            "\n{} accounts entered {} in the last period; {} left it\n",
-            thousands(entered.len() as u64),
-            states[key],
-            thousands(left.len() as u64)
-        ));
-        let mut to = vec![0u64; n_states];
-        for c in &left {
-            to[c.state] += 1;
-        }
-        let moves: Vec<String> =
-            (0..n_states).filter(|&j| to[j] > 0).map(|j| format!("{} to {}", thousands(to[j]), states[j])).collect();
-        if !moves.is_empty() {
-            s.push_str(&format!("  left for: {}\n", moves.join(", ")));
-        }
-        let list = |v: &[&CustomerNow]| {
-            v.iter().take(a.top).map(|c| ids[c.customer as usize].clone()).collect::<Vec<_>>().join(", ")
-        };
-        if !entered.is_empty() {
-            s.push_str(&format!("  entered: {}{}\n", list(&entered), if entered.len() > a.top { ", …" } else { "" }));
-        }
-        if !left.is_empty() {
-            s.push_str(&format!("  left: {}{}\n", list(&left), if left.len() > a.top { ", …" } else { "" }));
-        }
-
-        let mut at_risk: Vec<(usize, f64)> = snap
+        let outlooks: Vec<Outlook> = snap
             .customers
             .iter()
-            .enumerate()
-            .filter(|(_, c)| c.state == key)
-            .map(|(i, _)| (i, forecasts[i].value_horizon * forecasts[i].base.horizons[h - 1].churn))
+            .zip(forecasts)
+            .map(|(c, f)| Outlook {
+                customer_id: ids[c.customer as usize].clone(),
+                state: c.state,
+                value: f.value_horizon,
+                churn: f.base.horizons[h - 1].churn,
+                p_alive: f.purchases.as_ref().map(|p| p.p_alive),
+                previous_state: c.previous_state,
+                standing: f.purchases.as_ref().map(|p| standing(c, p, a.discount_rate, f.value_horizon)),
+            })
             .collect();
-        at_risk.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        let mut t = Table::new(vec![
-            format!("{} accounts most at risk", states[key]),
-            format!("value over {h}"),
-            format!("churn by {h}"),
-            "value at risk".into(),
-            format!("p({}) at 1", states[key]),
-        ]);
-        for &(i, risk) in at_risk.iter().take(a.top) {
-            let f = &forecasts[i];
-            t.row(vec![
-                ids[snap.customers[i].customer as usize].clone(),
-                format!("{:.2}", f.value_horizon),
-                format!("{:.3}", f.base.horizons[h - 1].churn),
-                format!("{risk:.2}"),
-                format!("{:.3}", f.base.horizons[0].p_key),
-            ]);
-        }
-        s.push('\n');
-        s.push_str(&t.render(2));
+        let lapsed = model.lapsed_states();
+        let portfolio =
+            summarise(&outlooks, states, Some(key), &lapsed, PortfolioParams { top: a.top, ..Default::default() });
+        s.push_str(&key_report(&portfolio, &states[key], &model.periods.unit.count(h)));
     }
 
     let sizes = &model.segments.sizes_by_period;

@@ -85,6 +85,15 @@ impl fmt::Display for PeriodUnit {
 }
 
 impl PeriodUnit {
+    /// `n` periods in words: "1 month", "4 months", "3 periods of 10 days".
+    pub fn count(&self, n: usize) -> String {
+        let plural = if n == 1 { "" } else { "s" };
+        match self {
+            PeriodUnit::Days { length, .. } => format!("{n} period{plural} of {length} days"),
+            unit => format!("{n} {unit}{plural}"),
+        }
+    }
+
     /// The absolute number of the period holding `day` (consecutive periods have consecutive
     /// numbers).
     pub fn ordinal(&self, day: Day) -> i64 {

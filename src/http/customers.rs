@@ -115,12 +115,15 @@ pub struct SummaryQuery {
 }
 
 /// The served model's customers at a glance: value concentration curve, churn-risk histogram,
-/// and the key accounts with the most value at risk (expected value × churn probability).
+/// the key accounts (and accounts key a period ago) with the most value at risk (expected value
+/// if retained less expected value) and why, and the moves into and out of key.
 #[utoipa::path(get, path = "/v1/model/customers/summary", tag = "model", security(("api_key" = []), ("bearer" = [])),
     params(SummaryQuery), responses(
         (status = 200, description = "`{model_id, as_of, horizon, discount_rate, source, customers, total_value, \
             concentration: [{customer_share, value_share}], top_shares, churn: {edges, counts, lapsed_now}, key_state, \
-            key_accounts, key_value_at_risk, at_risk: [{customer_id, segment, value, churn, value_at_risk}]}`",
+            key_accounts, key_value_at_risk, at_risk: [{customer_id, segment, previous_segment, value, churn, \
+            value_at_risk, value_if_retained, p_alive, p_leave_key, p_no_purchase, silent_days, usual_gap_days, \
+            spend_change}], key_moves: {entered, left, entered_from, left_to, entered_top, left_top}}`",
             body = serde_json::Value),
         (status = 404, description = "The model has no customer snapshot", body = ErrorResponse),
         (status = 422, description = "Invalid horizon, discount rate or top", body = ErrorResponse),
@@ -145,7 +148,7 @@ pub async fn summary(
             .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", served.id)))?;
         let forecaster = served.forecaster(params).map_err(|e| ApiError::Internal(e.to_string()))?;
         let by_state = OutlookByState::new(&forecaster, served.segments.states.len());
-        let outlooks = snapshot.outlooks(&by_state, &forecaster, served.purchases.as_ref());
+        let outlooks = snapshot.outlooks(&by_state, &forecaster, served.purchases.as_ref(), served.periods.as_of);
         let source = "snapshot".to_string();
         Ok(Json(SummaryResponse::new(&served, &outlooks, params.horizon, Some(params.discount_rate), source, top)))
     })
@@ -164,9 +167,9 @@ pub struct ListQuery {
     pub family: Option<String>,
     /// Only customers in this (detailed) state, e.g. `dormant_1_key`.
     pub segment: Option<String>,
-    /// Order, largest first (ties by customer id): `value_at_risk` (expected value × churn
-    /// probability; the default), `value`, `churn`, `dropout` (1 − P(alive): the accounts most
-    /// likely gone first), or `id` (ascending).
+    /// Order, largest first (ties by customer id): `value_at_risk` (the default), `leave_tier`
+    /// (P(leaving its tier by the horizon)), `value`, `churn`, `dropout` (1 − P(alive): the
+    /// accounts most likely gone first), or `id` (ascending).
     pub sort: Option<String>,
     /// Customers per page (1 to 1000; default 100).
     pub limit: Option<usize>,
@@ -190,10 +193,27 @@ pub struct ListedCustomer<'a> {
     pub value: f64,
     /// Probability of lapsing by the horizon.
     pub churn: f64,
+    /// `value_if_retained − value` (0 at least) where the purchase history is known, else
     /// `value × churn`.
     pub value_at_risk: f64,
-    /// P(alive) under the model's BTYD fit (`null` without a purchase history or a fit).
+    /// Expected value over the horizon if it keeps buying at its own rate (`null` without a
+    /// purchase history or a BTYD fit, as every field below).
+    pub value_if_retained: Option<f64>,
+    /// P(alive) under the model's BTYD fit.
     pub p_alive: Option<f64>,
+    /// P(not in its tier or a higher one at the horizon; for a key account: of not being key).
+    pub p_leave_tier: Option<f64>,
+    /// P(key at the horizon) from its own purchase rate and recent spend.
+    pub p_key_own: Option<f64>,
+    /// P(no purchase by the horizon).
+    pub p_no_purchase: Option<f64>,
+    /// Days since its last purchase, and its mean days between purchases.
+    pub silent_days: Option<u32>,
+    pub usual_gap_days: Option<f64>,
+    /// Spend in the newer half of its trailing window against the older half (−0.4: down 40%).
+    pub spend_change: Option<f64>,
+    /// Its state a period before.
+    pub previous_segment: Option<&'a str>,
 }
 
 /// A page of the customer listing.
@@ -298,8 +318,16 @@ pub async fn list(
                 family: &family_of[c.state],
                 value: c.value,
                 churn: c.churn,
-                value_at_risk: c.value * c.churn,
+                value_at_risk: c.value_at_risk(),
+                value_if_retained: c.standing.map(|s| s.value_if_retained),
                 p_alive: c.p_alive,
+                p_leave_tier: c.standing.and_then(|s| s.p_leave_tier),
+                p_key_own: c.standing.and_then(|s| s.p_key),
+                p_no_purchase: c.standing.map(|s| s.p_no_purchase),
+                silent_days: c.standing.map(|s| s.silent_days),
+                usual_gap_days: c.standing.and_then(|s| s.usual_gap_days),
+                spend_change: c.standing.and_then(|s| s.spend_change),
+                previous_segment: c.previous_state.map(|s| served.segments.states[s].as_str()),
             });
         }
         Ok(Json(CustomerList {

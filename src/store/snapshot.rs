@@ -49,6 +49,7 @@ pub struct SnapshotCustomer {
     pub next_spend_se: f64,
     pub first_step: Option<Vec<f64>>,
     pub history: Option<crate::domain::btyd::baselines::PurchaseHistory>,
+    pub recent_spend: Vec<f64>,
 }
 
 impl SnapshotCustomer {
@@ -63,6 +64,7 @@ impl SnapshotCustomer {
             next_spend_se: self.next_spend_se,
             first_step: self.first_step.clone(),
             history: self.history,
+            recent_spend: self.recent_spend.clone(),
         }
     }
 }
@@ -117,6 +119,7 @@ impl CustomerSnapshot {
                 next_spend_se: l.next_spend_se,
                 first_step: l.first_step,
                 history: l.purchase_history,
+                recent_spend: l.recent_spend,
             };
             let at = snapshot.customers.len() as u32;
             if snapshot.index.insert(l.customer_id.clone(), at).is_some() {
@@ -146,27 +149,17 @@ impl CustomerSnapshot {
         self.ids.iter().map(String::as_str).zip(&self.customers)
     }
 
-    /// Every customer's value and churn over the forecaster's horizon, in file order, and its
-    /// P(alive) under `purchases`. Customers with their own first-step row get it from
-    /// `forecaster`.
+    /// Every customer's outlook over the forecaster's horizon, in file order
+    /// ([`crate::model::place::purchases::outlook`]), at the model's as-of date `as_of`.
     pub fn outlooks(
         &self,
         by_state: &OutlookByState,
         forecaster: &Forecaster,
         purchases: Option<&crate::model::place::purchases::PurchaseOutlook>,
+        as_of: chrono::NaiveDate,
     ) -> Vec<Outlook> {
         self.iter()
-            .map(|(id, c)| {
-                let (value, churn) = match &c.first_step {
-                    Some(q) => {
-                        let f = forecaster.customer_with_first_step(c.state as usize, q, c.next_spend);
-                        (f.value_horizon, f.horizons.last().map_or(0.0, |h| h.churn))
-                    }
-                    None => by_state.value_and_churn(c.state as usize, c.next_spend),
-                };
-                let p_alive = purchases.zip(c.history.as_ref()).and_then(|(p, h)| p.p_alive(h));
-                Outlook { customer_id: id.to_string(), state: c.state as usize, value, churn, p_alive }
-            })
+            .map(|(id, c)| crate::model::place::purchases::outlook(id.to_string(), &c.now(), by_state, forecaster, purchases, as_of))
             .collect()
     }
 }

@@ -48,6 +48,14 @@ async fn a_prediction_by_features_takes_or_derives_the_segment_and_lists_default
     for k in ["purchases", "spend", "recency_days", "frequency", "monetary", "tenure_periods"] {
         given[k] = rfm[k].clone();
     }
+    // The same customer given by features alone: the chain's numbers only.
+    let mut alone = given.clone();
+    alone["id"] = json!("k0");
+    // With its purchase history beside the features, every number is kam score's.
+    given["purchase_history"] = key["purchase_history"].clone();
+    if let Some(r) = key.get("recent_spend") {
+        given["recent_spend"] = r.clone();
+    }
     let customers = json!([
         given,
         // Derived with the model's cut-points (fixed: key ≥ 500, core ≥ 100).
@@ -57,29 +65,45 @@ async fn a_prediction_by_features_takes_or_derives_the_segment_and_lists_default
         {"id": "d4", "tenure_periods": 5, "purchases": 0, "monetary": 0.0, "periods_since_purchase": 1},
         {"id": "d5", "tenure_periods": 5, "purchases": 0, "monetary": 0.0, "periods_since_purchase": 3},
         {"id": "s1", "segment": "lapsed"},
+        alone,
     ]);
     let (st, r) = post(&app, "/v1/predict", json!({"customers": customers})).await;
     assert_eq!(st, StatusCode::OK, "{r}");
     let p = r["predictions"].as_array().unwrap();
-    for field in ["segment", "rfm", "next_spend", "expected_periods_to_lapse", "value_horizon", "value_infinite"] {
-        assert_eq!(p[0][field], key[field], "{field}");
+    let mut same = p[0].clone();
+    for k in ["customer_id", "segment_from", "defaulted", "previous_segment"] {
+        same.as_object_mut().unwrap().remove(k);
     }
-    // The chain's numbers are the same; the BTYD ones need a purchase history, which features
-    // do not give.
-    let without_purchases = |h: &Value| {
-        let mut h = h.clone();
-        for x in h.as_array_mut().unwrap() {
-            x.as_object_mut().unwrap().remove("expected_purchases");
-        }
-        h
+    let mut want = key.clone();
+    for k in ["customer_id", "previous_segment"] {
+        want.as_object_mut().unwrap().remove(k);
+    }
+    // Equal but for the last printed digit: the history's mean spend came back rounded to 6
+    // decimals.
+    assert_close(&same, &want, "");
+    // Alone, the chain's numbers are the same (the spend beyond them is the blend's, which needs
+    // the history); the BTYD ones are null.
+    let chain_only = |h: &Value| {
+        h.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| [&x["distribution"], &x["churn"], &x["p_key"], &x["most_likely"]].map(Value::clone))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(without_purchases(&p[0]["horizons"]), without_purchases(&key["horizons"]));
+    let k0 = &p[7];
+    assert_eq!(chain_only(&k0["horizons"]), chain_only(&key["horizons"]));
+    assert_eq!(k0["horizons"][0]["expected_spend"], key["next_spend"]);
     assert!(key["p_alive"].as_f64().is_some() && key["horizons"][0]["expected_purchases"].as_f64().is_some());
-    assert!(p[0]["p_alive"].is_null() && p[0]["horizons"][0]["expected_purchases"].is_null());
-    assert!(p[0].get("purchase_history").is_none());
-    assert_eq!(p[0]["defaulted"], json!(["periods_since_purchase"]));
+    for field in ["p_alive", "value_at_risk", "value_if_retained"] {
+        assert!(k0[field].is_null(), "{field}");
+    }
+    for field in ["expected_purchases", "p_no_purchase", "p_leave_tier", "p_key_own"] {
+        assert!(k0["horizons"][0][field].is_null(), "{field}");
+    }
+    assert!(k0.get("purchase_history").is_none());
+    assert_eq!(k0["defaulted"], json!(["periods_since_purchase"]));
     let segments: Vec<&str> = p.iter().map(|x| x["segment"].as_str().unwrap()).collect();
-    assert_eq!(segments, ["key", "key", "core", "new", "dormant", "lapsed", "lapsed"]);
+    assert_eq!(segments, ["key", "key", "core", "new", "dormant", "lapsed", "lapsed", "key"]);
     assert_eq!(p[0]["segment_from"], "given");
     assert_eq!(p[1]["segment_from"], "derived");
     assert_eq!(p[1]["defaulted"], json!(["frequency", "periods_since_purchase", "recency_days", "spend"]));
@@ -187,4 +211,30 @@ async fn invalid_values_are_422_naming_the_json_path() {
     let many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("c{i}"), "segment": "key"})).collect();
     let got = post(&app, "/v1/predict", json!({"customers": many})).await;
     assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), ["customers"]);
+}
+
+/// `a` and `b` are the same JSON, numbers within 1e-8 relative (1e-6 absolute).
+fn assert_close(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let (mut kx, mut ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
+            kx.sort();
+            ky.sort();
+            assert_eq!(kx, ky, "keys at {path:?}");
+            for k in kx {
+                assert_close(&x[k], &y[k], &format!("{path}/{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "length at {path:?}");
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                assert_close(p, q, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 + 1e-8 * x.abs().max(y.abs()), "{path}: {x} vs {y}");
+        }
+        _ => assert_eq!(a, b, "at {path:?}"),
+    }
 }

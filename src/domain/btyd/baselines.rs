@@ -6,6 +6,7 @@ use super::bgnbd::{BgNbd, BgNbdParams};
 use super::gamma_gamma::{GammaGamma, GammaGammaParams, SpendSummary};
 use super::pareto_nbd::{ParetoNbd, ParetoNbdParams};
 use super::{BtydError, PurchaseModel, Summary};
+use crate::domain::btyd::tiers_ahead::RateGivenAlive;
 use crate::domain::calendar::Day;
 use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
 use crate::domain::shards::Parallel;
@@ -185,7 +186,7 @@ impl BtydBaselines {
     }
 
     /// Expected spend per purchase of `h` (0 when Gamma–Gamma could not be fitted).
-    fn spend_per_purchase(&self, h: &History) -> f64 {
+    pub fn spend_per_purchase(&self, h: &History) -> f64 {
         self.gamma_gamma.as_ref().map_or(0.0, |g| g.expected_spend(h.spend.x, h.spend.mean))
     }
 
@@ -214,6 +215,18 @@ impl BtydBaselines {
             super::blend::BtydModel::BgNbd => self.bg_nbd.as_ref().ok().map(|m| m.p_alive(&h.summary)),
             super::blend::BtydModel::ParetoNbd => self.pareto_nbd.as_ref().ok().map(|m| m.p_alive(&h.summary)),
         }
+    }
+
+    /// The purchase rate of `h` given that it is alive under `model`, per day: Gamma(r + x, α + T)
+    /// for BG/NBD and Pareto/NBD alike (`None` when that model is not fitted).
+    pub fn rate_given_alive(&self, model: super::blend::BtydModel, h: &History) -> Option<RateGivenAlive> {
+        let (r, alpha) = match model {
+            super::blend::BtydModel::BgNbd => self.bg_nbd.as_ref().ok().map(|m| (m.params().r, m.params().alpha))?,
+            super::blend::BtydModel::ParetoNbd => {
+                self.pareto_nbd.as_ref().ok().map(|m| (m.params().r, m.params().alpha))?
+            }
+        };
+        Some(RateGivenAlive { shape: r + h.summary.x, rate: alpha + h.summary.t })
     }
 
     /// The forecast of `h` under `model` over the next `t` days.

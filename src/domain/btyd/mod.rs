@@ -11,6 +11,7 @@ pub mod blend;
 pub mod gamma_gamma;
 pub mod hypergeometric;
 pub mod pareto_nbd;
+pub mod tiers_ahead;
 
 use crate::domain::shards::Parallel;
 

@@ -1,6 +1,8 @@
 //! The customer base at a glance, as the report and the dashboard show it: how concentrated the
-//! expected value is (a Pareto curve), how churn risk is distributed, and which key accounts
-//! carry the most value at risk (expected value × churn probability).
+//! expected value is (a Pareto curve), how churn risk is distributed, which key accounts (and
+//! accounts key a period ago) carry the most value at risk — their expected value if they stay
+//! less their expected value, with why (silent against their usual gap, spend falling, the
+//! probability of leaving key) — and which accounts entered and left key.
 //!
 //! Input is one [`Outlook`] per customer (its state, expected value over the horizon and churn
 //! probability by the horizon), from `kam score`'s output or from the customer snapshot beside a
@@ -21,6 +23,53 @@ pub struct Outlook {
     pub churn: f64,
     /// P(alive) under the model's BTYD fit, where the customer's purchase history is known.
     pub p_alive: Option<f64>,
+    /// Its state in the period before the as-of date, where known.
+    pub previous_state: Option<usize>,
+    /// What it puts at risk, where its purchase history is known ([`Standing`]).
+    pub standing: Option<Standing>,
+}
+
+/// A customer's own standing over the horizon, from its purchase history under the model's BTYD
+/// fit, and the signals a planner reads it by.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Standing {
+    /// Its expected value over the horizon if it stays (keeps buying at its own rate).
+    pub value_if_retained: f64,
+    /// That less its expected value (0 at least).
+    pub value_at_risk: f64,
+    /// P(not in its tier or a higher one at the horizon): for a key account, of not being key;
+    /// `None` for a customer with no trailing value (no tier).
+    pub p_leave_tier: Option<f64>,
+    /// P(key at the horizon): a purchase in its last period with a trailing value at the key
+    /// cut or above; `None` for a scheme without tiers.
+    pub p_key: Option<f64>,
+    /// P(no purchase by the horizon).
+    pub p_no_purchase: f64,
+    /// Days since its last purchase at the as-of date.
+    pub silent_days: u32,
+    /// Its mean days between purchases (`None` with a single purchase day).
+    pub usual_gap_days: Option<f64>,
+    /// Spend in the newer half of its trailing window against the older half, as a change
+    /// (−0.4: down 40%); `None` without spend in the older half.
+    pub spend_change: Option<f64>,
+}
+
+impl Outlook {
+    /// Value at risk: its own ([`Standing::value_at_risk`]) where known, else the chain's
+    /// value × churn.
+    pub fn value_at_risk(&self) -> f64 {
+        self.standing.map_or(self.value * self.churn, |s| s.value_at_risk)
+    }
+}
+
+/// The change of spend from the older to the newer half of a trailing window, `window_spend`
+/// holding its periods newest first (an odd middle period counts in neither half); `None`
+/// without spend in the older half.
+pub fn spend_change(window_spend: &[f64]) -> Option<f64> {
+    let half = window_spend.len() / 2;
+    let newer: f64 = window_spend[..half].iter().sum();
+    let older: f64 = window_spend[window_spend.len() - half..].iter().sum();
+    (older > 0.0).then(|| newer / older - 1.0)
 }
 
 /// Per-state chain forecasts, so that a customer's outlook costs two additions: only the
@@ -38,6 +87,13 @@ impl OutlookByState {
             base: (0..states).map(|s| forecaster.customer(s, 0.0)).collect(),
             discount_rate: forecaster.params().discount_rate,
         }
+    }
+
+    /// The chain's expected spend in each period of a customer now in `state` whose predicted
+    /// next-period spend is `next_spend`.
+    pub fn spend(&self, state: usize, next_spend: f64) -> Vec<f64> {
+        let b = &self.base[state];
+        b.horizons.iter().map(|h| if h.h == 1 { next_spend } else { h.expected_spend }).collect()
     }
 
     /// Expected value over the horizon and churn by the horizon of a customer now in `state`
@@ -84,17 +140,48 @@ pub struct ChurnHistogram {
     pub lapsed_now: u64,
 }
 
-/// A key account and its value at risk.
+/// A key account (or one key a period ago), its value at risk and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AtRisk {
     pub customer_id: String,
     pub segment: String,
+    pub previous_segment: Option<String>,
     pub value: f64,
     pub churn: f64,
-    /// `value × churn`.
+    /// [`Outlook::value_at_risk`].
     pub value_at_risk: f64,
+    pub value_if_retained: Option<f64>,
     /// P(alive) under the model's BTYD fit, where known.
     pub p_alive: Option<f64>,
+    /// P(not key at the horizon), days silent, usual gap and spend change, where known.
+    pub p_leave_key: Option<f64>,
+    pub p_no_purchase: Option<f64>,
+    pub silent_days: Option<u32>,
+    pub usual_gap_days: Option<f64>,
+    pub spend_change: Option<f64>,
+}
+
+/// An account that entered or left the key state in the last period: where it came from or went
+/// to, and its expected value over the horizon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyMove {
+    pub customer_id: String,
+    /// The state before (entered) or now (left).
+    pub segment: String,
+    pub value: f64,
+}
+
+/// The key state's moves in the last period, largest value first (ties by id).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct KeyMoves {
+    pub entered: u64,
+    pub left: u64,
+    /// Entered and left by family (or state) of origin and destination: (name, count).
+    pub entered_from: Vec<(String, u64)>,
+    pub left_to: Vec<(String, u64)>,
+    /// The top accounts of each.
+    pub entered_top: Vec<KeyMove>,
+    pub left_top: Vec<KeyMove>,
 }
 
 /// The summary of a customer base.
@@ -111,18 +198,22 @@ pub struct Portfolio {
     /// Name of the key state (`None` for a scheme without tiers).
     pub key_state: Option<String>,
     pub key_accounts: u64,
-    /// Σ value × churn over the key accounts.
+    /// Σ value at risk over the key accounts.
     pub key_value_at_risk: f64,
-    /// The key accounts with the most value at risk, most first (ties by customer id).
+    /// Key accounts, and accounts key a period ago (the ones that just slipped or went silent),
+    /// with the most value at risk, most first (ties by customer id).
     pub at_risk: Vec<AtRisk>,
+    pub key_moves: KeyMoves,
 }
 
 /// What a customer listing is ordered by, largest first (ties by customer id, ascending, so
 /// that the order — and a cursor into it — is the same on every call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ranking {
-    /// Expected value × churn probability over the horizon.
+    /// Value at risk over the horizon ([`Outlook::value_at_risk`]).
     ValueAtRisk,
+    /// P(leaving its tier by the horizon); customers without it last.
+    LeaveTier,
     /// Expected value over the horizon.
     Value,
     /// Churn probability by the horizon.
@@ -135,9 +226,10 @@ pub enum Ranking {
 }
 
 impl Ranking {
-    /// Every ranking, by its name in the API (`value_at_risk`, `value`, `churn`, `id`).
-    pub const ALL: [(&'static str, Ranking); 5] = [
+    /// Every ranking, by its name in the API.
+    pub const ALL: [(&'static str, Ranking); 6] = [
         ("value_at_risk", Ranking::ValueAtRisk),
+        ("leave_tier", Ranking::LeaveTier),
         ("value", Ranking::Value),
         ("churn", Ranking::Churn),
         ("dropout", Ranking::Dropout),
@@ -146,7 +238,8 @@ impl Ranking {
 
     fn key(self, c: &Outlook) -> f64 {
         match self {
-            Ranking::ValueAtRisk => c.value * c.churn,
+            Ranking::ValueAtRisk => c.value_at_risk(),
+            Ranking::LeaveTier => c.standing.and_then(|s| s.p_leave_tier).unwrap_or(f64::NEG_INFINITY),
             Ranking::Value => c.value,
             Ranking::Churn => c.churn,
             Ranking::Dropout => c.p_alive.map_or(f64::NEG_INFINITY, |p| 1.0 - p),
@@ -228,20 +321,29 @@ pub fn summarise(
 
     let mut at_risk: Vec<AtRisk> = customers
         .iter()
-        .filter(|c| Some(c.state) == key)
+        .filter(|c| key.is_some() && (Some(c.state) == key || c.previous_state == key))
         .map(|c| AtRisk {
             customer_id: c.customer_id.clone(),
             segment: states[c.state].clone(),
+            previous_segment: c.previous_state.map(|s| states[s].clone()),
             value: c.value,
             churn: c.churn,
-            value_at_risk: c.value * c.churn,
+            value_at_risk: c.value_at_risk(),
+            value_if_retained: c.standing.map(|s| s.value_if_retained),
             p_alive: c.p_alive,
+            p_leave_key: c.standing.and_then(|s| s.p_key).map(|p| 1.0 - p),
+            p_no_purchase: c.standing.map(|s| s.p_no_purchase),
+            silent_days: c.standing.map(|s| s.silent_days),
+            usual_gap_days: c.standing.and_then(|s| s.usual_gap_days),
+            spend_change: c.standing.and_then(|s| s.spend_change),
         })
         .collect();
-    let key_accounts = at_risk.len() as u64;
-    let key_value_at_risk = at_risk.iter().map(|a| a.value_at_risk).sum();
+    let key_accounts = customers.iter().filter(|c| Some(c.state) == key).count() as u64;
+    let key_value_at_risk =
+        customers.iter().filter(|c| Some(c.state) == key).map(Outlook::value_at_risk).sum();
     at_risk.sort_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then_with(|| a.customer_id.cmp(&b.customer_id)));
     at_risk.truncate(params.top);
+    let key_moves = key.map_or_else(KeyMoves::default, |k| key_moves(customers, states, k, params.top));
 
     Portfolio {
         customers: customers.len() as u64,
@@ -253,7 +355,41 @@ pub fn summarise(
         key_accounts,
         key_value_at_risk,
         at_risk,
+        key_moves,
     }
+}
+
+/// Moves into and out of state `key` in the last period; origins and destinations named by
+/// `states`, the top `top` of each by value.
+fn key_moves(customers: &[Outlook], states: &[String], key: usize, top: usize) -> KeyMoves {
+    let mut out = KeyMoves::default();
+    let (mut entered, mut left) = (Vec::new(), Vec::new());
+    let mut from = vec![0u64; states.len()];
+    let mut to = vec![0u64; states.len()];
+    for c in customers {
+        match c.previous_state {
+            Some(p) if c.state == key && p != key => {
+                from[p] += 1;
+                entered.push(KeyMove { customer_id: c.customer_id.clone(), segment: states[p].clone(), value: c.value });
+            }
+            Some(p) if p == key && c.state != key => {
+                to[c.state] += 1;
+                left.push(KeyMove { customer_id: c.customer_id.clone(), segment: states[c.state].clone(), value: c.value });
+            }
+            _ => {}
+        }
+    }
+    let named = |counts: Vec<u64>| {
+        counts.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(s, n)| (states[s].clone(), n)).collect()
+    };
+    (out.entered, out.left) = (entered.len() as u64, left.len() as u64);
+    (out.entered_from, out.left_to) = (named(from), named(to));
+    for list in [&mut entered, &mut left] {
+        list.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.customer_id.cmp(&b.customer_id)));
+        list.truncate(top);
+    }
+    (out.entered_top, out.left_top) = (entered, left);
+    out
 }
 
 #[cfg(test)]
@@ -268,6 +404,8 @@ mod tests {
             value,
             churn,
             p_alive: None,
+            previous_state: None,
+            standing: None,
         };
         let mut base = vec![c("b", 100.0, 0.1), c("a", 10.0, 1.0), c("c", 50.0, 0.5), c("d", 100.0, 0.0)];
         base[0].p_alive = Some(0.9);
@@ -293,7 +431,7 @@ mod tests {
     const LAPSED: [bool; 4] = [false, false, false, true];
 
     fn outlook(id: &str, state: usize, value: f64, churn: f64) -> Outlook {
-        Outlook { customer_id: id.into(), state, value, churn, p_alive: None }
+        Outlook { customer_id: id.into(), state, value, churn, p_alive: None, previous_state: None, standing: None }
     }
 
     #[test]

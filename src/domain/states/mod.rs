@@ -465,4 +465,4 @@ impl Segmenter {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

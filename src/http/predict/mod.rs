@@ -91,6 +91,13 @@ pub struct CustomerInput {
     pub periods_since_purchase: Option<u32>,
     /// Numeric attributes of the model's spend design, by name.
     pub attributes: Option<BTreeMap<String, f64>>,
+    /// With features: the customer's purchase history at the as-of date (`x`, `t_x`, `t`,
+    /// `repeat_mean_spend`, as answers give it), for the BTYD numbers (`p_alive`, own spend, risk).
+    #[schema(value_type = Option<Object>)]
+    pub purchase_history: Option<crate::domain::btyd::baselines::PurchaseHistory>,
+    /// With features: its spend in the last W − 1 periods, the as-of period first (as answers
+    /// give it), for the probability of leaving its tier.
+    pub recent_spend: Option<Vec<f64>>,
     pub transactions: Option<Vec<TransactionInput>>,
 }
 
@@ -136,6 +143,17 @@ pub struct HorizonOut<'a> {
     /// Expected purchase days from the as-of date to the end of this period (BTYD; `null`
     /// where `p_alive` is).
     pub expected_purchases: Option<f64>,
+    /// P(no purchase day from the as-of date to the end of this period) (BTYD; `null` where
+    /// `p_alive` is).
+    pub p_no_purchase: Option<f64>,
+    /// P(not in its value tier or a higher one at this period's end: for a key account, of not
+    /// being key) from its own purchase rate and recent spend; `null` where `p_alive` is or
+    /// the customer has no tier yet.
+    pub p_leave_tier: Option<f64>,
+    /// P(key at this period's end) from its own purchase rate and recent spend (a purchase in
+    /// the period with a trailing value at the key cut or above), beside the chain's `p_key` for
+    /// its state; `null` where `p_alive` is or the scheme has no tiers.
+    pub p_key_own: Option<f64>,
     /// Intervals on this horizon's numbers (unless `intervals` is false).
     #[serde(flatten)]
     pub intervals: Option<HorizonIntervals<'a>>,
@@ -155,6 +173,10 @@ pub struct Prediction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub purchase_history: Option<crate::domain::btyd::baselines::PurchaseHistory>,
+    /// Its spend in the last W − 1 periods (W the trailing window), the as-of period first: what
+    /// stays in its trailing value over the next periods (customers given by transactions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent_spend: Vec<f64>,
     pub next_spend: f64,
     /// Standard error of `next_spend` (the spend regression's coefficient uncertainty).
     pub next_spend_se: f64,
@@ -164,6 +186,16 @@ pub struct Prediction<'a> {
     /// Probability that the customer is still "alive" (has not dropped out for good) under the
     /// model's BTYD fit; `null` for customers given by features or a model without a BTYD fit.
     pub p_alive: Option<f64>,
+    /// Its expected value over the horizon if it stays (keeps buying at its own rate, under the
+    /// model's BTYD fit); `null` where `p_alive` is.
+    pub value_if_retained: Option<f64>,
+    /// `value_if_retained` less `value_horizon` (0 at least); `null` where `p_alive` is.
+    pub value_at_risk: Option<f64>,
+    /// Its mean days between purchases (`null` with one purchase day, or where `p_alive` is).
+    pub usual_gap_days: Option<f64>,
+    /// Spend in the newer half of `recent_spend` against the older half, as a change (−0.4:
+    /// down 40%); `null` without spend in the older half.
+    pub spend_change: Option<f64>,
     /// Intervals on the customer's own numbers (unless `intervals` is false).
     #[serde(flatten)]
     pub intervals: Option<ValueIntervals>,
@@ -198,12 +230,16 @@ pub(super) fn output<'a>(
     as_of: NaiveDate,
 ) -> Prediction<'a> {
     let states = &model.segments.states;
-    let purchases = match (&model.purchases, &now.history) {
-        (Some(p), Some(h)) => p.customer(h, as_of, forecasts.forecaster.params().horizon),
-        _ => None,
-    };
+    let params = forecasts.forecaster.params();
+    let outlook = model.purchases.as_ref();
+    let purchases = outlook.and_then(|p| p.of(now, as_of, params.horizon));
     // A customer with its own first-step row keeps its state's intervals (see the README).
-    let f = forecasts.forecaster.customer_given(now.state, now.first_step.as_deref(), now.next_spend);
+    let mut f = forecasts.forecaster.customer_given(now.state, now.first_step.as_deref(), now.next_spend);
+    if let (Some(o), Some(own)) = (outlook, &purchases) {
+        o.serve_into(&mut f, own, params.discount_rate);
+    }
+    let standing =
+        purchases.as_ref().map(|p| crate::model::place::purchases::standing(now, p, params.discount_rate, f.value_horizon));
     let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     Prediction {
@@ -212,12 +248,17 @@ pub(super) fn output<'a>(
         previous_segment: now.previous_state.map(|s| states[s].as_str()),
         rfm: now.last.as_ref().map(Rfm::from),
         purchase_history: now.history,
+        recent_spend: now.recent_spend.clone(),
         next_spend: now.next_spend,
         next_spend_se: now.next_spend_se,
         expected_periods_to_lapse: f.expected_periods_to_lapse,
         value_horizon: f.value_horizon,
         value_infinite: f.value_infinite,
         p_alive: purchases.as_ref().map(|p| p.p_alive),
+        value_if_retained: standing.map(|s| s.value_if_retained),
+        value_at_risk: standing.map(|s| s.value_at_risk),
+        usual_gap_days: standing.and_then(|s| s.usual_gap_days),
+        spend_change: standing.and_then(|s| s.spend_change),
         intervals: bands.as_ref().map(|b| ValueIntervals::from(b)),
         horizons: f
             .horizons
@@ -232,6 +273,9 @@ pub(super) fn output<'a>(
                 reactivation: h.reactivation,
                 expected_spend: h.expected_spend,
                 expected_purchases: purchases.as_ref().map(|p| p.expected_purchases[h.h - 1]),
+                p_no_purchase: purchases.as_ref().map(|p| p.p_no_purchase[h.h - 1]),
+                p_leave_tier: purchases.as_ref().and_then(|p| p.p_leave_tier.get(h.h - 1).copied()),
+                p_key_own: purchases.as_ref().and_then(|p| p.p_key.get(h.h - 1).copied()),
             })
             .collect(),
         segment_from: features.as_ref().map(|f| f.0),
@@ -273,7 +317,7 @@ impl<'a> Prepared<'a> {
         let model: &'a ModelArtifact = self.model;
         let id: &'a str = self.req.customers[i].id.as_str();
         match &self.placed[i] {
-            Placed::Features(c) => {
+            Placed::Features(c, history) => {
                 let design = model.spend.model.design();
                 x.resize(design.len(), 0.0);
                 design.features(c.state, &c.row, &c.attributes, x);
@@ -286,7 +330,8 @@ impl<'a> Prepared<'a> {
                     next_spend,
                     next_spend_se,
                     first_step: self.model.first_step.as_ref().and_then(|f| f.row_of(c.state, &c.row, &c.attributes)),
-                    history: None,
+                    history: *history,
+                    recent_spend: self.req.customers[i].recent_spend.clone().unwrap_or_default(),
                 };
                 output(self.model, id, &now, &self.forecasts, Some((c.segment_from, c.defaulted.clone())), self.as_of)
             }

@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use std::collections::HashMap;
 
 pub(super) enum Placed {
-    Features(FeatureCustomer),
+    /// By features, with any purchase history given beside them.
+    Features(FeatureCustomer, Option<crate::domain::btyd::baselines::PurchaseHistory>),
     /// Index into the request's [`Transactions`].
     Transactions(u32),
 }
@@ -98,8 +99,30 @@ pub(super) fn place(
             p.add(format!("customers[{i}].id"), format!("duplicate id {:?} (also customers[{j}])", c.id));
         }
         let Some(rows) = &c.transactions else {
+            let mut good = true;
+            if c.purchase_history.is_some_and(|h| !h.is_valid()) {
+                p.add(
+                    format!("customers[{i}].purchase_history"),
+                    "is not a possible history (need t_x ≤ t, t_x > 0 exactly with repeats, a finite repeat_mean_spend, 0 without repeats)",
+                );
+                good = false;
+            }
+            let window = model.segments.scheme.window as usize;
+            if let Some(r) = &c.recent_spend {
+                if r.len() > window.saturating_sub(1) {
+                    p.add(
+                        format!("customers[{i}].recent_spend"),
+                        format!("holds the last W − 1 = {} periods at most, got {}", window.saturating_sub(1), r.len()),
+                    );
+                    good = false;
+                } else if let Some(k) = r.iter().position(|v| !v.is_finite()) {
+                    p.add(format!("customers[{i}].recent_spend[{k}]"), "must be a finite number");
+                    good = false;
+                }
+            }
             match placer.place(&c.features()) {
-                Ok(f) => placed.push(Placed::Features(f)),
+                Ok(f) if good => placed.push(Placed::Features(f, c.purchase_history)),
+                Ok(_) => {}
                 Err(problems) => {
                     for f in problems {
                         p.add(format!("customers[{i}].{}", f.field), f.problem);
@@ -117,6 +140,8 @@ pub(super) fn place(
             ("purchases", c.purchases.is_some()),
             ("spend", c.spend.is_some()),
             ("periods_since_purchase", c.periods_since_purchase.is_some()),
+            ("purchase_history", c.purchase_history.is_some()),
+            ("recent_spend", c.recent_spend.is_some()),
         ];
         if let Some((name, _)) = features.iter().find(|(_, given)| *given) {
             p.add(format!("customers[{i}].{name}"), "give either transactions or features, not both");

@@ -43,6 +43,9 @@ pub struct CustomerNow {
     /// Its purchase history (x, t_x, T in days) at the as-of date, for the BTYD quantities;
     /// `None` when given by features or with no purchase day by then.
     pub history: Option<PurchaseHistory>,
+    /// Its spend in the last W − 1 periods (W the trailing window), the as-of period first — what
+    /// stays in its trailing value over the next periods; empty when given by features.
+    pub recent_spend: Vec<f64>,
 }
 
 /// RFM values of a customer-period, as written in score and snapshot files and the API.
@@ -103,6 +106,10 @@ pub struct CustomerLine {
     /// it, and for customers without a purchase day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purchase_history: Option<PurchaseHistory>,
+    /// Its spend in the last W − 1 periods, the as-of period first (absent in snapshots written
+    /// before kam stored it, and for customers with no purchase by then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_spend: Vec<f64>,
 }
 
 impl CustomerNow {
@@ -117,6 +124,7 @@ impl CustomerNow {
             next_spend_se: self.next_spend_se,
             first_step: self.first_step.clone(),
             purchase_history: self.history,
+            recent_spend: self.recent_spend.clone(),
         }
     }
 }
@@ -199,6 +207,7 @@ pub fn snapshot(
     let next_value = model.next_value();
     let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
     let histories = crate::domain::btyd::baselines::histories(tx, calendar.as_of());
+    let window = model.segments.scheme.window;
     let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
         let n = rows.len();
         let last = rows[n - 1];
@@ -215,6 +224,7 @@ pub fn snapshot(
             next_spend_se,
             first_step: first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
             history: histories[c as usize].as_ref().map(PurchaseHistory::from),
+            recent_spend: rows.iter().rev().take((window as usize).saturating_sub(1)).map(|r| r.spend).collect(),
         });
     });
     let t = calendar.len() as u32 - 1;
@@ -232,6 +242,7 @@ pub fn snapshot(
                 next_spend_se,
                 first_step: first_step.as_ref().and_then(|f| f.row_of(0, &row, &attrs[c * k..(c + 1) * k])),
                 history: histories[c].as_ref().map(PurchaseHistory::from),
+                recent_spend: Vec::new(),
             });
         }
     }
