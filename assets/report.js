@@ -466,23 +466,32 @@
     if (!c.at_risk.length) { emptyNote(box, 'No ' + (c.key_state || 'key') + ' accounts.'); return; }
     var table = el('table', { 'class': 'data', id: 'at-risk-table' }, box);
     var head = el('tr', null, el('thead', null, table));
-    [['#', 'num'], ['customer', ''], ['segment', ''], ['value next ' + c.horizon, 'num'], ['churn by ' + c.horizon, 'num'],
-      ['value at risk', 'num']].forEach(function (h) { el('th', { 'class': h[1] }, head, h[0]); });
+    var key = c.key_state || 'key';
+    [['#', 'num'], ['customer', ''], ['segment', ''], ['value next ' + c.horizon, 'num'], ['value at risk', 'num'],
+      ['P(leave ' + key + ')', 'num'], ['silent / usual gap (days)', 'num'], ['spend change', 'num']]
+      .forEach(function (h) { el('th', { 'class': h[1] }, head, h[0]); });
     var body = el('tbody', null, table);
     var top = c.at_risk[0].value_at_risk || 1;
+    var opt = function (x, f) { return x === null || x === undefined ? '–' : f(x); };
     c.at_risk.forEach(function (a, i) {
       var tr = el('tr', null, body);
       el('td', { 'class': 'num' }, tr, String(i + 1));
       el('td', null, tr, a.customer_id);
-      el('td', null, tr, a.segment);
+      el('td', null, tr, a.previous_segment && a.previous_segment !== a.segment ? a.previous_segment + ' → ' + a.segment : a.segment);
       el('td', { 'class': 'num' }, tr, fmtNum(a.value, 0));
-      el('td', { 'class': 'num' }, tr, fmtPct(a.churn));
       var td = el('td', { 'class': 'num' }, tr, fmtNum(a.value_at_risk, 0));
       el('span', { 'class': 'riskbar', style: 'width:' + Math.max(2, Math.round(60 * a.value_at_risk / top)) + 'px' }, td);
+      el('td', { 'class': 'num' }, tr, opt(a.p_leave_key, fmtPct));
+      el('td', { 'class': 'num' }, tr, opt(a.silent_days, String) + ' / ' + opt(a.usual_gap_days, function (g) { return fmtNum(g, 0); }));
+      el('td', { 'class': 'num' }, tr, opt(a.spend_change, function (x) { return (x >= 0 ? '+' : '') + Math.round(100 * x) + '%'; }));
     });
-    $('at-risk-caption').textContent = 'The ' + c.at_risk.length + ' of ' + fmtInt(c.key_accounts) + ' ' + (c.key_state || 'key') +
-      ' accounts with the most expected value at risk (value over the next ' + c.horizon + ' periods × probability of lapsing by then); ' +
-      'together the key accounts have ' + fmtNum(c.key_value_at_risk, 0) + ' at risk. Customers from ' +
+    var m = c.key_moves || { entered: 0, left: 0 };
+    $('at-risk-caption').textContent = 'The ' + c.at_risk.length + ' ' + key + ' accounts (and accounts ' + key +
+      ' a period ago) with the most value at risk: expected value over the next ' + c.horizon +
+      ' periods if the account keeps buying at its own rate, less its expected value. P(leave ' + key + '): probability of not being ' +
+      key + ' at the end of the horizon. ' + fmtInt(m.entered) + ' accounts entered ' + key + ' in the last period and ' +
+      fmtInt(m.left) + ' left it; together the ' + fmtInt(c.key_accounts) + ' ' + key + ' accounts have ' +
+      fmtNum(c.key_value_at_risk, 0) + ' at risk. Customers from ' +
       (c.source === 'snapshot' ? 'the model\'s customer snapshot' : c.source) + '.';
   }
 
