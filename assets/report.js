@@ -192,12 +192,30 @@
 
   // ---------- segment sizes: history + forecast ----------
 
-  function seriesGroups(states, values) {
-    // At most 10 lines: the 9 largest states and "other" when there are more.
+  // Detailed states (every state) or the six families (the default): one switch for every chart.
+  var showDetailed = false;
+
+  // "4 months", "1 quarter"; "4 periods" for runs of days.
+  function unitCount(model, n) {
+    var u = model && model.period && model.period.unit;
+    if (!u || !/^(week|month|quarter|year)$/.test(u)) u = 'period';
+    return n + ' ' + u + (n === 1 ? '' : 's');
+  }
+
+  function seriesGroups(model, values) {
+    var states = model.states;
     var idx = states.map(function (_, i) { return i; });
+    if (!showDetailed && model.families && model.families.length < states.length) {
+      return model.families.map(function (f) {
+        return { name: f.name, members: f.states.map(function (s) { return states.indexOf(s); }) };
+      });
+    }
+    // Detailed: at most 10 lines, the 9 largest states (the key state always among them) and
+    // "other" when there are more.
     if (states.length <= 10) return idx.map(function (i) { return { name: states[i], members: [i] }; });
+    var key = states.indexOf(model.key_state);
     var peak = idx.map(function (i) { return Math.max.apply(null, values.map(function (v) { return v[i] || 0; })); });
-    idx.sort(function (a, b) { return peak[b] - peak[a] || a - b; });
+    idx.sort(function (a, b) { return (b === key) - (a === key) || peak[b] - peak[a] || a - b; });
     var keep = idx.slice(0, 9).sort(function (a, b) { return a - b; });
     var groups = keep.map(function (i) { return { name: states[i], members: [i] }; });
     var rest = idx.slice(9).sort(function (a, b) { return a - b; });
@@ -205,10 +223,22 @@
     return groups;
   }
 
+  // The switch between families and detailed states, above a chart.
+  function detailSwitch(box, redraw) {
+    var label = el('label', { 'class': 'switch' }, box);
+    var input = el('input', { type: 'checkbox', 'data-detailed': '1' }, label);
+    input.checked = showDetailed;
+    label.appendChild(document.createTextNode(' detailed states'));
+    input.addEventListener('change', function () { showDetailed = input.checked; redraw(); });
+  }
+
   // Lapsed states grow without bound and would flatten every other line: hidden at first.
   function lapsedHidden(model) {
     var hidden = {};
     (model.lapsed_states || []).forEach(function (s) { hidden[s] = true; });
+    (model.families || []).forEach(function (f) {
+      if (f.states.every(function (s) { return hidden[s]; })) hidden[f.name] = true;
+    });
     return hidden;
   }
 
@@ -239,7 +269,8 @@
     var fcLo = fc.map(function (h) { var b = h.realized_lo || h.sizes_lo; return b ? pick(b) : null; });
     var fcHi = fc.map(function (h) { var b = h.realized_hi || h.sizes_hi; return b ? pick(b) : null; });
     var hasBands = fc.length > 0 && fcLo.every(Boolean) && fcHi.every(Boolean);
-    var groups = seriesGroups(states, history.concat(fcVals));
+    detailSwitch(box, function () { drawSizes(data, hidden); drawTransitions(data); });
+    var groups = seriesGroups(m, history.concat(fcVals));
     var sum = function (row, g) {
       if (!row) return null;
       var t = 0;
@@ -263,7 +294,7 @@
     var xt = [];
     for (var i = 0; i < T; i += every) xt.push({ x: x(i), text: periodLabel(spans[i] || ['t' + i], m.period.unit) });
     for (var h = 1; h <= fc.length; h++) if ((T - 1 + h) % every === 0 || h === fc.length) xt.push({ x: x(T - 1 + h), text: '+' + h });
-    axisX(f, xt, 'period (history to the as-of date, then +h periods ahead)');
+    axisX(f, xt, unitCount(m, 2).replace(/^2 /, '') + ' (history to the as-of date, then +h ahead)');
     if (fc.length) {
       var xa = x(T - 1);
       var shade = svgEl('rect', { x: xa, y: 0, width: f.w - xa, height: f.h, fill: '#f4f7fb' });
@@ -323,8 +354,9 @@
       el('span', { 'class': 'swatch band', style: 'background:#4e79a7' }, b);
       el('span', null, b, 'forecast interval');
     }
-    var cap = 'Customers in each segment at the end of every training period, then the population forecast for ' +
-      fc.length + ' periods from the mix at the as-of date (no new customers). ';
+    drawKeyInset(box, m, groups, history, fcVals, fcLo, fcHi, hasBands, ymax, sum);
+    var cap = 'Customers in each segment at the end of every training period, then the population forecast for the next ' +
+      unitCount(m, fc.length) + ' from the mix at the as-of date (no new customers). ';
     var realized = fc.length > 0 && fc[0].realized_lo;
     cap += hasBands
       ? (realized
@@ -336,11 +368,77 @@
       ' Click a legend entry to hide or show it.';
   }
 
+  // The key line on its own scale when the other lines flatten it (its peak under a tenth of
+  // the chart's).
+  function drawKeyInset(box, m, groups, history, fcVals, fcLo, fcHi, hasBands, ymax, sum) {
+    var k = m.states.indexOf(m.key_state);
+    var g = groups.filter(function (g) { return g.members.indexOf(k) >= 0; })[0];
+    if (!g) return;
+    var rows = history.concat(fcVals);
+    var peak = 0;
+    rows.forEach(function (r) { peak = Math.max(peak, sum(r, g) || 0); });
+    if (hasBands) fcHi.forEach(function (r) { peak = Math.max(peak, sum(r, g) || 0); });
+    if (peak === 0 || peak >= ymax / 10) return;
+    var T = history.length, N = rows.length;
+    var f = makeFrame(box, chartWidth(box, 1100), 150, { top: 18, right: 120, bottom: 24, left: 64 });
+    f.svg.setAttribute('data-inset', 'key');
+    var x = linear(0, Math.max(N - 1, 1), 0, f.w);
+    var top = niceMax(peak);
+    var y = linear(0, top, f.h, 0);
+    axisY(f, y, ticks(0, top, 3), fmtCompact, g.name);
+    svgEl('text', { x: 0, y: -6, 'class': 'axis-label' }, f.g, g.name + ' on its own scale');
+    var series = svgEl('g', { 'class': 'series', 'data-state': g.name + ' (own scale)' }, f.g);
+    if (hasBands && T > 0) {
+      var upper = fcHi.map(function (r, i) { return [x(T + i), y(sum(r, g))]; });
+      var lower = fcLo.map(function (r, i) { return [x(T + i), y(sum(r, g))]; }).reverse();
+      var start = [x(T - 1), y(sum(history[T - 1], g))];
+      var band = [start].concat(upper, lower, [start]);
+      svgEl('path', { d: 'M' + band.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join('L') + 'Z',
+        fill: PALETTE[groups.indexOf(g) % PALETTE.length], 'fill-opacity': 0.16, stroke: 'none' }, series);
+    }
+    var pts = rows.map(function (r, t) { return [x(t), y(sum(r, g))]; });
+    svgEl('path', { d: 'M' + pts.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join('L'),
+      fill: 'none', stroke: PALETTE[groups.indexOf(g) % PALETTE.length], 'stroke-width': 2 }, series);
+    pts.forEach(function (p, t) {
+      var c = svgEl('circle', { cx: p[0], cy: p[1], r: 2.6, fill: PALETTE[groups.indexOf(g) % PALETTE.length] }, series);
+      svgEl('title', null, c, g.name + ': ' + fmtInt(sum(rows[t], g)));
+    });
+  }
+
   // ---------- transition heatmap ----------
+
+  // The transition matrix between families: each state's row weighted by its observed moves
+  // (the plain average where a family has none), counts summed; no intervals.
+  function familyTransitions(t, families) {
+    var index = t.states.map(function (s) { return families.findIndex(function (f) { return f.states.indexOf(s) >= 0; }); });
+    var g = families.length;
+    var zero = function () { return families.map(function () { return 0; }); };
+    var P = families.map(zero), counts = families.map(zero), mass = zero(), rows = zero();
+    t.matrix.forEach(function (row, i) {
+      var w = t.counts[i].reduce(function (a, b) { return a + b; }, 0);
+      var f = index[i];
+      mass[f] += w;
+      rows[f] += 1;
+      row.forEach(function (p, j) { P[f][index[j]] += w * p; counts[f][index[j]] += t.counts[i][j]; });
+    });
+    for (var f = 0; f < g; f++) {
+      if (mass[f] > 0) { P[f] = P[f].map(function (x) { return x / mass[f]; }); continue; }
+      P[f] = zero();
+      t.matrix.forEach(function (row, i) {
+        if (index[i] === f) row.forEach(function (p, j) { P[f][index[j]] += p / rows[f]; });
+      });
+    }
+    return { states: families.map(function (f) { return f.name; }), matrix: P, counts: counts,
+      moves: t.moves, prior: t.prior, families: true };
+  }
 
   function drawTransitions(data) {
     var box = clear($('chart-transitions'));
     var t = data.transitions;
+    var fam = data.model.families;
+    var grouped = !showDetailed && fam && fam.length < t.states.length;
+    detailSwitch(box, function () { drawSizes(data, lapsedHidden(data.model)); drawTransitions(data); });
+    if (grouped) t = familyTransitions(t, fam);
     var states = t.states;
     var n = states.length;
     var P = t.matrix;
@@ -392,8 +490,11 @@
       svgEl('text', { x: gw * Math.sqrt(s), y: gy + 24, 'text-anchor': 'middle', 'font-size': 10, fill: '#616e7c' }, f.g, fmtPct(s, 0));
     });
     svgEl('text', { x: gw + 10, y: gy + 9, 'font-size': 10.5, fill: '#616e7c' }, f.g, 'transition probability');
-    $('transitions-caption').textContent = 'Probability of moving from a segment (row) to a segment (column) in one period, from ' +
-      fmtInt(t.moves) + ' observed moves (prior ' + t.prior + ' on allowed moves). Hover a cell for its count and ' + level + '.';
+    $('transitions-caption').textContent = 'Probability of moving from a segment (row) to a segment (column) in one ' +
+      unitCount(data.model, 1).replace(/^1 /, '') + ', from ' + fmtInt(t.moves) + ' observed moves (prior ' + t.prior +
+      ' on allowed moves). ' + (t.families
+        ? 'Between families: each state\'s row weighted by its moves; switch on detailed states for every state and its ' + level + '.'
+        : 'Hover a cell for its count and ' + level + '.');
   }
 
   // ---------- value concentration ----------
@@ -424,8 +525,8 @@
       svgEl('text', { x: cx + 7, y: cy + 12, 'font-size': 11 }, f.g, 'top ' + fmtPct(s.customer_share, 0) + ': ' + fmtPct(s.value_share, 0));
     });
     var top20 = (c.top_shares || []).filter(function (s) { return Math.abs(s.customer_share - 0.2) < 1e-9; })[0];
-    $('concentration-caption').textContent = 'Pareto curve of expected value over the next ' + c.horizon + ' periods (' +
-      (isNum(c.discount_rate) ? 'discount ' + fmtPct(c.discount_rate) + ' per period' : 'discounted as scored') + ') across ' +
+    $('concentration-caption').textContent = 'Pareto curve of expected value over the next ' + unitCount(data.model, c.horizon) + ' (' +
+      (isNum(c.discount_rate) ? 'discount ' + fmtPct(c.discount_rate) + ' per ' + unitCount(data.model, 1).replace(/^1 /, '') : 'discounted as scored') + ') across ' +
       fmtInt(c.customers) + ' customers' +
       (top20 ? ': the top 20% hold ' + fmtPct(top20.value_share) + '.' : '.');
   }
@@ -444,7 +545,7 @@
     var y = linear(0, ymax, f.h, 0);
     axisY(f, y, ticks(0, ymax, 5), fmtCompact, 'customers');
     axisX(f, [0, 0.25, 0.5, 0.75, 1].map(function (v) { return { x: x(v), text: fmtPct(v, 0) }; }),
-      'probability of lapsing within ' + c.horizon + ' periods');
+      'probability of lapsing within ' + unitCount(data.model, c.horizon));
     h.counts.forEach(function (n, k) {
       var x0 = x(h.edges[k]), x1 = x(h.edges[k + 1]);
       var mid = (h.edges[k] + h.edges[k + 1]) / 2;
@@ -453,8 +554,8 @@
       svgEl('title', null, r, fmtInt(n) + ' customers with churn probability ' + fmtPct(h.edges[k], 0) + '–' + fmtPct(h.edges[k + 1], 0));
     });
     var shown = h.counts.reduce(function (a, b) { return a + b; }, 0);
-    $('churn-caption').textContent = 'Customers by their probability of first reaching a lapsed state within ' + c.horizon +
-      ' periods: ' + fmtInt(shown) + ' customers; ' + fmtInt(h.lapsed_now) + ' already lapsed (probability 1) are left out.';
+    $('churn-caption').textContent = 'Customers by their probability of first reaching a lapsed state within ' +
+      unitCount(data.model, c.horizon) + ': ' + fmtInt(shown) + ' customers; ' + fmtInt(h.lapsed_now) + ' already lapsed (probability 1) are left out.';
   }
 
   // ---------- key accounts at risk ----------
@@ -467,7 +568,7 @@
     var table = el('table', { 'class': 'data', id: 'at-risk-table' }, box);
     var head = el('tr', null, el('thead', null, table));
     var key = c.key_state || 'key';
-    [['#', 'num'], ['customer', ''], ['segment', ''], ['value next ' + c.horizon, 'num'], ['value at risk', 'num'],
+    [['#', 'num'], ['customer', ''], ['segment', ''], ['value, next ' + unitCount(data.model, c.horizon), 'num'], ['value at risk', 'num'],
       ['P(leave ' + key + ')', 'num'], ['silent / usual gap (days)', 'num'], ['spend change', 'num']]
       .forEach(function (h) { el('th', { 'class': h[1] }, head, h[0]); });
     var body = el('tbody', null, table);
@@ -487,8 +588,8 @@
     });
     var m = c.key_moves || { entered: 0, left: 0 };
     $('at-risk-caption').textContent = 'The ' + c.at_risk.length + ' ' + key + ' accounts (and accounts ' + key +
-      ' a period ago) with the most value at risk: expected value over the next ' + c.horizon +
-      ' periods if the account keeps buying at its own rate, less its expected value. P(leave ' + key + '): probability of not being ' +
+      ' a period ago) with the most value at risk: expected value over the next ' + unitCount(data.model, c.horizon) +
+      ' if the account keeps buying at its own rate, less its expected value. P(leave ' + key + '): probability of not being ' +
       key + ' at the end of the horizon. ' + fmtInt(m.entered) + ' accounts entered ' + key + ' in the last period and ' +
       fmtInt(m.left) + ' left it; together the ' + fmtInt(c.key_accounts) + ' ' + key + ' accounts have ' +
       fmtNum(c.key_value_at_risk, 0) + ' at risk. Customers from ' +
@@ -513,8 +614,8 @@
       $('backtest-caption').textContent = '';
       return;
     }
-    $('backtest-caption').textContent = 'Trained on history up to ' + b.calibration_end + ', forecast ' + b.holdout_periods +
-      ' periods (' + b.holdout_start + ' to ' + b.holdout_end + ') for ' + fmtInt(b.customers) +
+    $('backtest-caption').textContent = 'Trained on history up to ' + b.calibration_end + ', forecast ' + unitCount(data.model, b.holdout_periods) +
+      ' (' + b.holdout_start + ' to ' + b.holdout_end + ') for ' + fmtInt(b.customers) +
       ' customers, compared with what happened, with two naive baselines and, where they were fitted, with BG/NBD and Pareto/NBD (+ Gamma–Gamma spend), the field\'s standard models. Best of each row in bold; the model in green where it beats the naive baselines.';
     var table = el('table', { 'class': 'data', id: 'backtest-table' }, box);
     var head = el('tr', null, el('thead', null, table));

@@ -52,6 +52,10 @@ pub fn the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_withou
     s.ok(&["score", "data/g.csv", "--models", "models", "--out", "scores.csv"]);
     let r = s.ok(&["report", "--models", "models", "--scores", "scores.csv", "--out", "report.html"]);
     assert!(r.stdout.contains("5,000 customers from scores.csv"), "{}", r.stdout);
+    // A wide scheme (monthly, the defaults' recency × tier states) on a CDNOW-like business.
+    s.ok(&["generate", "--regime", "btyd", "--customers", "3000", "--out", "data/b.csv"]);
+    s.ok(&["train", "data/b.csv", "--models", "wide", "--backtest-last", "4"]);
+    s.ok(&["report", "--models", "wide", "--out", "wide.html"]);
     let server = serve(s.path(), &["--models", "models"], &format!("{READ_KEY}:read"));
     let url = format!("{}/", server.base);
 
@@ -62,6 +66,8 @@ pub fn the_report_and_the_dashboard_draw_every_chart_in_headless_chromium_withou
         .arg(root.join("tests/browser/check_pages.py"))
         .arg("--report")
         .arg(s.path().join("report.html"))
+        .arg("--wide-report")
+        .arg(s.path().join("wide.html"))
         .args(["--dashboard", &url, "--api-key", READ_KEY, "--chromium"])
         .arg(chromium())
         .arg("--out")

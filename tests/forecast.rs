@@ -279,12 +279,12 @@ fn cdnow_key_accounts_likelier_to_leave_key_do_leave_it() {
         .take_while(|l| l.starts_with("  ") && !l.contains("value at risk:"))
         .collect();
     assert_eq!(at_risk.len(), 20, "{summary}");
-    // Columns from the right: value at risk, p(leave key), p(no purchase), "silent / gap", change.
+    // Columns from the right: value at risk, p(leave key), "silent / gap", change.
     let number = |l: &str, from_end: usize| {
         let t: Vec<&str> = l.split_whitespace().collect();
         t[t.len() - from_end].parse::<f64>().unwrap_or_else(|_| panic!("{l}"))
     };
-    for (from_end, what) in [(7, "value at risk"), (6, "p(leave key)")] {
+    for (from_end, what) in [(6, "value at risk"), (5, "p(leave key)")] {
         let mut v: Vec<f64> = at_risk.iter().map(|l| number(l, from_end)).collect();
         assert!(v.iter().all(|&x| x > 0.0), "{what}: {v:?}");
         v.sort_by(f64::total_cmp);
@@ -292,4 +292,36 @@ fn cdnow_key_accounts_likelier_to_leave_key_do_leave_it() {
         assert!(v.len() >= 19, "{what}: {v:?}\n{summary}");
     }
 
+}
+
+/// People see the six families by default, the detailed states with `--states detailed`
+/// (issue 12): kam score --summary, kam train and kam evaluate on a wide monthly scheme.
+#[test]
+fn tables_show_families_by_default_and_states_on_request() {
+    let s = Sandbox::new();
+    s.ok(&["generate", "--regime", "btyd", "--customers", "2000", "--out", "b.csv"]);
+    let train = s.ok(&["train", "b.csv"]).stdout;
+    let header = |out: &str, first: &str| {
+        out.lines().find(|l| l.trim_start().starts_with(first)).unwrap_or_else(|| panic!("no {first:?} in\n{out}")).to_string()
+    };
+    let families = ["new", "key", "core", "occasional", "dormant", "lapsed"];
+    let cells = |l: &str| l.split_whitespace().skip(1).map(String::from).collect::<Vec<_>>();
+    assert_eq!(cells(&header(&train, "period ")), families);
+    assert!(train.contains("transitions between families"), "{train}");
+    let detailed = s.ok(&["train", "b.csv", "--states", "detailed"]).stdout;
+    assert!(cells(&header(&detailed, "period ")).len() > 30, "{detailed}");
+
+    let summary = s.ok(&["score", "b.csv", "--summary", "--draws", "0"]).stdout;
+    assert!(!summary.contains("dormant_1"), "{summary}");
+    assert!(summary.contains("the next 4 months") && summary.contains("per month"), "{summary}");
+    let pop = header(&summary, "population forecast");
+    assert_eq!(pop.split_whitespace().skip(4).collect::<Vec<_>>(), families, "{pop}");
+    let by_state = s.ok(&["score", "b.csv", "--summary", "--draws", "0", "--states", "detailed"]).stdout;
+    assert!(by_state.contains("dormant_1_key"), "{by_state}");
+
+    let ev = s.ok(&["evaluate", "b.csv", "--last", "3"]).stdout;
+    let sizes = ev.lines().skip_while(|l| !l.starts_with("segment sizes")).nth(1).unwrap();
+    assert_eq!(cells(sizes)[..6], families, "{sizes}");
+    let bad = s.kam(&["score", "b.csv", "--summary", "--states", "some"]);
+    assert!(bad.code != 0 && bad.stderr.contains("families"), "{}", bad.stderr);
 }

@@ -25,6 +25,10 @@ pub struct ModelView<'a> {
     pub key_state: Option<&'a str>,
     /// The churn states.
     pub lapsed_states: Vec<&'a str>,
+    /// The six families (only those the scheme has) and their states, in state order: how the
+    /// report and the dashboard show states by default.
+    #[schema(value_type = Vec<Object>)]
+    pub families: Vec<FamilyView>,
     #[schema(value_type = Object)]
     pub scheme: &'a crate::domain::states::SegmentScheme,
     #[schema(value_type = Vec<Object>)]
@@ -45,6 +49,13 @@ pub struct ModelView<'a> {
 }
 
 /// The period unit and how many periods the model was trained on.
+/// A family and its states.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FamilyView {
+    pub name: String,
+    pub states: Vec<String>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PeriodView {
     pub unit: String,
@@ -91,6 +102,13 @@ impl<'a> ModelView<'a> {
             states,
             key_state: m.key_index().map(|k| states[k].as_str()),
             lapsed_states: named(states).zip(m.lapsed_states()).filter(|(_, l)| *l).map(|(s, _)| s).collect(),
+            families: m
+                .segments
+                .scheme
+                .families()
+                .into_iter()
+                .map(|(name, members)| FamilyView { name, states: members.iter().map(|&i| states[i].clone()).collect() })
+                .collect(),
             scheme: &m.segments.scheme,
             thresholds: &m.segments.thresholds,
             data: &m.data,

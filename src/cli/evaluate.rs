@@ -1,5 +1,6 @@
 //! `kam evaluate`: backtest on a calibration / holdout split, beside naive baselines.
 
+use crate::domain::states::Grouping;
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
@@ -34,6 +35,8 @@ pub struct Args {
     /// Also write the evaluation as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub states: super::input::StatesArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -76,7 +79,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         print!("{json}");
     } else {
-        print!("{}", report(&ev));
+        print!("{}", report(&ev, &a.states.grouping(&model)));
         if let Some(sel) = &model.spend.selection {
             println!("spend model of the calibration fit: {}", sel.reason);
         }
@@ -99,8 +102,8 @@ fn cells<T>(b: [Option<&T>; 3], f: &dyn Fn(&T) -> String) -> Vec<String> {
     b.iter().enumerate().filter(|(i, _)| *i > 0 || blended).map(|(_, o)| o.map_or_else(|| "—".to_string(), f)).collect()
 }
 
-/// The readable backtest report.
-pub fn report(ev: &Evaluation) -> String {
+/// The readable backtest report, states shown as `shown` groups them.
+pub fn report(ev: &Evaluation, shown: &Grouping) -> String {
     let mut s = format!(
         "backtest: trained through {}, holdout {}..{} ({} periods); {} customers evaluated ({} first bought in the holdout, not evaluated)\n\n",
         ev.calibration_end,
@@ -208,19 +211,20 @@ pub fn report(ev: &Evaluation) -> String {
 
     s.push_str("segment sizes, predicted / actual (customers evaluated)\n");
     let mut header = vec!["period".to_string()];
-    header.extend(ev.states.iter().cloned());
+    header.extend(shown.names.iter().cloned());
     header.push("misplaced".into());
     let mut t = Table::new(header);
     for z in &ev.segment_sizes {
         let mut row = vec![z.period_start.to_string()];
-        row.extend(z.predicted.iter().zip(&z.actual).map(|(p, a)| format!("{p:.0} / {a}")));
+        let actual: Vec<f64> = z.actual.iter().map(|&a| a as f64).collect();
+        row.extend(shown.sum(&z.predicted).iter().zip(shown.sum(&actual)).map(|(p, a)| format!("{p:.0} / {a:.0}")));
         row.push(format!("{:.1}%", 100.0 * z.misplaced_share));
         t.row(row);
     }
     s.push_str(&t.render(2));
     if let Some(c) = &ev.segment_size_coverage {
         s.push_str(&format!(
-            "  actual sizes inside their {:.0}% prediction intervals: {} of {} ({:.1}%)\n",
+            "  actual state sizes inside their {:.0}% prediction intervals: {} of {} ({:.1}%)\n",
             100.0 * c.level,
             c.covered,
             c.cells,

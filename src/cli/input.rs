@@ -322,3 +322,30 @@ impl ModelArgs {
         Ok((store, id))
     }
 }
+
+/// How a command shows states: the six families (default) or every detailed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatesShown {
+    /// new, key, core, occasional, dormant, lapsed.
+    Families,
+    /// Every state of the scheme (e.g. dormant_3_key).
+    Detailed,
+}
+
+/// The `--states` option of the commands that print tables of states.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatesArgs {
+    /// Show the six families (new, key, core, occasional, dormant, lapsed) or every detailed state
+    #[arg(long, value_enum, default_value = "families")]
+    pub states: StatesShown,
+}
+
+impl StatesArgs {
+    /// The grouping of `model`'s states this asks for.
+    pub fn grouping(&self, model: &crate::model::artifact::ModelArtifact) -> crate::domain::states::Grouping {
+        match self.states {
+            StatesShown::Families => crate::domain::states::Grouping::families(&model.segments.scheme),
+            StatesShown::Detailed => crate::domain::states::Grouping::detailed(&model.segments.states),
+        }
+    }
+}

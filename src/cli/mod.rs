@@ -3,6 +3,7 @@
 pub mod evaluate;
 pub mod generate;
 pub mod input;
+pub mod key_report;
 pub mod models;
 pub mod output;
 pub mod progress;

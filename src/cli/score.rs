@@ -6,7 +6,7 @@ use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::app::views::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::intervals::ForecastBands;
-use crate::domain::forecast::portfolio::{Concentration, Outlook, Portfolio, PortfolioParams, summarise};
+use crate::domain::forecast::portfolio::{Concentration, Outlook, PortfolioParams, summarise};
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
@@ -47,6 +47,8 @@ pub struct Args {
     /// Accounts listed in each part of the report.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub states: super::input::StatesArgs,
 }
 
 fn column_name(s: &str) -> String {
@@ -407,79 +409,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key-account part of the summary: moves in and out of key with value and destination, and
-/// the accounts most at risk with why.
-fn key_report(p: &Portfolio, key: &str, horizon: &str) -> String {
-    let m = &p.key_moves;
-    let mut s = format!(
-        "\n{} accounts entered {key} in the last period; {} left it\n",
-        thousands(m.entered),
-        thousands(m.left)
-    );
-    let counts = |v: &[(String, u64)], word: &str| {
-        v.iter().map(|(name, n)| format!("{} {word} {name}", thousands(*n))).collect::<Vec<_>>().join(", ")
-    };
-    if !m.entered_from.is_empty() {
-        s.push_str(&format!("  came from: {}\n", counts(&m.entered_from, "from")));
-    }
-    if !m.left_to.is_empty() {
-        s.push_str(&format!("  left for: {}\n", counts(&m.left_to, "to")));
-    }
-    for (title, list, word) in [("entered", &m.entered_top, "from"), ("left", &m.left_top, "now")] {
-        if list.is_empty() {
-            continue;
-        }
-        let mut t = Table::new(vec![format!("largest {title}"), word.into(), format!("value, next {horizon}")]);
-        for k in list {
-            t.row(vec![k.customer_id.clone(), k.segment.clone(), format!("{:.2}", k.value)]);
-        }
-        s.push('\n');
-        s.push_str(&t.render(2));
-    }
-    let mut t = Table::new(vec![
-        format!("{key} accounts most at risk"),
-        "segment".into(),
-        format!("value, next {horizon}"),
-        "if kept".into(),
-        "value at risk".into(),
-        format!("p(leave {key})"),
-        "p(no purchase)".into(),
-        "silent / usual gap (days)".into(),
-        "spend change".into(),
-    ]);
-    let opt = |x: Option<f64>, digits: usize| x.filter(|x| x.is_finite()).map_or("–".into(), |x| format!("{x:.digits$}"));
-    for r in &p.at_risk {
-        let segment = match &r.previous_segment {
-            Some(before) if *before != r.segment => format!("{before} → {}", r.segment),
-            _ => r.segment.clone(),
-        };
-        let silent = match (r.silent_days, r.usual_gap_days) {
-            (Some(d), Some(g)) => format!("{d} / {g:.0}"),
-            (Some(d), None) => format!("{d} / –"),
-            _ => "–".into(),
-        };
-        t.row(vec![
-            r.customer_id.clone(),
-            segment,
-            format!("{:.2}", r.value),
-            opt(r.value_if_retained, 2),
-            format!("{:.2}", r.value_at_risk),
-            opt(r.p_leave_key, 3),
-            opt(r.p_no_purchase, 3),
-            silent,
-            r.spend_change.map_or("–".into(), |c| format!("{:+.0}%", 100.0 * c)),
-        ]);
-    }
-    s.push('\n');
-    s.push_str(&t.render(2));
-    s.push_str(&format!(
-        "  value at risk: expected value over the next {horizon} if the account keeps buying at its own rate, less its expected value;\n  \
-         p(leave {key}): probability of not being {key} at the end of the horizon; key accounts together: {:.2} at risk\n",
-        p.key_value_at_risk
-    ));
-    s
-}
-
 fn summary(
     model: &ModelArtifact,
     snap: &Snapshot,
@@ -491,12 +420,14 @@ fn summary(
     let states = &model.segments.states;
     let n_states = states.len();
     let h = a.horizon;
+    let unit = model.periods.unit;
+    let horizon = unit.count(h);
+    let shown = a.states.grouping(model);
     let mut s = format!(
-        "\nkey-account report: {} customers as of {} under model {}; horizon {} periods, discount {} per period\n\n",
+        "\nkey-account report: {} customers as of {} under model {}; horizon: the next {horizon}, discount {} per {unit}\n\n",
         thousands(snap.customers.len() as u64),
         snap.as_of,
         model.id,
-        h,
         a.discount_rate
     );
     let mut mix = vec![0.0; n_states];
@@ -507,8 +438,8 @@ fn summary(
     }
     let total: f64 = mix.iter().sum();
     let mut t = Table::new(vec!["segment now".into(), "customers".into(), "share".into()]);
-    for (i, name) in states.iter().enumerate() {
-        t.row(vec![name.clone(), thousands(mix[i] as u64), format!("{:.1}%", 100.0 * mix[i] / total.max(1.0))]);
+    for (name, n) in shown.names.iter().zip(shown.sum(&mix)) {
+        t.row(vec![name.clone(), thousands(n as u64), format!("{:.1}%", 100.0 * n / total.max(1.0))]);
     }
     let unknown = snap.customers.iter().filter(|c| c.last.is_none()).count();
     s.push_str(&t.render(2));
@@ -524,8 +455,8 @@ fn summary(
     let (trailing, expected) = (Concentration::new(&trailing), Concentration::new(&expected));
     let mut t = Table::new(vec![
         "value concentration".into(),
-        format!("trailing {}-period value", model.segments.scheme.window),
-        format!("expected value over {h}"),
+        format!("trailing value ({})", unit.count(model.segments.scheme.window as usize)),
+        format!("expected value, next {horizon}"),
     ]);
     for share in [0.01, 0.05, 0.10, 0.20] {
         t.row(vec![
@@ -553,9 +484,11 @@ fn summary(
             })
             .collect();
         let lapsed = model.lapsed_states();
+        // Named as shown: moves to "dormant", not to dormant_1_key (with --states detailed, so).
+        let names: Vec<String> = (0..n_states).map(|i| shown.name_of(i).to_string()).collect();
         let portfolio =
-            summarise(&outlooks, states, Some(key), &lapsed, PortfolioParams { top: a.top, ..Default::default() });
-        s.push_str(&key_report(&portfolio, &states[key], &model.periods.unit.count(h)));
+            summarise(&outlooks, &names, Some(key), &lapsed, PortfolioParams { top: a.top, ..Default::default() });
+        s.push_str(&super::key_report::key_report(&portfolio, &states[key], &horizon));
     }
 
     let sizes = &model.segments.sizes_by_period;
@@ -563,14 +496,15 @@ fn summary(
     let inflow =
         if a.inflow { recent.iter().map(|p| p[0] as f64).sum::<f64>() / recent.len().max(1) as f64 } else { 0.0 };
     let forecast = population(model.transitions.model.matrix(), &mix, h, inflow, 0);
-    let mut header = vec!["population forecast".to_string()];
-    header.extend(states.iter().cloned());
+    let mut header = vec![format!("population forecast ({unit}s ahead)")];
+    header.extend(shown.names.iter().cloned());
     let mut t = Table::new(header);
-    let mut row = vec!["now".to_string()];
-    row.extend(mix.iter().map(|x| format!("{x:.0}")));
+    let mut row = vec![format!("now ({})", super::train::period_label(unit, snap.as_of))];
+    row.extend(shown.sum(&mix).iter().map(|x| format!("{x:.0}")));
     t.row(row);
-    let realized = bands.map(|b| b.population(&mix, h, inflow, 0).realized);
+    let realized = bands.map(|b| b.population_grouped(&mix, h, inflow, 0, &shown.of_state).realized);
     for (k, m) in forecast.iter().enumerate() {
+        let m = shown.sum(m);
         let mut row = vec![format!("+{}", k + 1)];
         match &realized {
             Some(r) => row.extend(m.iter().zip(&r[k]).map(|(x, i)| format!("{x:.0} [{:.0}–{:.0}]", i.lo, i.hi))),

@@ -1,5 +1,6 @@
 //! `kam train`: transactions → model artifact under the models directory.
 
+use crate::domain::states::Grouping;
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
@@ -35,6 +36,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub states: super::input::StatesArgs,
 }
 
 /// A short label of period `t`.
@@ -85,9 +88,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        print!("{}", summary(&artifact));
+        print!("{}", summary(&artifact, &a.states.grouping(&artifact)));
         if let Some(ev) = &artifact.backtest {
-            print!("{}\n", super::evaluate::report(ev));
+            print!("{}\n", super::evaluate::report(ev, &a.states.grouping(&artifact)));
         }
         println!(
             "model {} {} {}{}",
@@ -101,8 +104,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 /// Above this many states the summary groups them.
-const COMPACT_ABOVE: usize = 10;
-
 fn pct(x: f64) -> String {
     format!("{:.3}", x)
 }
@@ -118,7 +119,7 @@ fn spend_scale(kind: SpendModelKind) -> &'static str {
 
 /// The spend model: the held-out comparison, the choice, and its coefficients with standard
 /// errors.
-pub fn spend_summary(m: &ModelArtifact) -> String {
+pub fn spend_summary(m: &ModelArtifact, shown: &Grouping) -> String {
     let mut s = String::new();
     let sp = &m.spend.model;
     let target = if m.spend.value_basis == "revenue" {
@@ -192,15 +193,25 @@ pub fn spend_summary(m: &ModelArtifact) -> String {
     let se = sp.standard_errors();
     let mut t = Table::new(vec!["feature".into(), "coefficient".into(), "std. error".into()]);
     t.row(vec!["(intercept)".into(), format!("{:.4}", sp.intercept()), format!("{:.4}", se[0])]);
+    // Grouped into families, the per-state effects are summarised in one line.
+    let grouped = shown.names.len() < m.segments.states.len();
+    let mut state_effects = 0;
     for ((n, b), e) in sp.feature_names().iter().zip(sp.coefficients()).zip(&se[1..]) {
+        if grouped && n.starts_with("state=") {
+            state_effects += 1;
+            continue;
+        }
         t.row(vec![n.clone(), format!("{b:.4}"), format!("{e:.4}")]);
     }
     s.push_str(&t.render(2));
+    if state_effects > 0 {
+        s.push_str(&format!("  and {state_effects} per-state effects (state=…): see --states detailed or --json\n"));
+    }
     s
 }
 
 /// The readable training summary.
-pub fn summary(m: &ModelArtifact) -> String {
+pub fn summary(m: &ModelArtifact, shown: &Grouping) -> String {
     let mut s = String::new();
     let d = &m.data;
     s.push_str(&format!(
@@ -242,15 +253,15 @@ pub fn summary(m: &ModelArtifact) -> String {
     let cuts: Vec<String> =
         seg.thresholds.iter().map(|t| format!("{} ≥ {:.2}", t.tier, t.min_trailing_value)).collect();
     s.push_str(&format!(
-        "segments: window {} period(s), lapsed after {}; trailing-value cuts: {}\n\n",
-        seg.scheme.window,
-        seg.scheme.lapse_after,
+        "segments: window {}, lapsed after {} silent; trailing-value cuts: {}\n\n",
+        p.unit.count(seg.scheme.window as usize),
+        p.unit.count(seg.scheme.lapse_after as usize),
         if cuts.is_empty() { "none".into() } else { cuts.join(", ") }
     ));
 
-    // Wide schemes (recency levels × tiers) are shown grouped; --json has every state.
+    // Grouped into families unless --states detailed; --json has every state.
     let groups = m.segments.scheme.families();
-    let compact = seg.states.len() > COMPACT_ABOVE;
+    let compact = shown.names.len() < seg.states.len();
     s.push_str(if compact {
         "segment sizes per period (customers; inactive states summed over recency levels and tiers)\n"
     } else {
@@ -270,6 +281,30 @@ pub fn summary(m: &ModelArtifact) -> String {
 
     let tm = &m.transitions.model;
     if compact {
+        s.push_str(&format!(
+            "\ntransitions between families (each state's row weighted by its moves; prior {} on allowed moves; {} moves; --states detailed for every state)\n",
+            tm.prior(),
+            thousands(m.transitions.moves)
+        ));
+        let weights: Vec<f64> = tm.row_totals().iter().map(|&n| n as f64).collect();
+        let fm = shown.matrix(tm.matrix(), &weights);
+        let mut t = Table::new(
+            std::iter::once("from \\ to".to_string())
+                .chain(shown.names.iter().cloned())
+                .chain(["moves".to_string()])
+                .collect(),
+        );
+        let moves = shown.sum(&weights);
+        for (f, row) in fm.iter().enumerate() {
+            t.row(
+                std::iter::once(shown.names[f].clone())
+                    .chain(row.iter().map(|p| pct(*p)))
+                    .chain([thousands(moves[f] as u64)])
+                    .collect(),
+            );
+        }
+        s.push_str(&t.render(2));
+    } else if seg.states.len() > 10 {
         s.push_str(&format!(
             "\ntransitions (the likeliest next states of each state; prior {} on allowed moves; {} moves)\n",
             tm.prior(),
@@ -342,7 +377,7 @@ pub fn summary(m: &ModelArtifact) -> String {
         100.0 * tm.credible_level()
     ));
 
-    s.push_str(&spend_summary(m));
+    s.push_str(&spend_summary(m, shown));
     if !m.spend.model.dropped().is_empty() {
         s.push_str(&format!("  constant zero in training, fixed at 0: {}\n", m.spend.model.dropped().join(", ")));
     }

@@ -75,6 +75,56 @@ def check_views(p, problems):
         problems.append(f"{p.name}: error banner shown: {page.locator('#banner').inner_text()}")
 
 
+# At most this many series or columns in a chart or table by default (issue 12).
+MOST_SHOWN = 8
+
+
+def check_people_view(p, problems, unit):
+    """The default view is the six families: the key line drawn, at most MOST_SHOWN series in
+    the sizes chart, rows in the transition matrix and columns in a table, and the period unit
+    named. One click on "detailed states" shows the states themselves."""
+    page = p.page
+    main = page.locator("#chart-sizes svg:not([data-inset]) g.series")
+    names = [main.nth(i).get_attribute("data-state") for i in range(main.count())]
+    legend = page.locator("#chart-sizes .legend .item").count() - 2
+    if "key" not in names:
+        problems.append(f"{p.name}: no key line in the segment chart (series {names})")
+    if legend > MOST_SHOWN:
+        problems.append(f"{p.name}: the segment chart has {legend} series")
+    cells = page.locator("#chart-transitions rect[data-p]").count()
+    if cells > MOST_SHOWN * MOST_SHOWN:
+        problems.append(f"{p.name}: the transition matrix has {cells} cells")
+    for table in ["at-risk-table", "backtest-table"]:
+        cols = page.locator(f"#{table} thead tr").first.locator("th").count()
+        if cols > MOST_SHOWN:
+            problems.append(f"{p.name}: table {table} has {cols} columns")
+    text = page.locator("#sizes-caption").inner_text() + page.locator("#chart-sizes").inner_text()
+    if unit not in text:
+        problems.append(f"{p.name}: the segment chart never names its unit ({unit!r})")
+    print(f"  {p.name}: families view: series {names}, {cells} matrix cells")
+    switch = page.locator("#chart-sizes input[data-detailed]")
+    if switch.count() == 1:
+        switch.check()
+        shown = page.locator("#chart-sizes .legend .item").count() - 2
+        detailed = page.locator("#chart-transitions rect[data-p]").count()
+        print(f"  {p.name}: detailed view: {shown} series, {detailed} matrix cells")
+        if detailed < cells:
+            problems.append(f"{p.name}: the detailed matrix has fewer cells ({detailed}) than the families one")
+        page.locator("#chart-sizes input[data-detailed]").uncheck()
+    else:
+        problems.append(f"{p.name}: no switch to detailed states")
+
+
+def check_wide_report(browser, report, out, problems):
+    """A report of a wide scheme (monthly, 38 states): still six families by default."""
+    p = Page(browser, "wide report")
+    p.page.goto(report.resolve().as_uri())
+    p.page.wait_for_selector("body[data-rendered='true']", timeout=15000)
+    check_people_view(p, problems, "month")
+    screenshot(p, out / "report-wide.png")
+    problems.extend(f"wide report: {e}" for e in p.errors)
+
+
 def screenshot(p, path):
     p.page.screenshot(path=str(path), full_page=True)
     print(f"  {p.name}: screenshot {path}")
@@ -84,6 +134,7 @@ def check_report(browser, report, out, problems):
     p = Page(browser, "report")
     p.page.goto(report.resolve().as_uri())
     check_views(p, problems)
+    check_people_view(p, problems, "quarter")
     screenshot(p, out / "report.png")
     problems.extend(f"report: {e}" for e in p.errors)
 
@@ -132,6 +183,7 @@ def check_dashboard(browser, url, key, out, problems):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", type=pathlib.Path, required=True)
+    ap.add_argument("--wide-report", type=pathlib.Path, help="a report of a scheme with many states")
     ap.add_argument("--dashboard", required=True, help="URL of a running kam serve")
     ap.add_argument("--api-key", default="", help="a read key, when the server has keys")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("test-output"))
@@ -143,6 +195,8 @@ def main():
         browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             check_report(browser, a.report, a.out, problems)
+            if a.wide_report:
+                check_wide_report(browser, a.wide_report, a.out, problems)
             check_dashboard(browser, a.dashboard, a.api_key, a.out, problems)
         finally:
             browser.close()

@@ -235,11 +235,26 @@ impl ForecastBands {
     /// drawn chains alone, `realized` adding the chance of individual moves (each draw moves
     /// round(mix) customers by multinomial draws).
     pub fn population(&self, mix: &[f64], horizon: usize, inflow: f64, new_state: usize) -> PopulationBands {
+        let identity: Vec<usize> = (0..mix.len()).collect();
+        self.population_grouped(mix, horizon, inflow, new_state, &identity)
+    }
+
+    /// [`Self::population`] of groups of states: `group_of[j]` is state j's group (groups
+    /// 0..=max); each draw's sizes are summed per group before the intervals are taken.
+    pub fn population_grouped(
+        &self,
+        mix: &[f64],
+        horizon: usize,
+        inflow: f64,
+        new_state: usize,
+        group_of: &[usize],
+    ) -> PopulationBands {
         let n = mix.len();
+        let groups = group_of.iter().max().map_or(0, |g| g + 1);
         let draws = self.matrices.len();
         let level = self.params.level;
-        let mut expected = vec![vec![Vec::with_capacity(draws); n]; horizon];
-        let mut realized = vec![vec![Vec::with_capacity(draws); n]; horizon];
+        let mut expected = vec![vec![Vec::with_capacity(draws); groups]; horizon];
+        let mut realized = vec![vec![Vec::with_capacity(draws); groups]; horizon];
         for (k, p) in self.matrices.iter().enumerate() {
             let mut m = mix.to_vec();
             let mut counts: Vec<u64> = mix.iter().map(|x| x.round().max(0.0) as u64).collect();
@@ -254,9 +269,14 @@ impl ForecastBands {
                 }
                 next[new_state] += arrivals;
                 counts = next;
+                let (mut e, mut r) = (vec![0.0; groups], vec![0.0; groups]);
                 for j in 0..n {
-                    expected[h][j].push(m[j]);
-                    realized[h][j].push(counts[j] as f64);
+                    e[group_of[j]] += m[j];
+                    r[group_of[j]] += counts[j] as f64;
+                }
+                for g in 0..groups {
+                    expected[h][g].push(e[g]);
+                    realized[h][g].push(r[g]);
                 }
             }
         }

@@ -288,8 +288,8 @@ impl Concentration {
     }
 }
 
-/// Summarises customers. `states` names the model's states, `key` is the key state's index and
-/// `lapsed[s]` marks churn states.
+/// Summarises customers. `states` names the model's states as shown (several may share a
+/// family's name), `key` is the key state's index and `lapsed[s]` marks churn states.
 pub fn summarise(
     customers: &[Outlook],
     states: &[String],
@@ -379,8 +379,16 @@ fn key_moves(customers: &[Outlook], states: &[String], key: usize, top: usize) -
             _ => {}
         }
     }
+    // States that share a name (families) are counted together, in state order.
     let named = |counts: Vec<u64>| {
-        counts.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(s, n)| (states[s].clone(), n)).collect()
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for (s, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+            match out.iter_mut().find(|(name, _)| *name == states[s]) {
+                Some((_, m)) => *m += n,
+                None => out.push((states[s].clone(), n)),
+            }
+        }
+        out
     };
     (out.entered, out.left) = (entered.len() as u64, left.len() as u64);
     (out.entered_from, out.left_to) = (named(from), named(to));

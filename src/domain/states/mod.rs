@@ -420,6 +420,81 @@ pub struct Borrow {
     pub rest_to: Vec<usize>,
 }
 
+/// How states are shown to a person: grouped into the six families (the default everywhere a
+/// person looks) or one by one (`--states detailed`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grouping {
+    /// The shown names, in order.
+    pub names: Vec<String>,
+    /// `of_state[s]`: the index in `names` of state s.
+    pub of_state: Vec<usize>,
+}
+
+impl Grouping {
+    /// States grouped into the scheme's families (only the families it has, in state order).
+    pub fn families(scheme: &SegmentScheme) -> Self {
+        let families = scheme.families();
+        let mut of_state = vec![0; families.iter().map(|f| f.1.len()).sum()];
+        for (g, (_, members)) in families.iter().enumerate() {
+            for &s in members {
+                of_state[s] = g;
+            }
+        }
+        Self { names: families.into_iter().map(|f| f.0).collect(), of_state }
+    }
+
+    /// Every state on its own.
+    pub fn detailed(states: &[String]) -> Self {
+        Self { names: states.to_vec(), of_state: (0..states.len()).collect() }
+    }
+
+    /// Per-state numbers summed per shown group.
+    pub fn sum(&self, per_state: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.names.len()];
+        for (s, v) in per_state.iter().enumerate() {
+            out[self.of_state[s]] += v;
+        }
+        out
+    }
+
+    /// A transition matrix between the shown groups: row F is the average of F's states' rows,
+    /// each weighted by `weights` (its observed moves), summed into the groups' columns. Groups
+    /// without weight get the plain average of their states' rows.
+    pub fn matrix(&self, p: &[Vec<f64>], weights: &[f64]) -> Vec<Vec<f64>> {
+        let g = self.names.len();
+        let total: f64 = weights.iter().sum();
+        let mut out = vec![vec![0.0; g]; g];
+        let mut mass = vec![0.0; g];
+        for (i, row) in p.iter().enumerate() {
+            let w = if total > 0.0 { weights[i] } else { 1.0 };
+            let f = self.of_state[i];
+            mass[f] += w;
+            for (j, q) in row.iter().enumerate() {
+                out[f][self.of_state[j]] += w * q;
+            }
+        }
+        for (f, row) in out.iter_mut().enumerate() {
+            if mass[f] > 0.0 {
+                row.iter_mut().for_each(|x| *x /= mass[f]);
+            } else {
+                // No observed move out of the group: its states' rows, averaged.
+                let members: Vec<usize> = (0..p.len()).filter(|&i| self.of_state[i] == f).collect();
+                for &i in &members {
+                    for (j, q) in p[i].iter().enumerate() {
+                        row[self.of_state[j]] += q / members.len() as f64;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The shown name of state `s`.
+    pub fn name_of(&self, s: usize) -> &str {
+        &self.names[self.of_state[s]]
+    }
+}
+
 /// Places panel rows in states, with the thresholds learned at training time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segmenter {

@@ -165,3 +165,32 @@ fn bad_schemes_are_refused_with_the_field() {
     s.window = 0;
     assert!(s.check().is_err());
 }
+
+#[test]
+fn a_family_matrix_weights_each_states_row_by_its_moves() {
+    let sc = scheme(3, true);
+    let names = sc.states();
+    let g = Grouping::families(&sc);
+    assert_eq!(g.names, ["new", "key", "core", "occasional", "dormant", "lapsed"][..g.names.len()].to_vec());
+    assert_eq!(g.sum(&vec![1.0; names.len()]).iter().sum::<f64>(), names.len() as f64);
+    // Two dormant states with 30 and 10 moves: the dormant row is 3/4 of the first and 1/4 of
+    // the second, and every row still sums to 1.
+    let n = names.len();
+    let dormant: Vec<usize> = (0..n).filter(|&i| g.name_of(i) == "dormant").collect();
+    let mut p = vec![vec![0.0; n]; n];
+    let mut w = vec![0.0; n];
+    for (i, row) in p.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
+    let (a, b) = (dormant[0], dormant[1]);
+    p[a] = vec![0.0; n];
+    p[a][1] = 1.0; // back to key
+    w[a] = 30.0;
+    w[b] = 10.0; // stays dormant (its own row)
+    let m = g.matrix(&p, &w);
+    let (key, dorm) = (g.of_state[1], g.of_state[a]);
+    assert!((m[dorm][key] - 0.75).abs() < 1e-12 && (m[dorm][dorm] - 0.25).abs() < 1e-12, "{m:?}");
+    for row in &m {
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+}
