@@ -673,6 +673,39 @@
     });
   }
 
+  // Holdout purchases by calibration frequency: actual and each BTYD baseline's expectation
+  // (the BTYD papers' conditional-expectation figure).
+  function drawFrequency(data) {
+    var box = clear($('chart-frequency'));
+    var b = data.model.backtest;
+    var bins = b && b.purchases_by_frequency;
+    if (!bins || !bins.length) { emptyNote(box, 'No holdout purchases by frequency stored.'); return; }
+    var width = Math.min(chartWidth(box, 420), 440);
+    var f = makeFrame(box, width, 260, { top: 24, right: 16, bottom: 46, left: 56 });
+    var x = linear(0, Math.max(bins.length - 1, 1), 0, f.w);
+    var top = 0;
+    bins.forEach(function (c) { top = Math.max(top, c.actual, c.bg_nbd || 0, c.pareto_nbd || 0); });
+    top = niceMax(top);
+    var y = linear(0, top, f.h, 0);
+    axisY(f, y, ticks(0, top, 4), function (v) { return fmtNum(v, 1); }, 'purchases per customer');
+    axisX(f, bins.map(function (c, i) { return { x: x(i), text: c.frequency + (c.or_more ? '+' : '') }; }),
+      'repeat purchases in the calibration period');
+    svgEl('text', { x: 0, y: -10, 'font-size': 12, 'font-weight': 600 }, f.g, 'Holdout purchases by frequency');
+    [['actual', 'actual', '#1f2933', ''], ['bg_nbd', 'BG/NBD', '#4e79a7', '6 4'], ['pareto_nbd', 'Pareto/NBD', '#f28e2b', '2 3']]
+      .forEach(function (s, k) {
+        if (!bins.every(function (c) { return isNum(c[s[0]]); })) return;
+        var series = svgEl('g', { 'class': 'series', 'data-state': s[1] }, f.g);
+        svgEl('path', { d: 'M' + bins.map(function (c, i) { return x(i).toFixed(1) + ',' + y(c[s[0]]).toFixed(1); }).join('L'),
+          fill: 'none', stroke: s[2], 'stroke-width': 1.8, 'stroke-dasharray': s[3] }, series);
+        bins.forEach(function (c, i) {
+          var dot = svgEl('circle', { cx: x(i), cy: y(c[s[0]]), r: 3, fill: s[2] }, series);
+          svgEl('title', null, dot, s[1] + ', ' + c.frequency + (c.or_more ? '+' : '') + ' repeat purchases: ' +
+            fmtNum(c[s[0]], 2) + ' (' + fmtInt(c.customers) + ' customers)');
+        });
+        svgEl('text', { x: f.w - 4, y: 12 + 14 * k, 'text-anchor': 'end', 'font-size': 11, fill: s[2] }, f.g, s[1]);
+      });
+  }
+
   // ---------- diagnostics ----------
 
   function titleCase(key) { var s = String(key).replace(/_/g, ' '); return s.charAt(0).toUpperCase() + s.slice(1); }
@@ -782,6 +815,7 @@
     var views = [
       ['sizes', function () { drawSizes(data, lapsedHidden(data.model)); }],
       ['transitions', function () { drawTransitions(data); }],
+      ['frequency', function () { drawFrequency(data); }],
       ['concentration', function () { drawConcentration(data); }],
       ['churn', function () { drawChurn(data); }],
       ['at-risk', function () { drawAtRisk(data); }],

@@ -209,6 +209,26 @@ pub fn report(ev: &Evaluation, shown: &Grouping) -> String {
     s.push_str(&t.render(2));
     s.push('\n');
 
+    if !ev.purchases_by_frequency.is_empty() {
+        let mut t = Table::new(
+            ["repeat purchases (calibration)", "customers", "holdout purchases", "BG/NBD", "Pareto/NBD"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let opt = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.2}"));
+        for b in &ev.purchases_by_frequency {
+            t.row(vec![
+                format!("{}{}", b.frequency, if b.or_more { "+" } else { "" }),
+                thousands(b.customers),
+                format!("{:.2}", b.actual),
+                opt(b.bg_nbd),
+                opt(b.pareto_nbd),
+            ]);
+        }
+        s.push_str("mean purchase days in the holdout by calibration frequency, actual and expected\n");
+        s.push_str(&t.render(2));
+        s.push('\n');
+    }
     s.push_str("segment sizes, predicted / actual (customers evaluated)\n");
     let mut header = vec!["period".to_string()];
     header.extend(shown.names.iter().cloned());

@@ -75,6 +75,79 @@ pub struct Evaluation {
     /// blend and `chain` the chain alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blend: Option<BlendInfo>,
+    /// Holdout purchases against calibration frequency, the BTYD papers' check of the
+    /// conditional expectations (empty in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purchases_by_frequency: Vec<PurchasesByFrequency>,
+}
+
+/// Customers with `frequency` repeat purchase days in the calibration period (the last bin is
+/// that many or more): their mean purchase days in the holdout, actual and expected by each
+/// BTYD baseline (`None` where its fit failed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PurchasesByFrequency {
+    pub frequency: u32,
+    /// Whether the bin holds `frequency` or more.
+    pub or_more: bool,
+    pub customers: u64,
+    pub actual: f64,
+    pub bg_nbd: Option<f64>,
+    pub pareto_nbd: Option<f64>,
+}
+
+/// Calibration frequencies 0..=7, the last bin "7 or more" (as the papers' figures).
+pub const FREQUENCY_BINS: u32 = 8;
+
+/// Bins customers by calibration frequency: `x[i]` repeat purchases, `actual[i]` holdout
+/// purchases, `bg_nbd` and `pareto_nbd` each customer's expected holdout purchases (a column
+/// absent where that fit failed). Empty bins are left out.
+pub fn purchases_by_frequency(
+    x: &[u32],
+    actual: &[f64],
+    bg_nbd: Option<&[f64]>,
+    pareto_nbd: Option<&[f64]>,
+) -> Vec<PurchasesByFrequency> {
+    let bins = FREQUENCY_BINS as usize;
+    let mut n = vec![0u64; bins];
+    let mut sums = vec![[0.0; 3]; bins];
+    for (i, &f) in x.iter().enumerate() {
+        let b = (f as usize).min(bins - 1);
+        n[b] += 1;
+        sums[b][0] += actual[i];
+        sums[b][1] += bg_nbd.map_or(0.0, |c| c[i]);
+        sums[b][2] += pareto_nbd.map_or(0.0, |c| c[i]);
+    }
+    (0..bins)
+        .filter(|&b| n[b] > 0)
+        .map(|b| {
+            let m = n[b] as f64;
+            PurchasesByFrequency {
+                frequency: b as u32,
+                or_more: b == bins - 1,
+                customers: n[b],
+                actual: sums[b][0] / m,
+                bg_nbd: bg_nbd.map(|_| sums[b][1] / m),
+                pareto_nbd: pareto_nbd.map(|_| sums[b][2] / m),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_are_binned_by_frequency_with_a_last_open_bin() {
+        let x = [0, 0, 1, 9, 7];
+        let actual = [0.0, 2.0, 1.0, 5.0, 3.0];
+        let bg = [0.5, 0.5, 1.5, 6.0, 4.0];
+        let bins = purchases_by_frequency(&x, &actual, Some(&bg), None);
+        assert_eq!(bins.iter().map(|b| (b.frequency, b.customers)).collect::<Vec<_>>(), [(0, 2), (1, 1), (7, 2)]);
+        assert_eq!((bins[0].actual, bins[0].bg_nbd, bins[0].pareto_nbd), (1.0, Some(0.5), None));
+        assert!(bins[2].or_more && !bins[1].or_more);
+        assert_eq!((bins[2].actual, bins[2].bg_nbd), (4.0, Some(5.0)));
+    }
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -50,6 +50,8 @@ struct Observed {
     next_state: usize,
     later_states: Vec<usize>,
     bought_in_holdout: bool,
+    /// Purchase occasions in the holdout.
+    holdout_purchases: u32,
     holdout_spend: f64,
     /// Gross value (spend or margin) of the current period.
     current_spend: f64,
@@ -168,6 +170,7 @@ pub fn score_holdout(
             next_state: states[pos + 1],
             later_states: states[pos + 1..].to_vec(),
             bought_in_holdout: holdout.iter().any(|r| r.purchases > 0),
+            holdout_purchases: holdout.iter().map(|r| r.purchases).sum(),
             holdout_spend: holdout.iter().zip(&states[pos + 1..]).map(|(r, &s)| flow.flow(r, lapsed[s], own)).sum(),
             current_spend: flow.gross(r),
             current_cost,
@@ -227,9 +230,24 @@ pub fn score_holdout(
     let mut pareto_nbd = BtydColumns::default();
     let blend = model.btyd.as_ref().and_then(|b| b.blend.as_ref());
     let mut own_forecasts = BtydColumns::default();
+    // Holdout purchases by calibration frequency, for customers with a history.
+    let (mut freq_x, mut freq_actual, mut freq_bg, mut freq_pareto) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut bg_ok, mut pareto_ok) = (true, true);
     for o in &observed {
-        bg_nbd.push(o.history.and_then(|h| btyd.bg_nbd_forecast(&h, holdout_days)));
-        pareto_nbd.push(o.history.and_then(|h| btyd.pareto_nbd_forecast(&h, holdout_days)));
+        let (bg, pareto) = match o.history {
+            Some(h) => (btyd.bg_nbd_forecast(&h, holdout_days), btyd.pareto_nbd_forecast(&h, holdout_days)),
+            None => (None, None),
+        };
+        if let Some(h) = o.history {
+            freq_x.push(h.summary.x as u32);
+            freq_actual.push(f64::from(o.holdout_purchases));
+            bg_ok &= bg.is_some();
+            pareto_ok &= pareto.is_some();
+            freq_bg.push(bg.map_or(f64::NAN, |f| f.expected_purchases));
+            freq_pareto.push(pareto.map_or(f64::NAN, |f| f.expected_purchases));
+        }
+        bg_nbd.push(bg);
+        pareto_nbd.push(pareto);
         if let (Some(own), Some(b)) = (&own, blend) {
             own_forecasts.push(o.history.and_then(|h| match b.with {
                 BtydModel::BgNbd => own.bg_nbd_forecast(&h, holdout_days),
@@ -364,6 +382,12 @@ pub fn score_holdout(
         btyd_fits: btyd.reports(),
         btyd_failures: btyd.failures(),
         blend: blend.cloned(),
+        purchases_by_frequency: crate::domain::backtest::purchases_by_frequency(
+            &freq_x,
+            &freq_actual,
+            bg_ok.then_some(&freq_bg[..]),
+            pareto_ok.then_some(&freq_pareto[..]),
+        ),
     };
     Ok((evaluation, columns))
 }
