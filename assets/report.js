@@ -706,6 +706,52 @@
       });
   }
 
+  // ---------- frequency × recency ----------
+
+  // Two heatmaps of the model's BTYD fit: expected purchases over the next period and P(alive),
+  // by repeat purchases (rows) and the day of the last one (columns).
+  function drawGrid(data) {
+    var box = clear($('chart-grid'));
+    var g = data.model.purchase_grid;
+    if (!g) { emptyNote(box, 'The model has no BTYD fit.'); $('grid-caption').textContent = ''; return; }
+    var nr = g.frequencies.length, nc = g.recencies.length;
+    var cell = Math.max(14, Math.min(34, Math.floor((chartWidth(box, 1100) / 2 - 120) / nc)));
+    [['expected_purchases', 'expected purchases, next ' + unitCount(data.model, 1).replace(/^1 /, '')],
+      ['p_alive', 'P(alive)']].forEach(function (v) {
+      var values = g[v[0]];
+      var top = 0;
+      values.forEach(function (r) { r.forEach(function (x) { if (isNum(x)) top = Math.max(top, x); }); });
+      top = v[0] === 'p_alive' ? 1 : (top || 1);
+      var f = makeFrame(box, 70 + nc * cell + 20, 30 + nr * cell + 44, { top: 24, right: 20, bottom: 44, left: 70 });
+      f.svg.setAttribute('data-grid', v[0]);
+      svgEl('text', { x: 0, y: -8, 'font-size': 12, 'font-weight': 600 }, f.g, v[1]);
+      for (var i = 0; i < nr; i++) {
+        var row = nr - 1 - i;  // the most frequent buyers on top
+        svgEl('text', { x: -6, y: i * cell + cell / 2, dy: '0.32em', 'text-anchor': 'end', 'font-size': 10 }, f.g,
+          String(g.frequencies[row]));
+        for (var j = 0; j < nc; j++) {
+          var x = values[row][j];
+          var r = svgEl('rect', { x: j * cell, y: i * cell, width: cell - 1, height: cell - 1,
+            fill: isNum(x) ? mix('#f7fbff', '#08306b', Math.sqrt(Math.max(0, Math.min(1, x / top)))) : '#eceff3' }, f.g);
+          svgEl('title', null, r, g.frequencies[row] + ' repeat purchases, the last on day ' + g.recencies[j] + ': ' +
+            (isNum(x) ? fmtNum(x, 3) : 'not possible'));
+        }
+      }
+      for (var k = 0; k < nc; k += Math.max(1, Math.ceil(nc / 6))) {
+        svgEl('text', { x: k * cell + cell / 2, y: nr * cell + 14, 'text-anchor': 'middle', 'font-size': 10 }, f.g,
+          String(g.recencies[k]));
+      }
+      svgEl('text', { 'class': 'axis-label', x: nc * cell / 2, y: nr * cell + 32, 'text-anchor': 'middle' }, f.g,
+        'day of the last purchase (after the first)');
+      svgEl('text', { 'class': 'axis-label', transform: 'rotate(-90)', x: -nr * cell / 2, y: -48, 'text-anchor': 'middle' },
+        f.g, 'repeat purchases');
+    });
+    $('grid-caption').textContent = 'Under the model\'s ' + (g.model === 'pareto_nbd' ? 'Pareto/NBD' : 'BG/NBD') +
+      ' fit, a customer observed ' + fmtInt(g.t) + ' days (the model\'s history): its expected purchase days over the next ' +
+      fmtInt(g.horizon_days) + ' days and its probability of still being a customer, by how often it bought and how ' +
+      'recently. Frequent buyers who went quiet (the left of the top rows) are the ones to call.';
+  }
+
   // ---------- diagnostics ----------
 
   function titleCase(key) { var s = String(key).replace(/_/g, ' '); return s.charAt(0).toUpperCase() + s.slice(1); }
@@ -816,6 +862,7 @@
       ['sizes', function () { drawSizes(data, lapsedHidden(data.model)); }],
       ['transitions', function () { drawTransitions(data); }],
       ['frequency', function () { drawFrequency(data); }],
+      ['grid', function () { drawGrid(data); }],
       ['concentration', function () { drawConcentration(data); }],
       ['churn', function () { drawChurn(data); }],
       ['at-risk', function () { drawAtRisk(data); }],

@@ -29,6 +29,10 @@ pub struct ModelView<'a> {
     /// report and the dashboard show states by default.
     #[schema(value_type = Vec<Object>)]
     pub families: Vec<FamilyView>,
+    /// Expected purchases over the next period and P(alive) by frequency × recency under the
+    /// model's BTYD fit (`null` without one).
+    #[schema(value_type = Option<Object>)]
+    pub purchase_grid: Option<crate::domain::btyd::baselines::FrequencyRecencyGrid>,
     #[schema(value_type = Object)]
     pub scheme: &'a crate::domain::states::SegmentScheme,
     #[schema(value_type = Vec<Object>)]
@@ -102,6 +106,7 @@ impl<'a> ModelView<'a> {
             states,
             key_state: m.key_index().map(|k| states[k].as_str()),
             lapsed_states: named(states).zip(m.lapsed_states()).filter(|(_, l)| *l).map(|(s, _)| s).collect(),
+            purchase_grid: crate::model::place::purchases::PurchaseOutlook::new(m).and_then(|p| p.grid(m)),
             families: m
                 .segments
                 .scheme

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 
 # Chart containers (data-chart) and the SVG marks that count as drawn.
 MARKS = "path, rect, circle, line, polygon"
-CHARTS = ["sizes", "transitions", "concentration", "churn", "calibration", "frequency"]
+CHARTS = ["sizes", "transitions", "concentration", "churn", "calibration", "frequency", "grid"]
 
 
 class Page:
@@ -71,6 +71,9 @@ def check_views(p, problems):
     homogeneity = page.locator("#diagnostics").inner_text()
     if "p" not in homogeneity or "df" not in homogeneity.lower():
         problems.append(f"{p.name}: the time-homogeneity test is not shown")
+    grids = page.locator("#chart-grid svg[data-grid]").count()
+    if grids != 2:
+        problems.append(f"{p.name}: {grids} frequency × recency heatmaps, not 2")
     if page.locator("#banner").is_visible():
         problems.append(f"{p.name}: error banner shown: {page.locator('#banner').inner_text()}")
 

@@ -316,3 +316,101 @@ mod tests {
         assert_eq!(h[2], None);
     }
 }
+
+/// Expected purchases over the next `horizon_days` and P(alive) of a customer observed `t` days,
+/// by its repeat purchases (rows, `frequencies`) and the day of its last one (columns,
+/// `recencies`, days after the first): the frequency × recency views lifetimes and CLVTools
+/// draw. A frequency of 0 has only recency 0; its other cells are `None`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FrequencyRecencyGrid {
+    pub model: super::blend::BtydModel,
+    pub t: f64,
+    pub horizon_days: f64,
+    pub frequencies: Vec<u32>,
+    pub recencies: Vec<f64>,
+    pub expected_purchases: Vec<Vec<Option<f64>>>,
+    pub p_alive: Vec<Vec<Option<f64>>>,
+}
+
+impl BtydBaselines {
+    /// The grid under `model` (`None` when it is not fitted) with `rows` frequencies from 0 to
+    /// `max_frequency` and `columns` recencies from 0 to `t`.
+    pub fn frequency_recency_grid(
+        &self,
+        model: super::blend::BtydModel,
+        t: f64,
+        horizon_days: f64,
+        max_frequency: u32,
+        rows: usize,
+        columns: usize,
+    ) -> Option<FrequencyRecencyGrid> {
+        let rows = rows.max(2);
+        let columns = columns.max(2);
+        let mut frequencies: Vec<u32> =
+            (0..rows).map(|i| (f64::from(max_frequency) * i as f64 / (rows - 1) as f64).round() as u32).collect();
+        frequencies.dedup();
+        let recencies: Vec<f64> = (0..columns).map(|j| (t * j as f64 / (columns - 1) as f64).round()).collect();
+        let mut expected = Vec::with_capacity(frequencies.len());
+        let mut alive = Vec::with_capacity(frequencies.len());
+        for &x in &frequencies {
+            let (mut e, mut a) = (Vec::with_capacity(columns), Vec::with_capacity(columns));
+            for &t_x in &recencies {
+                if (x == 0) != (t_x == 0.0) {
+                    e.push(None);
+                    a.push(None);
+                    continue;
+                }
+                let h = History {
+                    summary: Summary { x: f64::from(x), t_x, t, weight: 1.0 },
+                    spend: SpendSummary { x: f64::from(x), mean: 0.0, weight: 1.0 },
+                };
+                e.push(Some(self.forecast_with(model, &h, horizon_days)?.expected_purchases));
+                a.push(Some(self.p_alive(model, &h)?));
+            }
+            expected.push(e);
+            alive.push(a);
+        }
+        Some(FrequencyRecencyGrid {
+            model,
+            t,
+            horizon_days,
+            frequencies,
+            recencies,
+            expected_purchases: expected,
+            p_alive: alive,
+        })
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::*;
+    use crate::domain::btyd::blend::BtydModel;
+
+    #[test]
+    fn the_grid_holds_the_models_own_numbers_and_rises_with_recency() {
+        let m = BtydBaselines::from_params(
+            Some(BgNbdParams { r: 0.243, alpha: 4.414 * 7.0, a: 0.793, b: 2.426 }),
+            None,
+            None,
+            0,
+        );
+        let g = m.frequency_recency_grid(BtydModel::BgNbd, 273.0, 31.0, 20, 11, 10).unwrap();
+        assert_eq!(g.frequencies, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+        assert_eq!((g.recencies[0], *g.recencies.last().unwrap()), (0.0, 273.0));
+        assert!(g.expected_purchases[0][0].is_some() && g.expected_purchases[0][1].is_none());
+        assert!(g.expected_purchases[1][0].is_none());
+        let h = History {
+            summary: Summary { x: 10.0, t_x: 273.0, t: 273.0, weight: 1.0 },
+            spend: SpendSummary { x: 10.0, mean: 0.0, weight: 1.0 },
+        };
+        let bg = m.bg_nbd.as_ref().unwrap();
+        assert!((g.p_alive[5][9].unwrap() - bg.p_alive(&h.summary)).abs() < 1e-12);
+        assert!((g.expected_purchases[5][9].unwrap() - bg.expected_purchases(&h.summary, 31.0)).abs() < 1e-12);
+        // A heavy buyer silent for long is likelier gone than one who just bought.
+        for row in &g.p_alive[1..] {
+            let known: Vec<f64> = row.iter().flatten().copied().collect();
+            assert!(known.windows(2).all(|w| w[0] <= w[1] + 1e-12), "{known:?}");
+        }
+    }
+}

@@ -153,6 +153,16 @@ impl PurchaseOutlook {
         Some(CustomerPurchases { p_alive, expected_purchases, p_no_purchase, spend, spend_if_retained, p_key, p_leave_tier })
     }
 
+    /// The frequency × recency grid of expected purchases over the next period and P(alive),
+    /// for a customer observed from the model's first data day to its as-of date, frequencies
+    /// up to about one repeat purchase a fortnight (at least 6, at most 60), 12 × 12 cells.
+    pub fn grid(&self, model: &ModelArtifact) -> Option<crate::domain::btyd::baselines::FrequencyRecencyGrid> {
+        let t = f64::from(day_of(model.periods.as_of) - day_of(model.data.first_date));
+        let next = *self.horizon_days(model.periods.as_of, 1).first()?;
+        let max_frequency = ((t / 14.0).round() as u32).clamp(6, 60);
+        self.models.frequency_recency_grid(self.with, t, next, max_frequency, 12, 12)
+    }
+
     /// [`Self::customer`] of a placed customer (`None` without a purchase history).
     pub fn of(&self, now: &CustomerNow, as_of: NaiveDate, horizon: usize) -> Option<CustomerPurchases> {
         let history = now.history.as_ref()?;
