@@ -706,6 +706,44 @@
       });
   }
 
+  // Cumulative purchase days per customer over the holdout periods: actual and each BTYD
+  // baseline's expectation (the tracking plot).
+  function drawTracking(data) {
+    var box = clear($('chart-tracking'));
+    var b = data.model.backtest;
+    var periods = b && b.purchases_by_period;
+    if (!periods || !periods.length) { emptyNote(box, 'No purchase tracking stored.'); return; }
+    var lines = [['actual', 'actual', '#1f2933', ''], ['bg_nbd', 'BG/NBD', '#4e79a7', '6 4'], ['pareto_nbd', 'Pareto/NBD', '#f28e2b', '2 3']]
+      .filter(function (s) { return periods.every(function (p) { return isNum(p[s[0]]); }); })
+      .map(function (s) {
+        var run = 0;
+        return { s: s, values: periods.map(function (p) { run += p[s[0]]; return run; }) };
+      });
+    var width = Math.min(chartWidth(box, 420), 440);
+    var f = makeFrame(box, width, 260, { top: 24, right: 16, bottom: 46, left: 56 });
+    var n = periods.length;
+    var x = linear(0, n, 0, f.w);
+    var top = niceMax(Math.max.apply(null, lines.map(function (l) { return l.values[n - 1]; })));
+    var y = linear(0, top, f.h, 0);
+    axisY(f, y, ticks(0, top, 4), function (v) { return fmtNum(v, 2); }, 'per customer');
+    var every = Math.max(1, Math.ceil(n / 5));
+    var xt = [{ x: x(0), text: '0' }];
+    for (var h = every; h <= n; h += every) xt.push({ x: x(h), text: '+' + h });
+    axisX(f, xt, unitCount(data.model, 2).replace(/^2 /, '') + ' into the holdout');
+    svgEl('text', { x: 0, y: -10, 'font-size': 12, 'font-weight': 600 }, f.g, 'Cumulative purchases in the holdout');
+    lines.forEach(function (l, k) {
+      var pts = [[x(0), y(0)]].concat(l.values.map(function (v, i) { return [x(i + 1), y(v)]; }));
+      var series = svgEl('g', { 'class': 'series', 'data-state': l.s[1] }, f.g);
+      svgEl('path', { d: 'M' + pts.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join('L'),
+        fill: 'none', stroke: l.s[2], 'stroke-width': 1.8, 'stroke-dasharray': l.s[3] }, series);
+      l.values.forEach(function (v, i) {
+        var dot = svgEl('circle', { cx: x(i + 1), cy: y(v), r: 2.6, fill: l.s[2] }, series);
+        svgEl('title', null, dot, l.s[1] + ', by the end of ' + periods[i].period_start + "'s period: " + fmtNum(v, 3));
+      });
+      svgEl('text', { x: 4, y: 12 + 14 * k, 'font-size': 11, fill: l.s[2] }, f.g, l.s[1]);
+    });
+  }
+
   // ---------- frequency × recency ----------
 
   // Two heatmaps of the model's BTYD fit: expected purchases over the next period and P(alive),
@@ -863,6 +901,7 @@
       ['transitions', function () { drawTransitions(data); }],
       ['frequency', function () { drawFrequency(data); }],
       ['grid', function () { drawGrid(data); }],
+      ['tracking', function () { drawTracking(data); }],
       ['concentration', function () { drawConcentration(data); }],
       ['churn', function () { drawChurn(data); }],
       ['at-risk', function () { drawAtRisk(data); }],

@@ -322,6 +322,20 @@ fn tables_show_families_by_default_and_states_on_request() {
     let ev = s.ok(&["evaluate", "b.csv", "--last", "3"]).stdout;
     let sizes = ev.lines().skip_while(|l| !l.starts_with("segment sizes")).nth(1).unwrap();
     assert_eq!(cells(sizes)[..6], families, "{sizes}");
+    // The BTYD papers' views of the backtest: purchases by calibration frequency (every
+    // evaluated customer in one bin) and per holdout period.
+    assert!(ev.contains("mean purchase days in the holdout by calibration frequency"), "{ev}");
+    assert!(ev.contains("purchase days per customer in each holdout period"), "{ev}");
+    let json: serde_json::Value = serde_json::from_str(&s.ok(&["evaluate", "b.csv", "--last", "3", "--json"]).stdout).unwrap();
+    let bins = json["purchases_by_frequency"].as_array().unwrap();
+    let binned: u64 = bins.iter().map(|b| b["customers"].as_u64().unwrap()).sum();
+    assert_eq!(binned, json["customers"].as_u64().unwrap());
+    let actual: f64 = bins.iter().map(|b| b["actual"].as_f64().unwrap() * b["customers"].as_f64().unwrap()).sum();
+    let periods = json["purchases_by_period"].as_array().unwrap();
+    assert_eq!(periods.len(), 3);
+    let per_customer: f64 = periods.iter().map(|p| p["actual"].as_f64().unwrap()).sum();
+    assert!((actual / binned as f64 - per_customer).abs() < 1e-9, "{actual} vs {per_customer}");
+    assert!(periods.iter().all(|p| p["bg_nbd"].as_f64().is_some_and(|x| x > 0.0)));
     let bad = s.kam(&["score", "b.csv", "--summary", "--states", "some"]);
     assert!(bad.code != 0 && bad.stderr.contains("families"), "{}", bad.stderr);
 }

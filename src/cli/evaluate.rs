@@ -229,6 +229,33 @@ pub fn report(ev: &Evaluation, shown: &Grouping) -> String {
         s.push_str(&t.render(2));
         s.push('\n');
     }
+    if let Some(first) = ev.purchases_by_period.first() {
+        let mut t = Table::new(
+            ["period", "actual", "BG/NBD", "Pareto/NBD", "cumulative actual", "cumulative BG/NBD"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let opt = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.3}"));
+        let (mut actual, mut bg) = (0.0, Some(0.0));
+        for p in &ev.purchases_by_period {
+            actual += p.actual;
+            bg = bg.zip(p.bg_nbd).map(|(a, b)| a + b);
+            t.row(vec![
+                p.period_start.to_string(),
+                format!("{:.3}", p.actual),
+                opt(p.bg_nbd),
+                opt(p.pareto_nbd),
+                format!("{actual:.3}"),
+                opt(bg),
+            ]);
+        }
+        s.push_str(&format!(
+            "purchase days per customer in each holdout period, actual and expected ({} customers with a history)\n",
+            thousands(first.customers)
+        ));
+        s.push_str(&t.render(2));
+        s.push('\n');
+    }
     s.push_str("segment sizes, predicted / actual (customers evaluated)\n");
     let mut header = vec!["period".to_string()];
     header.extend(shown.names.iter().cloned());

@@ -79,6 +79,22 @@ pub struct Evaluation {
     /// conditional expectations (empty in older records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purchases_by_frequency: Vec<PurchasesByFrequency>,
+    /// The tracking of purchase days per holdout period, actual and expected (conditional on
+    /// each customer's calibration history) by each BTYD baseline (empty in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purchases_by_period: Vec<PurchasesInPeriod>,
+}
+
+/// Purchase days per customer in one holdout period, over the customers with a calibration
+/// history (a hash sample of about 50,000 beyond that many): actual, and expected by BG/NBD and
+/// Pareto/NBD (`None` where the fit failed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PurchasesInPeriod {
+    pub period_start: NaiveDate,
+    pub customers: u64,
+    pub actual: f64,
+    pub bg_nbd: Option<f64>,
+    pub pareto_nbd: Option<f64>,
 }
 
 /// Customers with `frequency` repeat purchase days in the calibration period (the last bin is

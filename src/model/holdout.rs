@@ -2,7 +2,7 @@
 //! happened, beside naive baselines and the BTYD models — per customer ([`HoldoutColumns`], what
 //! the blend weights are set on) and as the backtest record ([`Evaluation`]).
 
-use crate::domain::backtest::{Baselined, ChurnScores, Evaluation, IntervalCoverage, SegmentScores, SizesAt};
+use crate::domain::backtest::{Baselined, PurchasesInPeriod, ChurnScores, Evaluation, IntervalCoverage, SegmentScores, SizesAt};
 use crate::domain::btyd::baselines::{BtydBaselines, BtydForecast, History, histories};
 use crate::domain::calendar::{Calendar, date_of};
 use crate::domain::forecast::intervals::IntervalParams;
@@ -50,8 +50,9 @@ struct Observed {
     next_state: usize,
     later_states: Vec<usize>,
     bought_in_holdout: bool,
-    /// Purchase occasions in the holdout.
+    /// Purchase occasions in the holdout, and in each holdout period.
     holdout_purchases: u32,
+    purchases_by_period: Vec<u32>,
     holdout_spend: f64,
     /// Gross value (spend or margin) of the current period.
     current_spend: f64,
@@ -171,6 +172,7 @@ pub fn score_holdout(
             later_states: states[pos + 1..].to_vec(),
             bought_in_holdout: holdout.iter().any(|r| r.purchases > 0),
             holdout_purchases: holdout.iter().map(|r| r.purchases).sum(),
+            purchases_by_period: holdout.iter().map(|r| r.purchases).collect(),
             holdout_spend: holdout.iter().zip(&states[pos + 1..]).map(|(r, &s)| flow.flow(r, lapsed[s], own)).sum(),
             current_spend: flow.gross(r),
             current_cost,
@@ -233,6 +235,31 @@ pub fn score_holdout(
     // Holdout purchases by calibration frequency, for customers with a history.
     let (mut freq_x, mut freq_actual, mut freq_bg, mut freq_pareto) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut bg_ok, mut pareto_ok) = (true, true);
+    // The tracking of purchases per holdout period: actual, and each model's expected purchases
+    // by the end of each period (differenced below), summed over the customers with a history.
+    let period_days: Vec<f64> = (0..k)
+        .map(|h| f64::from(calendar.end(t + 1 + h) - calibration_day))
+        .collect();
+    // On a deterministic hash sample of about FIT_SAMPLE customers (each forecast costs a
+    // hypergeometric series for Pareto/NBD), as means per customer.
+    let with_history = observed.iter().filter(|o| o.history.is_some()).count();
+    let keep = crate::domain::btyd::baselines::FIT_SAMPLE as f64 / with_history.max(1) as f64;
+    let mut tracked = vec![[0.0; 3]; k];
+    let mut sampled = 0usize;
+    for (i, o) in observed.iter().enumerate() {
+        let picked = keep >= 1.0
+            || crate::domain::sampling::unit_interval(crate::domain::sampling::splitmix64(
+                i as u64 ^ crate::domain::sampling::GOLDEN,
+            )) < keep;
+        if let Some(h) = o.history.as_ref().filter(|_| picked) {
+            sampled += 1;
+            for (p, &d) in period_days.iter().enumerate() {
+                tracked[p][0] += f64::from(o.purchases_by_period.get(p).copied().unwrap_or(0));
+                tracked[p][1] += btyd.bg_nbd_forecast(h, d).map_or(f64::NAN, |f| f.expected_purchases);
+                tracked[p][2] += btyd.pareto_nbd_forecast(h, d).map_or(f64::NAN, |f| f.expected_purchases);
+            }
+        }
+    }
     for o in &observed {
         let (bg, pareto) = match o.history {
             Some(h) => (btyd.bg_nbd_forecast(&h, holdout_days), btyd.pareto_nbd_forecast(&h, holdout_days)),
@@ -382,6 +409,20 @@ pub fn score_holdout(
         btyd_fits: btyd.reports(),
         btyd_failures: btyd.failures(),
         blend: blend.cloned(),
+        purchases_by_period: (0..k)
+            .map(|i| {
+                let before = if i == 0 { [0.0; 3] } else { tracked[i - 1] };
+                let per = sampled.max(1) as f64;
+                let finite = |x: f64| x.is_finite().then_some(x / per);
+                PurchasesInPeriod {
+                    period_start: date_of(calendar.start(t + 1 + i)),
+                    customers: sampled as u64,
+                    actual: tracked[i][0] / per,
+                    bg_nbd: finite(tracked[i][1] - before[1]),
+                    pareto_nbd: finite(tracked[i][2] - before[2]),
+                }
+            })
+            .collect(),
         purchases_by_frequency: crate::domain::backtest::purchases_by_frequency(
             &freq_x,
             &freq_actual,

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 
 # Chart containers (data-chart) and the SVG marks that count as drawn.
 MARKS = "path, rect, circle, line, polygon"
-CHARTS = ["sizes", "transitions", "concentration", "churn", "calibration", "frequency", "grid"]
+CHARTS = ["sizes", "transitions", "concentration", "churn", "calibration", "frequency", "grid", "tracking"]
 
 
 class Page:
