@@ -167,6 +167,7 @@ def check_dashboard(browser, url, key, out, problems):
         page.fill("#api-key", key)
         page.click("#auth-form button[type=submit]")
     check_views(p, problems)
+    check_people_view(p, problems, "quarter")
     if page.locator("#auth").is_visible():
         problems.append("dashboard: the key form is still shown after rendering")
     screenshot(p, out / "dashboard.png")
