@@ -248,7 +248,20 @@ fn cdnow_key_accounts_likelier_to_leave_key_do_leave_it() {
     s.ok(&["train", data, "--amount-col", "4", "--date-range", "..1997-09-30"]);
     let cal = ["score", data, "--amount-col", "4", "--date-range", "..1997-09-30", "--draws", "0"];
     s.ok(&[&cal[..], &["--horizon", "9", "--out", "cal.csv"]].concat());
-    s.ok(&["score", data, "--amount-col", "4", "--as-of", "1998-06-30", "--horizon", "1", "--draws", "0", "--out", "hold.csv"]);
+    s.ok(&[
+        "score",
+        data,
+        "--amount-col",
+        "4",
+        "--as-of",
+        "1998-06-30",
+        "--horizon",
+        "1",
+        "--draws",
+        "0",
+        "--out",
+        "hold.csv",
+    ]);
     let (header, rows) = read_csv(&std::fs::read_to_string(s.path().join("cal.csv")).unwrap());
     let col = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
     let (id, segment, leave) = (col("customer_id"), col("segment"), col("h9_p_leave_tier"));
@@ -264,9 +277,8 @@ fn cdnow_key_accounts_likelier_to_leave_key_do_leave_it() {
     assert!(keys.len() > 500, "{} key accounts", keys.len());
     keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
     let q = keys.len() / 5;
-    let left_share = |part: &[(f64, &str)]| {
-        part.iter().filter(|(_, c)| later[c] != "key").count() as f64 / part.len() as f64
-    };
+    let left_share =
+        |part: &[(f64, &str)]| part.iter().filter(|(_, c)| later[c] != "key").count() as f64 / part.len() as f64;
     let (bottom, top) = (left_share(&keys[..q]), left_share(&keys[keys.len() - q..]));
     assert!(top >= 2.0 * bottom, "top quintile left key {top:.3}, bottom {bottom:.3}: ratio {:.2}", top / bottom);
 
@@ -291,7 +303,6 @@ fn cdnow_key_accounts_likelier_to_leave_key_do_leave_it() {
         v.dedup();
         assert!(v.len() >= 19, "{what}: {v:?}\n{summary}");
     }
-
 }
 
 /// People see the six families by default, the detailed states with `--states detailed`
@@ -302,7 +313,10 @@ fn tables_show_families_by_default_and_states_on_request() {
     s.ok(&["generate", "--regime", "btyd", "--customers", "2000", "--out", "b.csv"]);
     let train = s.ok(&["train", "b.csv"]).stdout;
     let header = |out: &str, first: &str| {
-        out.lines().find(|l| l.trim_start().starts_with(first)).unwrap_or_else(|| panic!("no {first:?} in\n{out}")).to_string()
+        out.lines()
+            .find(|l| l.trim_start().starts_with(first))
+            .unwrap_or_else(|| panic!("no {first:?} in\n{out}"))
+            .to_string()
     };
     let families = ["new", "key", "core", "occasional", "dormant", "lapsed"];
     let cells = |l: &str| l.split_whitespace().skip(1).map(String::from).collect::<Vec<_>>();
@@ -326,7 +340,8 @@ fn tables_show_families_by_default_and_states_on_request() {
     // evaluated customer in one bin) and per holdout period.
     assert!(ev.contains("mean purchase days in the holdout by calibration frequency"), "{ev}");
     assert!(ev.contains("purchase days per customer in each holdout period"), "{ev}");
-    let json: serde_json::Value = serde_json::from_str(&s.ok(&["evaluate", "b.csv", "--last", "3", "--json"]).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&s.ok(&["evaluate", "b.csv", "--last", "3", "--json"]).stdout).unwrap();
     let bins = json["purchases_by_frequency"].as_array().unwrap();
     let binned: u64 = bins.iter().map(|b| b["customers"].as_u64().unwrap()).sum();
     assert_eq!(binned, json["customers"].as_u64().unwrap());

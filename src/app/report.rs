@@ -111,7 +111,10 @@ fn read_customers(
         let Some(snap) = CustomerSnapshot::load(&snapshot::path(models_dir, &model.id), model)? else {
             return Ok(None);
         };
-        return Ok(Some(from_snapshot(snap.outlooks(&by_state, &forecaster, purchases.as_ref(), as_of), "snapshot".into())));
+        return Ok(Some(from_snapshot(
+            snap.outlooks(&by_state, &forecaster, purchases.as_ref(), as_of),
+            "snapshot".into(),
+        )));
     };
     let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -191,7 +194,8 @@ fn read_jsonl(path: &Path, model: &ModelArtifact) -> Result<Vec<Outlook>, Report
         }
         let l: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
         let state = state_of(model, &l.segment).map_err(|p| bad(n, p))?;
-        let previous_state = l.previous_segment.as_deref().map(|s| state_of(model, s)).transpose().map_err(|p| bad(n, p))?;
+        let previous_state =
+            l.previous_segment.as_deref().map(|s| state_of(model, s)).transpose().map_err(|p| bad(n, p))?;
         let last = l.horizons.last().ok_or_else(|| bad(n, "no horizons".into()))?;
         let standing = l.value_at_risk.zip(l.value_if_retained).map(|(value_at_risk, value_if_retained)| Standing {
             value_if_retained,
@@ -263,7 +267,8 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
                 .ok_or_else(|| bad(format!("column {:?}: not a number: {text:?}", &header[i])))
         };
         // An optional number: an empty cell (or no column) is none.
-        let maybe = |i: Option<usize>| i.and_then(|i| rec.get(i)).and_then(|t| t.parse::<f64>().ok()).filter(|x| x.is_finite());
+        let maybe =
+            |i: Option<usize>| i.and_then(|i| rec.get(i)).and_then(|t| t.parse::<f64>().ok()).filter(|x| x.is_finite());
         let state = state_of(model, rec.get(segment).unwrap_or("")).map_err(&bad)?;
         let previous_state = previous
             .and_then(|i| rec.get(i))
@@ -271,16 +276,17 @@ fn read_csv(path: &Path, model: &ModelArtifact) -> Result<(Vec<Outlook>, usize),
             .map(|t| state_of(model, t))
             .transpose()
             .map_err(&bad)?;
-        let standing = maybe(value_at_risk).zip(maybe(value_if_retained)).map(|(value_at_risk, value_if_retained)| Standing {
-            value_if_retained,
-            value_at_risk,
-            p_leave_tier: maybe(p_leave_tier),
-            p_key: maybe(p_key),
-            p_no_purchase: maybe(p_no_purchase).unwrap_or(f64::NAN),
-            silent_days: maybe(recency).map_or(0, |d| d as u32),
-            usual_gap_days: maybe(gap),
-            spend_change: maybe(change),
-        });
+        let standing =
+            maybe(value_at_risk).zip(maybe(value_if_retained)).map(|(value_at_risk, value_if_retained)| Standing {
+                value_if_retained,
+                value_at_risk,
+                p_leave_tier: maybe(p_leave_tier),
+                p_key: maybe(p_key),
+                p_no_purchase: maybe(p_no_purchase).unwrap_or(f64::NAN),
+                silent_days: maybe(recency).map_or(0, |d| d as u32),
+                usual_gap_days: maybe(gap),
+                spend_change: maybe(change),
+            });
         out.push(Outlook {
             customer_id: rec.get(id).unwrap_or("").to_string(),
             state,

@@ -112,7 +112,10 @@ impl<'a> ModelView<'a> {
                 .scheme
                 .families()
                 .into_iter()
-                .map(|(name, members)| FamilyView { name, states: members.iter().map(|&i| states[i].clone()).collect() })
+                .map(|(name, members)| FamilyView {
+                    name,
+                    states: members.iter().map(|&i| states[i].clone()).collect(),
+                })
                 .collect(),
             scheme: &m.segments.scheme,
             thresholds: &m.segments.thresholds,

@@ -1,11 +1,11 @@
 //! `kam evaluate`: backtest on a calibration / holdout split, beside naive baselines.
 
-use crate::domain::states::Grouping;
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::domain::backtest::{ChurnScores, Evaluation};
 use crate::domain::calendar::{Calendar, date_of};
+use crate::domain::states::Grouping;
 use crate::model::backtest::{HoldoutEnd, evaluate};
 use anyhow::Context;
 use chrono::NaiveDate;

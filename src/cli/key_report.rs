@@ -43,7 +43,8 @@ pub fn key_report(p: &Portfolio, key: &str, horizon: &str) -> String {
         "silent / usual gap (days)".into(),
         "spend change".into(),
     ]);
-    let opt = |x: Option<f64>, digits: usize| x.filter(|x| x.is_finite()).map_or("–".into(), |x| format!("{x:.digits$}"));
+    let opt =
+        |x: Option<f64>, digits: usize| x.filter(|x| x.is_finite()).map_or("–".into(), |x| format!("{x:.digits$}"));
     for r in &p.at_risk {
         let segment = match &r.previous_segment {
             Some(before) if *before != r.segment => format!("{before} → {}", r.segment),
@@ -74,4 +75,3 @@ pub fn key_report(p: &Portfolio, key: &str, horizon: &str) -> String {
     ));
     s
 }
-

@@ -12,8 +12,8 @@ use crate::model::artifact::ModelArtifact;
 use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
 use crate::model::place::{CustomerNow, Snapshot, snapshot};
 use anyhow::Context;
-use rayon::prelude::*;
 use chrono::NaiveDate;
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -1,12 +1,12 @@
 //! `kam train`: transactions → model artifact under the models directory.
 
-use crate::domain::states::Grouping;
 use super::input::{ConfigArgs, InputArgs, stage_message};
 use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::app::publish::{PublishError, PublishOptions, Published, Step, move_current, train_and_publish};
 use crate::domain::calendar::PeriodUnit;
 use crate::domain::spend::SpendModelKind;
+use crate::domain::states::Grouping;
 use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
 use chrono::{Datelike, NaiveDate};

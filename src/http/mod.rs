@@ -185,7 +185,8 @@ impl Served {
             .ok_or_else(|| ApiError::NotFound(format!("model {} has no customer snapshot", self.id)))?;
         let forecasts = self.forecasts(params, false)?;
         let by_state = OutlookByState::new(&forecasts.forecaster, self.segments.states.len());
-        let mut outlooks = snapshot.outlooks(&by_state, &forecasts.forecaster, self.purchases.as_ref(), self.periods.as_of);
+        let mut outlooks =
+            snapshot.outlooks(&by_state, &forecasts.forecaster, self.purchases.as_ref(), self.periods.as_of);
         ranking.sort(&mut outlooks);
         let built = Arc::new(outlooks);
         let mut cache = self.listings.lock().unwrap_or_else(|e| e.into_inner());

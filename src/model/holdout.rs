@@ -2,7 +2,9 @@
 //! happened, beside naive baselines and the BTYD models — per customer ([`HoldoutColumns`], what
 //! the blend weights are set on) and as the backtest record ([`Evaluation`]).
 
-use crate::domain::backtest::{Baselined, PurchasesInPeriod, ChurnScores, Evaluation, IntervalCoverage, SegmentScores, SizesAt};
+use crate::domain::backtest::{
+    Baselined, ChurnScores, Evaluation, IntervalCoverage, PurchasesInPeriod, SegmentScores, SizesAt,
+};
 use crate::domain::btyd::baselines::{BtydBaselines, BtydForecast, History, histories};
 use crate::domain::calendar::{Calendar, date_of};
 use crate::domain::forecast::intervals::IntervalParams;
@@ -237,9 +239,7 @@ pub fn score_holdout(
     let (mut bg_ok, mut pareto_ok) = (true, true);
     // The tracking of purchases per holdout period: actual, and each model's expected purchases
     // by the end of each period (differenced below), summed over the customers with a history.
-    let period_days: Vec<f64> = (0..k)
-        .map(|h| f64::from(calendar.end(t + 1 + h) - calibration_day))
-        .collect();
+    let period_days: Vec<f64> = (0..k).map(|h| f64::from(calendar.end(t + 1 + h) - calibration_day)).collect();
     // On a deterministic hash sample of about FIT_SAMPLE customers (each forecast costs a
     // hypergeometric series for Pareto/NBD), as means per customer.
     let with_history = observed.iter().filter(|o| o.history.is_some()).count();

@@ -159,7 +159,16 @@ impl CustomerSnapshot {
         as_of: chrono::NaiveDate,
     ) -> Vec<Outlook> {
         self.iter()
-            .map(|(id, c)| crate::model::place::purchases::outlook(id.to_string(), &c.now(), by_state, forecaster, purchases, as_of))
+            .map(|(id, c)| {
+                crate::model::place::purchases::outlook(
+                    id.to_string(),
+                    &c.now(),
+                    by_state,
+                    forecaster,
+                    purchases,
+                    as_of,
+                )
+            })
             .collect()
     }
 }

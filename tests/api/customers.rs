@@ -98,7 +98,10 @@ async fn the_customer_summary_ranks_key_accounts_by_value_at_risk_behind_the_rea
         send(&app, "GET", &format!("/v1/customers/{top}?horizon=3"), None, vec![], &[("x-api-key", READ_KEY)]).await;
     let (now, before) = (&c["prediction"]["segment"], &c["prediction"]["previous_segment"]);
     assert!(now == "key" || before == "key", "{now} after {before}");
-    assert!((c["prediction"]["value_at_risk"].as_f64().unwrap() - at_risk[0]["value_at_risk"].as_f64().unwrap()).abs() < 1e-6);
+    assert!(
+        (c["prediction"]["value_at_risk"].as_f64().unwrap() - at_risk[0]["value_at_risk"].as_f64().unwrap()).abs()
+            < 1e-6
+    );
     assert!((c["prediction"]["value_horizon"].as_f64().unwrap() - at_risk[0]["value"].as_f64().unwrap()).abs() < 1e-6);
     assert_eq!(c["prediction"]["horizons"][2]["churn"], at_risk[0]["churn"]);
     let shares = v["concentration"].as_array().unwrap();

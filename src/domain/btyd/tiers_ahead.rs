@@ -105,8 +105,7 @@ pub fn tiers_ahead(inputs: &TierInputs<'_>, days: &[f64]) -> Vec<TiersAt> {
                     } else {
                         return 0.0;
                     };
-                    let given_alive =
-                        nb_at_least(a, b, d, m) - none_in_period * nb_at_least(a, b + span, before, m);
+                    let given_alive = nb_at_least(a, b, d, m) - none_in_period * nb_at_least(a, b + span, before, m);
                     p_alive * given_alive.clamp(0.0, 1.0)
                 })
                 .collect();
@@ -174,7 +173,12 @@ mod tests {
         for (h, at) in odds.iter().enumerate() {
             for (k, &cut) in inputs.cuts.iter().enumerate() {
                 let want = by_quadrature(&inputs, &days, h + 1, cut);
-                assert!((at.p_at_least[k] - want).abs() < 2e-4, "h {} cut {cut}: {} vs {want}", h + 1, at.p_at_least[k]);
+                assert!(
+                    (at.p_at_least[k] - want).abs() < 2e-4,
+                    "h {} cut {cut}: {} vs {want}",
+                    h + 1,
+                    at.p_at_least[k]
+                );
             }
             assert!(at.p_at_least[0] <= at.p_at_least[1] && at.p_at_least[1] <= at.p_active + 1e-12);
         }

@@ -339,8 +339,7 @@ pub fn summarise(
         })
         .collect();
     let key_accounts = customers.iter().filter(|c| Some(c.state) == key).count() as u64;
-    let key_value_at_risk =
-        customers.iter().filter(|c| Some(c.state) == key).map(Outlook::value_at_risk).sum();
+    let key_value_at_risk = customers.iter().filter(|c| Some(c.state) == key).map(Outlook::value_at_risk).sum();
     at_risk.sort_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then_with(|| a.customer_id.cmp(&b.customer_id)));
     at_risk.truncate(params.top);
     let key_moves = key.map_or_else(KeyMoves::default, |k| key_moves(customers, states, k, params.top));
@@ -370,11 +369,19 @@ fn key_moves(customers: &[Outlook], states: &[String], key: usize, top: usize) -
         match c.previous_state {
             Some(p) if c.state == key && p != key => {
                 from[p] += 1;
-                entered.push(KeyMove { customer_id: c.customer_id.clone(), segment: states[p].clone(), value: c.value });
+                entered.push(KeyMove {
+                    customer_id: c.customer_id.clone(),
+                    segment: states[p].clone(),
+                    value: c.value,
+                });
             }
             Some(p) if p == key && c.state != key => {
                 to[c.state] += 1;
-                left.push(KeyMove { customer_id: c.customer_id.clone(), segment: states[c.state].clone(), value: c.value });
+                left.push(KeyMove {
+                    customer_id: c.customer_id.clone(),
+                    segment: states[c.state].clone(),
+                    value: c.value,
+                });
             }
             _ => {}
         }

@@ -238,8 +238,9 @@ pub(super) fn output<'a>(
     if let (Some(o), Some(own)) = (outlook, &purchases) {
         o.serve_into(&mut f, own, params.discount_rate);
     }
-    let standing =
-        purchases.as_ref().map(|p| crate::model::place::purchases::standing(now, p, params.discount_rate, f.value_horizon));
+    let standing = purchases
+        .as_ref()
+        .map(|p| crate::model::place::purchases::standing(now, p, params.discount_rate, f.value_horizon));
     let bands = forecasts.bands.as_ref().map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
     Prediction {

@@ -19,8 +19,8 @@ use crate::domain::calendar::{PeriodUnit, day_of};
 use crate::domain::forecast::portfolio::{Outlook, OutlookByState, Standing, spend_change};
 use crate::domain::forecast::{CustomerForecast, Forecaster};
 use crate::domain::states::Segmenter;
-use crate::model::place::CustomerNow;
 use crate::model::artifact::ModelArtifact;
+use crate::model::place::CustomerNow;
 use chrono::NaiveDate;
 
 /// A model's purchase model, ready to forecast customers.
@@ -150,7 +150,15 @@ impl PurchaseOutlook {
             Some(k) => tiers.iter().map(|t| 1.0 - t.p_at_least.get(k).copied().unwrap_or(t.p_active)).collect(),
             None => Vec::new(),
         };
-        Some(CustomerPurchases { p_alive, expected_purchases, p_no_purchase, spend, spend_if_retained, p_key, p_leave_tier })
+        Some(CustomerPurchases {
+            p_alive,
+            expected_purchases,
+            p_no_purchase,
+            spend,
+            spend_if_retained,
+            p_key,
+            p_leave_tier,
+        })
     }
 
     /// The frequency × recency grid of expected purchases over the next period and P(alive),
