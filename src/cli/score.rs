@@ -6,7 +6,7 @@ use super::progress::Progress;
 use super::table::{Table, thousands};
 use crate::app::views::{HorizonIntervals, ValueIntervals};
 use crate::domain::forecast::intervals::ForecastBands;
-use crate::domain::forecast::portfolio::{Concentration, Outlook, PortfolioParams, summarise};
+use crate::domain::forecast::portfolio::{Concentration, Outlook, PortfolioParams, Standing, summarise};
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
@@ -131,6 +131,8 @@ struct Scored<'a> {
     value_horizon: f64,
     value_infinite: Option<f64>,
     purchases: Option<CustomerPurchases>,
+    /// Its standing at the horizon, from `purchases` and the served value, computed once.
+    standing: Option<Standing>,
     /// The served spend per period where the model blends (`None`: the chain's).
     served_spend: Option<Vec<f64>>,
 }
@@ -139,11 +141,12 @@ impl<'a> Scored<'a> {
     /// `base` is the state's forecast with a first-period spend of 0.
     fn new(
         base: &'a CustomerForecast,
-        next_spend: f64,
+        now: &CustomerNow,
         discount_rate: f64,
         outlook: Option<&PurchaseOutlook>,
         purchases: Option<CustomerPurchases>,
     ) -> Self {
+        let next_spend = now.next_spend;
         let first = next_spend / (1.0 + discount_rate);
         let mut scored = Self {
             base,
@@ -151,6 +154,7 @@ impl<'a> Scored<'a> {
             value_horizon: base.value_horizon + first,
             value_infinite: base.value_infinite.map(|v| v + first),
             purchases,
+            standing: None,
             served_spend: None,
         };
         if let (Some(o), Some(own)) = (outlook, &scored.purchases) {
@@ -160,6 +164,7 @@ impl<'a> Scored<'a> {
                 scored.served_spend = Some(v.spend);
             }
         }
+        scored.standing = scored.purchases.as_ref().map(|p| standing(now, p, discount_rate, scored.value_horizon));
         scored
     }
 
@@ -179,7 +184,6 @@ fn cells<'a>(
     now: &CustomerNow,
     f: &Scored<'a>,
     bands: Option<&ForecastBands>,
-    discount_rate: f64,
     out: &mut Vec<Cell<'a>>,
 ) {
     let purchases = &f.purchases;
@@ -203,7 +207,7 @@ fn cells<'a>(
     out.push(Cell::F64(f.value_horizon));
     out.push(f.value_infinite.map_or(Cell::Null, Cell::F64));
     out.push(purchases.as_ref().map_or(Cell::Null, |p| Cell::F64(p.p_alive)));
-    let standing = purchases.as_ref().map(|p| standing(now, p, discount_rate, f.value_horizon));
+    let standing = f.standing;
     out.push(standing.map_or(Cell::Null, |s| Cell::F64(s.value_if_retained)));
     out.push(standing.map_or(Cell::Null, |s| Cell::F64(s.value_at_risk)));
     out.push(standing.and_then(|s| s.usual_gap_days).map_or(Cell::Null, Cell::F64));
@@ -265,8 +269,8 @@ fn json_line(
     now: &CustomerNow,
     f: &CustomerForecast,
     bands: Option<&ForecastBands>,
-    purchases: Option<CustomerPurchases>,
-    discount_rate: f64,
+    purchases: Option<&CustomerPurchases>,
+    standing: Option<Standing>,
 ) -> serde_json::Value {
     let bands = bands.map(|b| b.customer(now.state, now.next_spend, now.next_spend_se));
     let mut horizon_bands = bands.as_ref().map(|b| b.horizons.iter());
@@ -294,7 +298,6 @@ fn json_line(
     fields.insert("value_horizon".into(), serde_json::json!(f.value_horizon));
     fields.insert("value_infinite".into(), serde_json::json!(f.value_infinite));
     fields.insert("p_alive".into(), serde_json::json!(purchases.as_ref().map(|p| p.p_alive)));
-    let standing = purchases.as_ref().map(|p| standing(now, p, discount_rate, f.value_horizon));
     fields.insert("value_if_retained".into(), serde_json::json!(standing.map(|s| s.value_if_retained)));
     fields.insert("value_at_risk".into(), serde_json::json!(standing.map(|s| s.value_at_risk)));
     fields.insert("usual_gap_days".into(), serde_json::json!(standing.and_then(|s| s.usual_gap_days)));
@@ -346,7 +349,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .zip(&own[..])
         .map(|(c, o)| {
             let base = o.as_ref().unwrap_or(&per_state[c.state]);
-            Scored::new(base, c.next_spend, a.discount_rate, outlook.as_ref(), purchases_of(c))
+            Scored::new(base, c, a.discount_rate, outlook.as_ref(), purchases_of(c))
         })
         .collect();
     let write_rows = a.out.is_some() || !a.summary;
@@ -363,7 +366,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     if let (Some(o), Some(own)) = (&outlook, &scored.purchases) {
                         o.serve_into(&mut f, own, a.discount_rate);
                     }
-                    let line = json_line(ids, states, c, &f, bands, scored.purchases.clone(), a.discount_rate);
+                    let line = json_line(ids, states, c, &f, bands, scored.purchases.as_ref(), scored.standing);
                     crate::app::numbers::to_writer(&mut w, &line)?;
                     w.write_all(b"\n")?;
                 }
@@ -378,7 +381,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let mut sink: Box<dyn RowSink> = Box::new(ParquetSink::create(p, &cols)?);
                         let mut row = Vec::with_capacity(cols.len());
                         for i in 0..n {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, &mut row);
+                            cells(ids, states, &customers[i], &forecasts[i], bands, &mut row);
                             sink.write_row(&row)?;
                         }
                         sink.finish()?;
@@ -387,12 +390,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         let file =
                             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                         write_csv_parallel(std::io::BufWriter::with_capacity(1 << 20, file), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
                         })?;
                     }
                     (None, None) => {
                         write_csv_parallel(std::io::BufWriter::new(std::io::stdout().lock()), &cols, n, |i, row| {
-                            cells(ids, states, &customers[i], &forecasts[i], bands, a.discount_rate, row)
+                            cells(ids, states, &customers[i], &forecasts[i], bands, row)
                         })?
                     }
                     (Some(other), _) => {
@@ -480,7 +483,7 @@ fn summary(
                 churn: f.base.horizons[h - 1].churn,
                 p_alive: f.purchases.as_ref().map(|p| p.p_alive),
                 previous_state: c.previous_state,
-                standing: f.purchases.as_ref().map(|p| standing(c, p, a.discount_rate, f.value_horizon)),
+                standing: f.standing,
             })
             .collect();
         let lapsed = model.lapsed_states();
