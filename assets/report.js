@@ -177,7 +177,7 @@
       [(m.key_state || 'key') + ' accounts', fmtInt(last[m.key_state])],
       ['Transactions used', fmtInt(m.data.rows_used)],
       ['States', String(m.states.length)],
-      ['Source', m.data.source]
+      ['Data', m.data.first_date + ' to ' + m.data.last_date]
     ];
     if (data.customers && !data.customers.missing) {
       items.push(['Expected value, next ' + data.customers.horizon, fmtCompact(data.customers.total_value)]);
@@ -886,9 +886,9 @@
     var d = data.model.data;
     var dc = diagCard(box, 'Data');
     var ddl = el('dl', null, dc);
-    [['source', d.source], ['rows read', fmtInt(d.rows)], ['rows skipped', fmtInt(d.rows_skipped)],
+    [['rows read', fmtInt(d.rows)], ['rows skipped', fmtInt(d.rows_skipped)],
       ['rows after as-of (left out)', fmtInt(d.rows_after_as_of)], ['dates', d.first_date + ' to ' + d.last_date],
-      ['content hash', String(d.content_hash).substr(0, 16) + '…']
+      ['data fingerprint', String(d.content_hash).substr(0, 16) + '…']
     ].forEach(function (r) { el('dt', null, ddl, r[0]); el('dd', null, ddl, r[1]); });
   }
 

@@ -3,9 +3,9 @@
 //! every customer with the model's cut-points and forecasting 4 periods).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kam::domain::activity::aggregate;
 use kam::domain::calendar::Calendar;
 use kam::domain::panel::customer_panel;
-use kam::domain::transactions::aggregate;
 use kam::model::config::TrainConfig;
 use kam::model::simulate::{SimulationParams, simulate};
 use kam::model::train::{SourceInfo, train};
@@ -22,9 +22,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("training");
     g.sample_size(10);
     g.throughput(Throughput::Elements(tx.len() as u64));
-    g.bench_function("aggregate 100k customers", |b| b.iter(|| black_box(aggregate(&tx, &calendar))));
+    g.bench_function("aggregate 100k customers", |b| b.iter(|| black_box(aggregate(&tx, unit).unwrap())));
 
-    let (activity, _) = aggregate(&tx, &calendar);
+    let activity = aggregate(&tx, unit).unwrap();
     g.bench_function("panel 100k customers", |b| {
         let mut rows = Vec::new();
         b.iter(|| {
@@ -39,16 +39,12 @@ fn bench(c: &mut Criterion) {
 
     let config: TrainConfig = truth.config.clone();
     g.bench_function("train 100k customers", |b| {
-        b.iter(|| {
-            let source = SourceInfo { name: "bench".into(), ..Default::default() };
-            black_box(train(&tx, None, &config, source, &mut |_| {}).unwrap())
-        })
+        b.iter(|| black_box(train(&activity, None, &config, SourceInfo::default(), &mut |_| {}).unwrap()))
     });
-    let source = SourceInfo { name: "bench".into(), ..Default::default() };
-    let model = train(&tx, None, &config, source, &mut |_| {}).unwrap();
+    let model = train(&activity, None, &config, SourceInfo::default(), &mut |_| {}).unwrap();
     g.bench_function("score 100k customers (place + forecast 4 periods)", |b| {
         b.iter(|| {
-            let snap = kam::model::place::snapshot(&tx, &model, None, None).unwrap();
+            let snap = kam::model::place::snapshot(&activity, &model, None, None).unwrap();
             let f =
                 model.forecaster(kam::domain::forecast::ForecastParams { horizon: 4, discount_rate: 0.025 }).unwrap();
             let per_state: Vec<_> = (0..model.segments.states.len()).map(|s| f.customer(s, 0.0)).collect();

@@ -81,9 +81,9 @@ fn valid_parquet_files_of_every_layout_still_read() {
         assert_eq!(read, rows, "{name}: {} read, {} skipped", got.transactions.len(), got.rows_skipped);
         if name == "ints-decimal.parquet" {
             // Its INT64 margin column holds epoch microseconds (~1.7e15): every row decodes, and
-            // is refused as beyond kam's ±1e12 per amount (issue 13, item 8).
+            // is refused as beyond kam's ±1e11 per amount (issue 13, item 8).
             assert!(
-                got.first_skipped.iter().all(|e| e.contains("\"margin\": beyond ±1e12")),
+                got.first_skipped.iter().all(|e| e.contains("\"margin\": beyond ±1e11")),
                 "{:?}",
                 got.first_skipped
             );

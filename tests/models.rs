@@ -33,7 +33,7 @@ fn models_can_be_listed_shown_and_activated() {
         serde_json::from_str(&s.ok(&["models", "compare", &id2, &id3, "--json"]).stdout).unwrap();
     let line = |what: &str| compared["lines"].as_array().unwrap().iter().find(|l| l["what"] == what).cloned().unwrap();
     assert_eq!((line("window")["a"].as_str(), line("window")["differs"].as_bool()), (Some("1 period"), Some(true)));
-    assert_eq!(line("data")["differs"], false);
+    assert_eq!(line("data fingerprint")["differs"], false);
     assert!(line("no-purchase AUC")["b"].as_str().unwrap().contains("persistence"), "{compared}");
     assert_eq!(line("no-purchase AUC")["a"], "—");
     let table = s.ok(&["models", "compare", &id2, &id3]).stdout;

@@ -1,17 +1,18 @@
 //! Train and publish: the one use case behind `kam train` and `POST /v1/train` — train on the
-//! transactions, optionally backtest the same configuration on the last K periods (stored in the
+//! activity table (aggregated from a transactions file, or read from an engine's aggregates),
+//! optionally backtest the same configuration on the last K periods (stored in the
 //! artifact), save the artifact, write the per-customer snapshot beside it, and activate it.
 //! Nothing is activated unless every earlier step succeeded, so a failed run leaves the served
 //! model and `CURRENT` as they were.
 
+use crate::domain::activity::Activity;
 use crate::domain::transactions::CustomerAttributes;
-use crate::ingest::Ingested;
 use crate::model::artifact::ModelArtifact;
 use crate::model::backtest::{EvaluateError, HoldoutEnd, evaluate};
 use crate::model::blend::train_blended;
 use crate::model::config::TrainConfig;
 use crate::model::place::{ScoreError, snapshot};
-use crate::model::train::{Stage, TrainError};
+use crate::model::train::{SourceInfo, Stage, TrainError};
 use crate::store::{ModelStore, Saved, StoreError};
 
 /// What to do besides training.
@@ -61,22 +62,22 @@ pub struct Published {
     pub activated: bool,
 }
 
-/// Trains on `input` (with `attributes`) under `config`, then backtests, saves, snapshots and
+/// Trains on `activity` (with `attributes`) under `config`, then backtests, saves, snapshots and
 /// activates as `options` say. `activate` makes the saved model the active one (the CLI moves
 /// `CURRENT`; the server also swaps the model it serves, under its activation lock).
 pub fn train_and_publish(
     store: &ModelStore,
-    input: &Ingested,
+    activity: &Activity,
+    source: SourceInfo,
     attributes: Option<&CustomerAttributes>,
     config: &TrainConfig,
     options: PublishOptions,
     progress: &mut dyn FnMut(Step),
     activate: &mut dyn FnMut(&ModelStore, &str) -> Result<(), PublishError>,
 ) -> Result<Published, PublishError> {
-    let tx = &input.transactions;
-    let source = input.source();
-    let mut artifact = train_blended(tx, attributes, config, source.clone(), &mut |s| progress(Step::Training(s)))
-        .map_err(PublishError::Train)?;
+    let mut artifact =
+        train_blended(activity, attributes, config, source.clone(), &mut |s| progress(Step::Training(s)))
+            .map_err(PublishError::Train)?;
     if let Some(k) = options.backtest_last {
         let spans = &artifact.periods.spans;
         if k < 1 || k >= spans.len() {
@@ -85,7 +86,7 @@ pub fn train_and_publish(
         progress(Step::Backtesting(k));
         let calibration_end = spans[spans.len() - 1 - k].1;
         let holdout_end = HoldoutEnd::Date(artifact.periods.as_of);
-        let (_, ev) = evaluate(tx, attributes, config, source, calibration_end, holdout_end, &mut |_| {})
+        let (_, ev) = evaluate(activity, attributes, config, source, calibration_end, holdout_end, &mut |_| {})
             .map_err(PublishError::Backtest)?;
         artifact.backtest = Some(ev);
     }
@@ -93,8 +94,14 @@ pub fn train_and_publish(
     let saved = store.save(&mut artifact)?;
     if options.snapshot {
         progress(Step::WritingSnapshot);
-        let snap = snapshot(tx, &artifact, None, attributes).map_err(PublishError::Snapshot)?;
-        crate::store::snapshot::write(store.dir(), &saved.id, &snap, &tx.customer_ids, &artifact.segments.states)?;
+        let snap = snapshot(activity, &artifact, None, attributes).map_err(PublishError::Snapshot)?;
+        crate::store::snapshot::write(
+            store.dir(),
+            &saved.id,
+            &snap,
+            &activity.customer_ids,
+            &artifact.segments.states,
+        )?;
     }
     if options.activate {
         progress(Step::Activating);

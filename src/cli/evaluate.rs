@@ -43,8 +43,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let config = a.config.resolve()?;
     let progress = Progress::new();
     let (ingested, attributes) = a.input.read(&progress)?;
-    let tx = &ingested.transactions;
-    let (first, last) = tx.day_range().context("no transactions")?;
+    let activity = crate::model::train::activity_for(&ingested.transactions, &config)
+        .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
+    let source = ingested.source();
+    drop(ingested);
+    let (first, last) = (activity.first_day, activity.last_day);
     let (calibration_end, holdout) = match (a.calibration_end, a.last) {
         (Some(d), _) => (
             d,
@@ -69,7 +72,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let mut on_stage = |s| progress.step(stage_message(s));
     let (model, ev) =
-        evaluate(tx, attributes.as_ref(), &config, ingested.source(), calibration_end, holdout, &mut on_stage)
+        evaluate(&activity, attributes.as_ref(), &config, source, calibration_end, holdout, &mut on_stage)
             .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
     drop(progress);
     let json = serde_json::to_string_pretty(&ev)? + "\n";

@@ -73,8 +73,8 @@ pub fn run(c: Command) -> anyhow::Result<()> {
                     None => {
                         let auc = m.backtest_auc.map_or("no backtest".to_string(), |a| format!("backtest AUC {a:.3}"));
                         println!(
-                            "{mark} {}  as of {}  {}  {} states  spend {}  {auc}  {} customers  from {}",
-                            m.id, m.as_of, m.scheme, m.states, m.spend_model, m.customers, m.source
+                            "{mark} {}  as of {}  {}  {} states  spend {}  {auc}  {} customers  data {}",
+                            m.id, m.as_of, m.scheme, m.states, m.spend_model, m.customers, m.data
                         )
                     }
                     Some(p) => println!("{mark} {}  UNREADABLE: {p}", m.id),
@@ -144,8 +144,7 @@ pub fn describe(a: &ModelArtifact) -> Vec<(String, String)> {
     line("id", a.id.clone());
     line("as of", a.periods.as_of.to_string());
     line("kam version", a.kam_version.clone());
-    line("data", a.data.source.clone());
-    line("content hash", a.data.content_hash.chars().take(16).collect());
+    line("data fingerprint", a.data.content_hash.chars().take(16).collect());
     line("rows used", format!("{} of {}", a.data.rows_used, a.data.rows));
     line("customers", a.data.customers.to_string());
     line("dates", format!("{} .. {}", text("/data/first_date"), text("/data/last_date")));

@@ -10,7 +10,7 @@ use crate::domain::forecast::portfolio::{Concentration, Outlook, PortfolioParams
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
-use crate::model::place::{CustomerNow, Snapshot, snapshot};
+use crate::model::place::{CustomerNow, Snapshot, activity_of, snapshot};
 use anyhow::Context;
 use chrono::NaiveDate;
 use rayon::prelude::*;
@@ -320,7 +320,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let progress = Progress::new();
     let (ingested, attributes) = a.input.read(&progress)?;
     progress.step("placing customers");
-    let snap = snapshot(&ingested.transactions, &model, a.as_of, attributes.as_ref())
+    let activity = activity_of(&ingested.transactions, &model)
+        .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
+    drop(ingested);
+    let snap = snapshot(&activity, &model, a.as_of, attributes.as_ref())
         .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
     let forecaster = model.forecaster(params)?;
     let interval_params = a.intervals.params()?;
@@ -329,7 +332,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let bands = model.bands(params, interval_params);
     let bands = bands.as_ref();
-    let ids = &ingested.transactions.customer_ids;
+    let ids = &activity.customer_ids;
     let states = &model.segments.states;
     progress.step("forecasting");
     let per_state: Vec<CustomerForecast> = (0..states.len()).map(|s| forecaster.customer(s, 0.0)).collect();

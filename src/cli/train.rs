@@ -9,6 +9,7 @@ use crate::domain::spend::SpendModelKind;
 use crate::domain::states::Grouping;
 use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
+use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use std::path::PathBuf;
 
@@ -63,19 +64,31 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Step::WritingSnapshot => progress.step("writing the customer snapshot"),
         Step::Activating => progress.step("activating the model"),
     };
-    let published =
-        train_and_publish(&store, &ingested, attributes.as_ref(), &config, options, &mut on_step, &mut move_current)
-            .map_err(|e| match e {
-                PublishError::Train(e) => {
-                    anyhow::Error::new(e).context(format!("training on {} failed", a.input.input.display()))
-                }
-                PublishError::BacktestLast { k, periods } => anyhow::anyhow!(
-                    "--backtest-last {k}: the model has {periods} periods; K must be between 1 and {}",
-                    periods.saturating_sub(1)
-                ),
-                e => e.into(),
-            })?;
+    let activity = crate::model::train::activity_for(&ingested.transactions, &config)
+        .with_context(|| format!("training on {} failed", a.input.input.display()))?;
+    let source = ingested.source();
     drop(ingested);
+    let published = train_and_publish(
+        &store,
+        &activity,
+        source,
+        attributes.as_ref(),
+        &config,
+        options,
+        &mut on_step,
+        &mut move_current,
+    )
+    .map_err(|e| match e {
+        PublishError::Train(e) => {
+            anyhow::Error::new(e).context(format!("training on {} failed", a.input.input.display()))
+        }
+        PublishError::BacktestLast { k, periods } => anyhow::anyhow!(
+            "--backtest-last {k}: the model has {periods} periods; K must be between 1 and {}",
+            periods.saturating_sub(1)
+        ),
+        e => e.into(),
+    })?;
+    drop(activity);
     let Published { artifact, saved, .. } = published;
     drop(progress);
     if a.json {
@@ -215,8 +228,7 @@ pub fn summary(m: &ModelArtifact, shown: &Grouping) -> String {
     let mut s = String::new();
     let d = &m.data;
     s.push_str(&format!(
-        "data: {} — {} rows ({} skipped), {} customers, {} to {}\n",
-        d.source,
+        "data: {} rows ({} skipped), {} customers, {} to {}\n",
         thousands(d.rows),
         thousands(d.rows_skipped),
         thousands(d.customers),
@@ -224,7 +236,7 @@ pub fn summary(m: &ModelArtifact, shown: &Grouping) -> String {
         d.last_date
     ));
     if let Some(r) = &d.date_range {
-        s.push_str(&format!("  --date-range {r}: {} row(s) left out\n", thousands(d.rows_outside_date_range)));
+        s.push_str(&format!("  --date-range {r}\n"));
     }
     for w in &d.warnings {
         s.push_str(&format!("  warning: {w}\n"));

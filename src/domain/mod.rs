@@ -9,6 +9,7 @@
 //! (the chain arithmetic, posterior intervals, portfolio views), [`metrics`] (backtest scores),
 //! [`linalg`] (small dense algebra) and [`shards`] (how data-parallel loops are cut).
 
+pub mod activity;
 pub mod backtest;
 pub mod btyd;
 pub mod calendar;

@@ -1,8 +1,8 @@
 //! The customer × period panel: for every customer, every period from its first purchase to the
 //! as-of date, with recency, trailing-window frequency and monetary value, and tenure.
 
+use crate::domain::activity::PeriodActivity;
 use crate::domain::calendar::Day;
-use crate::domain::transactions::PeriodActivity;
 
 /// Names of the RFM features of a customer-period, in the order [`PanelRow::rfm_features`]
 /// writes them.
@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     fn act(period: u32, occasions: u32, spend: f64, last: Day) -> PeriodActivity {
-        PeriodActivity { period, occasions, spend, margin: 0.0, last_purchase_day: last }
+        PeriodActivity { occasions, spend, last_purchase_day: last, ..PeriodActivity::empty(period) }
     }
 
     #[test]

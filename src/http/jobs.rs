@@ -433,8 +433,7 @@ fn spawn(
                 tracing::warn!(error = %full, "training job failed; the served model is unchanged");
                 public
             };
-            // The files and the names errors and the model's source name use (an upload's own,
-            // so that it gives the model a file of that name gives).
+            // The files, and the names errors use (an upload's own).
             let ((path, name), customers) = match &data {
                 Data::Files { path, name, customers } => {
                     ((path.as_path(), name.as_str()), customers.as_ref().map(|(p, n)| (p.as_path(), n.as_str())))
@@ -444,10 +443,7 @@ fn spawn(
                     up.customers.as_ref().map(|c| (&*c.path, c.name.as_str())),
                 ),
             };
-            let mut ingested = ingest::read_transactions(path, &options).map_err(|e| fail(e.for_client(name), &e))?;
-            if let Data::Uploaded(up) = &data {
-                ingested.source_name.clone_from(&up.transactions.name);
-            }
+            let ingested = ingest::read_transactions(path, &options).map_err(|e| fail(e.for_client(name), &e))?;
             let attributes = match customers {
                 Some((p, n)) => Some(
                     ingest::attributes::read(p, &ingested.transactions.customer_ids)
@@ -465,9 +461,14 @@ fn spawn(
                 st.active.store(Some(Arc::new(served)));
                 Ok(())
             };
+            let activity = crate::model::train::activity_for(&ingested.transactions, &config)
+                .map_err(|e| fail(format!("the transactions cannot be aggregated: {e}"), &e))?;
+            let source = ingested.source();
+            drop(ingested);
             let published = train_and_publish(
                 &st.store,
-                &ingested,
+                &activity,
+                source,
                 attributes.as_ref(),
                 &config,
                 publish,

@@ -8,8 +8,7 @@ use std::path::Path;
 /// Reads a delimited text file of transactions.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.into(), source })?;
-    let (hash, parsed) = rayon::join(|| blake3::hash(&bytes).to_hex().to_string(), || parse(path, &bytes, options));
-    Ok(parsed?.finish(path, hash))
+    Ok(parse(path, &bytes, options)?.finish(path))
 }
 
 /// The delimiter a file's first line suggests.

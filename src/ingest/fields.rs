@@ -71,12 +71,18 @@ pub fn parse_money(s: &[u8]) -> Result<f64, &'static str> {
     check_money(v)
 }
 
-/// An amount within ±[`crate::domain::transactions::MAX_AMOUNT`], or why not.
+/// An amount within ±[`crate::domain::transactions::MAX_AMOUNT`] with at most
+/// [`crate::domain::activity::AMOUNT_DECIMALS`] decimal places (kam sums amounts exactly at that
+/// scale and never rounds one), or why not.
 pub fn check_money(v: f64) -> Result<f64, &'static str> {
-    if v.abs() <= crate::domain::transactions::MAX_AMOUNT {
-        Ok(v)
+    if !v.is_finite() {
+        Err("not a finite number")
+    } else if v.abs() > crate::domain::transactions::MAX_AMOUNT {
+        Err("beyond ±1e11, the largest amount kam accepts")
+    } else if crate::domain::activity::amount_units(v).is_none() {
+        Err("more than 4 decimal places (kam sums amounts exactly to 4 places and does not round them)")
     } else {
-        Err("beyond ±1e12, the largest amount kam accepts")
+        Ok(v)
     }
 }
 
@@ -114,5 +120,9 @@ mod tests {
         assert_eq!(parse_amount(b"inf"), Err("not a finite number"));
         assert_eq!(parse_amount(b"12,5"), Err("not a number"));
         assert_eq!(parse_amount(b"$5"), Err("not a number"));
+        assert_eq!(parse_money(b"12.3456"), Ok(12.3456));
+        assert_eq!(parse_money(b"12.34560000"), Ok(12.3456));
+        assert!(parse_money(b"12.34567").unwrap_err().starts_with("more than 4 decimal places"));
+        assert!(parse_money(b"2e11").unwrap_err().starts_with("beyond"));
     }
 }

@@ -307,10 +307,9 @@ fn io_kind(e: &std::io::Error) -> &'static str {
 #[derive(Debug)]
 pub struct Ingested {
     pub transactions: Transactions,
-    /// File name without directory.
+    /// File name without directory (for messages; a model fingerprints the activity table, not
+    /// the file).
     pub source_name: String,
-    /// BLAKE3 of the file's bytes, hex.
-    pub content_hash: String,
     pub rows_skipped: u64,
     /// The first few skipped rows' errors.
     pub first_skipped: Vec<String>,
@@ -323,11 +322,8 @@ impl Ingested {
     /// The fingerprint fields the domain needs.
     pub fn source(&self) -> crate::model::train::SourceInfo {
         crate::model::train::SourceInfo {
-            name: self.source_name.clone(),
-            content_hash: self.content_hash.clone(),
             rows_skipped: self.rows_skipped,
             date_range: self.date_range.map(|r| r.to_string()),
-            rows_outside_date_range: self.rows_outside_date_range,
         }
     }
 }
@@ -371,7 +367,8 @@ pub(crate) fn check_regular_file(path: &Path) -> Result<(), IngestError> {
     }
 }
 
-/// Collects parsed rows into columns, numbering customers in order of first appearance.
+/// Collects parsed rows into columns, numbering customers in order of first appearance (renumbered
+/// in id byte order when finished).
 #[derive(Default)]
 pub(crate) struct Builder {
     /// Customer numbers, hashed by their id (kept once, in `tx.customer_ids`).
@@ -458,11 +455,12 @@ impl Builder {
         }
     }
 
-    pub(crate) fn finish(self, path: &Path, content_hash: String) -> Ingested {
+    /// The rows read, their customers numbered in id byte order.
+    pub(crate) fn finish(mut self, path: &Path) -> Ingested {
+        self.tx.number_customers_by_id();
         Ingested {
             transactions: self.tx,
             source_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            content_hash,
             rows_skipped: self.skipped,
             first_skipped: self.first_skipped,
             date_range: None,

@@ -436,7 +436,6 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
     if bytes.is_empty() {
         return Err(IngestError::Empty { path: path.into() });
     }
-    let hash = blake3::hash(&bytes).to_hex().to_string();
     let file_len = bytes.len() as u64;
     let unreadable = |message: String| IngestError::Format {
         path: path.into(),
@@ -501,7 +500,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
     if rows == 0 {
         return Err(IngestError::NoDataRows { path: path.into() });
     }
-    Ok(out.finish(path, hash))
+    Ok(out.finish(path))
 }
 
 /// Writes transactions as a Parquet file (customer_id UTF8, date DATE, amount DOUBLE); used by

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// Version of the artifact layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A trained model, as written to `models/<id>.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,21 +86,18 @@ pub struct PeriodsInfo {
 /// What the model was trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataFingerprint {
-    /// File name of the source (without its directory, so the artifact does not depend on where
-    /// the file lay).
-    pub source: String,
-    /// BLAKE3 hash of the source file's bytes.
+    /// BLAKE3 of the activity table's canonical form ([`crate::domain::activity::Activity::content_hash`]):
+    /// the same for a file and for an engine's aggregates of it, whatever the file's name, row
+    /// order or place.
     pub content_hash: String,
     /// Valid rows read.
     pub rows: u64,
     /// Rows skipped as bad (`--on-bad-row skip`).
     pub rows_skipped: u64,
-    /// `--date-range` as given (absent when none was), and the rows it left out.
+    /// `--date-range` as given (absent when none was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_range: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub rows_outside_date_range: u64,
-    /// Rows far from the bulk of the data ([`crate::domain::transactions::unusual_rows`]).
+    /// Customer-periods far from the bulk of the data ([`crate::domain::activity::unusual_cells`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Rows on or before the as-of date.
@@ -110,10 +107,6 @@ pub struct DataFingerprint {
     pub customers: u64,
     pub first_date: NaiveDate,
     pub last_date: NaiveDate,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// The segment scheme and what it found.

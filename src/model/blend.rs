@@ -11,13 +11,14 @@
 //! series per customer (hundreds of terms where dropout is rare), which would multiply the cost
 //! of training; BG/NBD's is closed-form.
 
+use crate::domain::activity::Activity;
 use crate::domain::btyd::baselines::{BtydBaselines, histories};
 use crate::domain::btyd::blend::{BlendInfo, BtydModel, amount_weight, probability_weight};
 use crate::domain::calendar::day_of;
 use crate::domain::forecast::DEFAULT_HORIZON;
 use crate::domain::metrics::binary_log_loss;
 use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
-use crate::domain::transactions::{CustomerAttributes, Transactions};
+use crate::domain::transactions::CustomerAttributes;
 use crate::model::artifact::{BtydInfo, ModelArtifact};
 use crate::model::config::{BlendChoice, TrainConfig};
 use crate::model::holdout::{Baselines, HoldoutEnd, score_holdout};
@@ -37,25 +38,25 @@ const MIN_HOLDOUT_PERIODS: usize = 2;
 /// Trains a model and, unless the configuration turns it off, fits the BTYD models and sets the
 /// blend (see the module).
 pub fn train_blended(
-    tx: &Transactions,
+    activity: &Activity,
     attributes: Option<&CustomerAttributes>,
     config: &TrainConfig,
     source: SourceInfo,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<ModelArtifact, TrainError> {
-    let mut model = train(tx, attributes, config, source.clone(), progress)?;
+    let mut model = train(activity, attributes, config, source.clone(), progress)?;
     if config.btyd.blend == BlendChoice::Off {
         return Ok(model);
     }
     // Everything below runs on a hash sample of at most BLEND_SAMPLE customers: the BTYD model
     // has four parameters, the blend two numbers.
-    let sampled = sample_customers(tx, attributes, BLEND_SAMPLE);
-    let (tx, attributes) = match &sampled {
+    let sampled = sample_customers(activity, attributes, BLEND_SAMPLE);
+    let (activity, attributes) = match &sampled {
         Some((t, a)) => (t, a.as_ref()),
-        None => (tx, attributes),
+        None => (activity, attributes),
     };
-    let fitted = BtydBaselines::fit_models(&histories(tx, day_of(model.periods.as_of)), &Rayon, false);
-    let (blend, blend_skipped) = match choose_blend(tx, attributes, config, &model, source) {
+    let fitted = BtydBaselines::fit_models(&histories(activity, day_of(model.periods.as_of)), &Rayon, false);
+    let (blend, blend_skipped) = match choose_blend(activity, attributes, config, &model, source) {
         Ok(b) => (Some(b), None),
         Err(why) => (None, Some(why)),
     };
@@ -74,7 +75,7 @@ pub fn train_blended(
 /// The blend's weights, set on the last [`DEFAULT_HORIZON`] training periods (fewer where the
 /// history is short); `Err` says why none could be set.
 fn choose_blend(
-    tx: &Transactions,
+    activity: &Activity,
     attributes: Option<&CustomerAttributes>,
     config: &TrainConfig,
     model: &ModelArtifact,
@@ -94,10 +95,11 @@ fn choose_blend(
     let mut inner = config.clone();
     inner.period.as_of = Some(calibration_end);
     inner.btyd.blend = BlendChoice::Off;
-    let head = train(tx, attributes, &inner, source, &mut |_| {})
+    let head = train(activity, attributes, &inner, source, &mut |_| {})
         .map_err(|e| format!("the chain could not be trained up to {calibration_end}: {e}"))?;
-    let (_, cols) = score_holdout(tx, attributes, &head, HoldoutEnd::Date(model.periods.as_of), Baselines::ForBlend)
-        .map_err(|e| format!("the held-out periods after {calibration_end} could not be scored: {e}"))?;
+    let (_, cols) =
+        score_holdout(activity, attributes, &head, HoldoutEnd::Date(model.periods.as_of), Baselines::ForBlend)
+            .map_err(|e| format!("the held-out periods after {calibration_end} could not be scored: {e}"))?;
     let log_loss = |c: &Option<(Vec<f64>, Vec<f64>)>| c.as_ref().map(|(p, _)| binary_log_loss(p, &cols.no_purchase));
     let (bg_ll, pareto_ll) = (log_loss(&cols.bg_nbd), log_loss(&cols.pareto_nbd));
     let with = match (bg_ll, pareto_ll) {
@@ -124,34 +126,20 @@ fn choose_blend(
     })
 }
 
-/// The rows (and attributes) of a deterministic hash sample of about `cap` customers, renumbered
-/// in their original order; `None` when there are no more than `cap` customers.
+/// The activity (and attributes) of a deterministic hash sample of about `cap` customers, in
+/// their original order; `None` when there are no more than `cap` customers.
 fn sample_customers(
-    tx: &Transactions,
+    activity: &Activity,
     attributes: Option<&CustomerAttributes>,
     cap: usize,
-) -> Option<(Transactions, Option<CustomerAttributes>)> {
-    let n = tx.customers();
+) -> Option<(Activity, Option<CustomerAttributes>)> {
+    let n = activity.customers();
     if n <= cap {
         return None;
     }
     let keep = cap as f64 / n as f64;
-    let mut number = vec![u32::MAX; n];
-    let mut ids = Vec::new();
-    for (c, slot) in number.iter_mut().enumerate() {
-        if unit_interval(splitmix64(c as u64 ^ GOLDEN.rotate_left(17))) < keep {
-            *slot = ids.len() as u32;
-            ids.push(c);
-        }
-    }
-    let rows: Vec<usize> = (0..tx.len()).filter(|&i| number[tx.customer[i] as usize] != u32::MAX).collect();
-    let sample = Transactions {
-        customer_ids: ids.iter().map(|&c| tx.customer_ids[c].clone()).collect(),
-        customer: rows.iter().map(|&i| number[tx.customer[i] as usize]).collect(),
-        day: rows.iter().map(|&i| tx.day[i]).collect(),
-        amount: rows.iter().map(|&i| tx.amount[i]).collect(),
-        margin: tx.margin.as_ref().map(|m| rows.iter().map(|&i| m[i]).collect()),
-    };
+    let ids: Vec<usize> =
+        (0..n).filter(|&c| unit_interval(splitmix64(c as u64 ^ GOLDEN.rotate_left(17))) < keep).collect();
     let attributes = attributes.map(|a| {
         let k = a.names.len();
         CustomerAttributes {
@@ -159,24 +147,25 @@ fn sample_customers(
             values: ids.iter().flat_map(|&c| a.values[c * k..(c + 1) * k].iter().copied()).collect(),
         }
     });
-    Some((sample, attributes))
+    Some((activity.subset(&ids), attributes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::calendar::day_of;
+    use crate::domain::transactions::Transactions;
     use chrono::NaiveDate;
 
     /// `n` customers buying about every `gap` days from `first` through `end`.
-    fn regular_buyers(n: u32, gap: i32, first: &str, end: &str) -> Transactions {
+    fn regular_buyers(n: u32, gap: i32, first: &str, end: &str) -> Activity {
         let (first, end) = (
             day_of(NaiveDate::parse_from_str(first, "%Y-%m-%d").unwrap()),
             day_of(NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap()),
         );
         let mut tx = Transactions::default();
         for c in 0..n {
-            tx.customer_ids.push(format!("c{c}"));
+            tx.customer_ids.push(format!("c{c:04}"));
             let mut d = first + (c as i32 * 7) % gap;
             // Every third customer stops half-way, so some go quiet.
             let stop = if c % 3 == 0 { first + (end - first) / 2 } else { end };
@@ -187,11 +176,11 @@ mod tests {
                 d += gap + (c as i32 % 5);
             }
         }
-        tx
+        crate::model::train::activity_for(&tx, &TrainConfig::default()).unwrap()
     }
 
     fn source() -> SourceInfo {
-        SourceInfo { name: "t".into(), content_hash: "0".into(), ..Default::default() }
+        SourceInfo::default()
     }
 
     #[test]
@@ -230,27 +219,25 @@ mod tests {
     fn the_sample_keeps_whole_customers_in_order_with_their_attributes() {
         let n = 1000u32;
         let tx = Transactions {
-            customer_ids: (0..n).map(|c| format!("c{c}")).collect(),
+            customer_ids: (0..n).map(|c| format!("c{c:04}")).collect(),
             customer: (0..2 * n).map(|i| i % n).collect(),
-            day: (0..2 * n as i32).collect(),
+            day: (0..2 * n as i32).map(|d| d * 40).collect(),
             amount: (0..2 * n).map(f64::from).collect(),
             margin: None,
         };
+        let activity = crate::domain::activity::aggregate(&tx, crate::domain::calendar::PeriodUnit::Month).unwrap();
         let attrs = CustomerAttributes { names: vec!["size".into()], values: (0..n).map(f64::from).collect() };
-        assert!(sample_customers(&tx, Some(&attrs), 1000).is_none());
-        let (s, a) = sample_customers(&tx, Some(&attrs), 200).unwrap();
+        assert!(sample_customers(&activity, Some(&attrs), 1000).is_none());
+        let (s, a) = sample_customers(&activity, Some(&attrs), 200).unwrap();
         let kept = s.customers();
         assert!((120..280).contains(&kept), "{kept}");
-        assert_eq!(s.len(), 2 * kept);
+        assert_eq!(s.cells(), 2 * kept);
         let a = a.unwrap();
-        for i in 0..s.len() {
-            let c = s.customer[i] as usize;
+        for c in 0..kept {
             let original: u32 = s.customer_ids[c][1..].parse().unwrap();
-            assert_eq!(s.amount[i] as u32 % n, original);
+            assert!(s.customer(c).iter().all(|cell| cell.spend as u32 % n == original));
             assert_eq!(a.values[c], f64::from(original));
         }
-        assert!(
-            s.customer_ids.windows(2).all(|w| w[0][1..].parse::<u32>().unwrap() < w[1][1..].parse::<u32>().unwrap())
-        );
+        assert!(s.customer_ids.windows(2).all(|w| w[0] < w[1]));
     }
 }

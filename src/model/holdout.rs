@@ -2,6 +2,7 @@
 //! happened, beside naive baselines and the BTYD models — per customer ([`HoldoutColumns`], what
 //! the blend weights are set on) and as the backtest record ([`Evaluation`]).
 
+use crate::domain::activity::Activity;
 use crate::domain::backtest::{
     Baselined, ChurnScores, Evaluation, IntervalCoverage, PurchasesInPeriod, SegmentScores, SizesAt,
 };
@@ -11,7 +12,6 @@ use crate::domain::forecast::intervals::IntervalParams;
 use crate::domain::forecast::{ForecastParams, Forecaster, population};
 use crate::domain::metrics::{auc, binary_log_loss, brier, calibration_deciles, spend_errors};
 use crate::domain::transactions::CustomerAttributes;
-use crate::domain::transactions::Transactions;
 use crate::model::artifact::BtydModel;
 use crate::model::artifact::ModelArtifact;
 use crate::model::parallel::Rayon;
@@ -114,18 +114,18 @@ pub struct HoldoutColumns {
     pub pareto_nbd: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-/// Scores `model` (trained on `tx` up to its as-of date) on the holdout from its as-of date to
+/// Scores `model` (trained on `activity` up to its as-of date) on the holdout from its as-of date to
 /// `holdout_end`: the customers who had bought by then, forecast and observed with the model's
 /// own cut-points. Where the model carries a blend, its column is the blend and the chain alone is
 /// reported beside it.
 pub fn score_holdout(
-    tx: &Transactions,
+    activity: &Activity,
     attributes: Option<&CustomerAttributes>,
     model: &ModelArtifact,
     holdout_end: HoldoutEnd,
     baselines: Baselines,
 ) -> Result<(Evaluation, HoldoutColumns), EvaluateError> {
-    let (first, last) = tx.day_range().ok_or(EvaluateError::NoCustomers)?;
+    let (first, last) = (activity.first_day, activity.last_day);
     let t = model.periods.spans.len() - 1;
     let unit = model.periods.unit;
     let holdout_as_of = match holdout_end {
@@ -144,7 +144,7 @@ pub fn score_holdout(
     let inactive = model.inactive_states();
 
     // What happened, with the model's cut-points.
-    let attrs = aligned_attributes(model, attributes, tx.customers());
+    let attrs = aligned_attributes(model, attributes, activity.customers());
     let na = model.spend.model.design().attributes.len();
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
@@ -156,8 +156,8 @@ pub fn score_holdout(
     let mut new_in_holdout = 0usize;
     let t32 = t as u32;
     let calibration_day = crate::domain::calendar::day_of(model.periods.as_of);
-    let histories = histories(tx, calibration_day);
-    for_each_customer(tx, model, &calendar, |c, rows, states| {
+    let histories = histories(activity, calibration_day);
+    for_each_customer(activity, model, &calendar, |c, rows, states| {
         let Some(pos) = rows.iter().position(|r| r.period == t32) else {
             new_in_holdout += 1;
             return;

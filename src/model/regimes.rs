@@ -258,12 +258,19 @@ mod tests {
         }
     }
 
+    /// The activity table in one-day periods (every day ends a period, so any day can end a
+    /// history).
+    fn daily(tx: &Transactions) -> crate::domain::activity::Activity {
+        let anchor = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        crate::domain::activity::aggregate(tx, crate::domain::calendar::PeriodUnit::Days { length: 1, anchor }).unwrap()
+    }
+
     #[test]
     fn pareto_nbd_recovers_the_planted_parameters_of_the_btyd_regime() {
         // Whole days make t_x and T discrete; the estimates still land near the truth.
         let (tx, truth) = simulate_regime(Regime::Btyd, 20_000, 11, &Serial);
         let end = day_of(truth.spec.calibration_end);
-        let summaries: Vec<Summary> = histories(&tx, end).into_iter().flatten().map(|h| h.summary).collect();
+        let summaries: Vec<Summary> = histories(&daily(&tx), end).into_iter().flatten().map(|h| h.summary).collect();
         let model = ParetoNbd::fit(&group(&summaries).unwrap()).unwrap();
         let (fit, se) = (model.params(), model.standard_errors());
         let p = truth.spec.purchase;
@@ -286,8 +293,11 @@ mod tests {
                 silent[c as usize] = false;
             }
         }
-        let (summaries, labels): (Vec<Summary>, Vec<bool>) =
-            histories(&tx, cal).into_iter().zip(&silent).filter_map(|(h, &s)| h.map(|h| (h.summary, s))).unzip();
+        let (summaries, labels): (Vec<Summary>, Vec<bool>) = histories(&daily(&tx), cal)
+            .into_iter()
+            .zip(&silent)
+            .filter_map(|(h, &s)| h.map(|h| (h.summary, s)))
+            .unzip();
         let model = ParetoNbd::fit_with(&summaries, &crate::model::parallel::Rayon).unwrap();
         assert!(model.params().s <= crate::domain::btyd::pareto_nbd::SHAPE_CAP, "{:?}", model.params());
         let days = f64::from(end - cal);

@@ -282,13 +282,14 @@ pub fn simulate(params: &SimulationParams, par: &impl Parallel) -> (Transactions
 /// Trains on `sets` simulated data sets of `customers` customers (seeds 1..=sets) and counts how
 /// many 90% intervals of allowed, observed transition probabilities hold the planted value.
 pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
-    use crate::model::train::{SourceInfo, train};
+    use crate::model::train::{SourceInfo, activity_for, train};
     let (mut covered, mut total) = (0, 0);
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo::default();
-        let model = train(&tx, None, &truth.config, source, &mut |_| {}).expect("simulated data train");
+        let activity = activity_for(&tx, &truth.config).expect("simulated data aggregate");
+        let model = train(&activity, None, &truth.config, source, &mut |_| {}).expect("simulated data train");
         let m = &model.transitions.model;
         for i in 0..STATES.len() {
             if m.row_totals()[i] == 0 {
@@ -315,14 +316,15 @@ pub fn coverage(sets: u64, customers: u32) -> (u64, u64) {
 pub fn share_coverage(sets: u64, customers: u32, draws: usize) -> (u64, u64, u64) {
     use crate::domain::forecast::ForecastParams;
     use crate::domain::forecast::intervals::IntervalParams;
-    use crate::model::train::{SourceInfo, train};
+    use crate::model::train::{SourceInfo, activity_for, train};
     let (mut expected, mut realized, mut total) = (0, 0, 0);
     for seed in 1..=sets {
         let params = SimulationParams { customers, seed, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
         let config = planted_config(&SimulationParams { periods: params.periods - 1, ..params.clone() });
         let source = SourceInfo::default();
-        let model = train(&tx, None, &config, source, &mut |_| {}).expect("simulated data train");
+        let activity = activity_for(&tx, &config).expect("simulated data aggregate");
+        let model = train(&activity, None, &config, source, &mut |_| {}).expect("simulated data train");
         let mix = model.training_mix();
         let bands = model
             .bands(
@@ -397,11 +399,11 @@ mod tests {
     }
 
     fn homogeneity_p(seed: u64, change_at: Option<u32>) -> f64 {
-        use crate::model::train::{SourceInfo, train};
+        use crate::model::train::{SourceInfo, activity_for, train};
         let params = SimulationParams { customers: 3000, seed, change_at, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo::default();
-        let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
+        let m = train(&activity_for(&tx, &truth.config).unwrap(), None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.time_homogeneity.unwrap().p_value
     }
 
@@ -416,11 +418,11 @@ mod tests {
     }
 
     fn order_p(seed: u64, second_order: bool) -> f64 {
-        use crate::model::train::{SourceInfo, train};
+        use crate::model::train::{SourceInfo, activity_for, train};
         let params = SimulationParams { customers: 3000, seed, second_order, ..Default::default() };
         let (tx, truth) = simulate(&params, &Serial);
         let source = SourceInfo::default();
-        let m = train(&tx, None, &truth.config, source, &mut |_| {}).unwrap();
+        let m = train(&activity_for(&tx, &truth.config).unwrap(), None, &truth.config, source, &mut |_| {}).unwrap();
         m.transitions.order.unwrap().p_value
     }
 

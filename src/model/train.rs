@@ -1,6 +1,7 @@
 //! The training pipeline: transactions → periods → panel → segments → transition counts and
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
+use crate::domain::activity::{Activity, ActivityError, aggregate, unusual_cells};
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::chain::counts::{TransitionCounts, sum_tables};
 use crate::domain::chain::covariates;
@@ -15,7 +16,7 @@ use crate::domain::spend::{
     sample_key, sample_rate, select,
 };
 use crate::domain::states::SegmentError;
-use crate::domain::transactions::{CustomerAttributes, Transactions, aggregate};
+use crate::domain::transactions::{CustomerAttributes, Transactions};
 use crate::domain::value::{ValueError, ValueFlow};
 use crate::model::artifact::{
     DataFingerprint, ModelArtifact, PeriodsInfo, SCHEMA_VERSION, SegmentsInfo, SpendInfo, TierThreshold,
@@ -24,15 +25,13 @@ use crate::model::artifact::{
 use crate::model::config::{ConfigError, TrainConfig};
 use crate::model::parallel::Rayon;
 
-/// Where the transactions came from, for the fingerprint.
+/// How the transactions were read, for the fingerprint (the same whether kam or an engine
+/// aggregated them).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SourceInfo {
-    pub name: String,
-    pub content_hash: String,
     pub rows_skipped: u64,
-    /// `--date-range` as given, and the rows it left out.
+    /// `--date-range` as given.
     pub date_range: Option<String>,
-    pub rows_outside_date_range: u64,
 }
 
 /// Why training failed.
@@ -42,6 +41,10 @@ pub enum TrainError {
     Config(#[from] ConfigError),
     #[error("no transactions to train on")]
     NoTransactions,
+    #[error(transparent)]
+    Activity(#[from] ActivityError),
+    #[error("the activity table is in {table} periods but the configuration asks for {config} periods")]
+    UnitMismatch { table: String, config: String },
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     #[error(transparent)]
@@ -85,20 +88,33 @@ struct ShardStats {
     sampler: Option<MoveSampler>,
 }
 
-/// Trains a model. `progress` hears each stage as it starts.
+/// Aggregates transactions into the activity table in the configuration's periods (the
+/// in-process feed of [`train`]).
+pub fn activity_for(tx: &Transactions, config: &TrainConfig) -> Result<Activity, TrainError> {
+    let params = config.check()?;
+    let (first_day, _) = tx.day_range().ok_or(TrainError::NoTransactions)?;
+    Ok(aggregate(tx, params.period_unit(date_of(first_day)))?)
+}
+
+/// Trains a model on an activity table (from [`activity_for`], or read from an engine's
+/// aggregates). `progress` hears each stage as it starts.
 pub fn train(
-    tx: &Transactions,
+    activity: &Activity,
     attributes: Option<&CustomerAttributes>,
     config: &TrainConfig,
     source: SourceInfo,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<ModelArtifact, TrainError> {
     let params = config.check()?;
-    let (first_day, last_day) = tx.day_range().ok_or(TrainError::NoTransactions)?;
+    let (first_day, last_day) = (activity.first_day, activity.last_day);
     let unit = params.period_unit(date_of(first_day));
+    if unit != activity.unit {
+        return Err(TrainError::UnitMismatch { table: activity.unit.to_string(), config: unit.to_string() });
+    }
     let (calendar, note) = Calendar::fit(unit, first_day, last_day, params.as_of)?;
     progress(Stage::Aggregating);
-    let (activity, agg) = aggregate(tx, &calendar);
+    let last_period = calendar.len() as u32 - 1;
+    let (rows, rows_used) = activity.rows(last_period);
     let ends = calendar.ends();
     let scheme = &params.scheme;
     let window = scheme.window;
@@ -106,7 +122,6 @@ pub fn train(
     // Pass 1: trailing values of active, non-new customer-periods, for the tier cut-points.
     progress(Stage::LearningTiers);
     let customers = activity.customers();
-    let last_period = calendar.len() as u32 - 1;
     let pass1 = Rayon.in_shards(customers, |range| {
         let mut rows: Vec<PanelRow> = Vec::with_capacity(calendar.len());
         let (mut values, mut in_panel, mut panel_rows, mut into_last) = (Vec::new(), 0u64, 0u64, 0u64);
@@ -165,7 +180,7 @@ pub fn train(
     let states = scheme.states();
     let n_states = states.len();
     let design = SpendDesign { states: states.clone(), attributes: attr_names };
-    if config.value.basis == crate::domain::value::ValueBasis::Margin && tx.margin.is_none() {
+    if config.value.basis == crate::domain::value::ValueBasis::Margin && !activity.has_margin {
         return Err(ValueError::NoMargin.into());
     }
     let flow = ValueFlow::new(&config.value, &design.attributes)?;
@@ -368,16 +383,14 @@ pub fn train(
             partial_period_left_out: note.partial_period_left_out,
         },
         data: DataFingerprint {
-            source: source.name,
-            content_hash: source.content_hash,
-            rows: tx.len() as u64,
+            content_hash: activity.content_hash(),
+            rows,
             rows_skipped: source.rows_skipped,
             date_range: source.date_range,
-            rows_outside_date_range: source.rows_outside_date_range,
-            warnings: crate::domain::transactions::unusual_rows(tx),
-            rows_used: agg.rows_used,
-            rows_after_as_of: agg.rows_after_as_of,
-            customers: tx.customers() as u64,
+            warnings: unusual_cells(activity),
+            rows_used,
+            rows_after_as_of: rows - rows_used,
+            customers: customers as u64,
             first_date: date_of(first_day),
             last_date: date_of(last_day),
         },
@@ -392,7 +405,7 @@ pub fn train(
             states,
             sizes_by_period: sizes,
             customers_in_panel: in_panel,
-            customers_without_purchase: tx.customers() as u64 - in_panel,
+            customers_without_purchase: customers as u64 - in_panel,
             panel_rows,
         },
         transitions: TransitionsInfo {
@@ -454,14 +467,18 @@ mod tests {
         }
     }
 
-    fn source() -> SourceInfo {
-        SourceInfo { name: "fixture".into(), content_hash: "0".into(), ..Default::default() }
+    fn fit(
+        tx: &Transactions,
+        attrs: Option<&CustomerAttributes>,
+        config: &TrainConfig,
+    ) -> Result<ModelArtifact, TrainError> {
+        train(&activity_for(tx, config)?, attrs, config, SourceInfo::default(), &mut |_| {})
     }
 
     #[test]
     fn a_hand_worked_fixture_gives_the_expected_states_and_counts() {
         let config = quarterly_config();
-        let m = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap();
+        let m = fit(&fixture(), None, &config).unwrap();
         // Active non-new trailing values: a 400, 450, 600; b 30 → top 50% = 2 values: cut 450.
         assert_eq!(m.segments.thresholds[0].min_trailing_value, 450.0);
         assert_eq!(m.segments.states, ["new", "key", "rest", "dormant", "lapsed"]);
@@ -487,8 +504,8 @@ mod tests {
     #[test]
     fn training_twice_gives_equal_models() {
         let c = TrainConfig::default();
-        let a = train(&fixture(), None, &c, source(), &mut |_| {});
-        let b = train(&fixture(), None, &c, source(), &mut |_| {});
+        let a = fit(&fixture(), None, &c);
+        let b = fit(&fixture(), None, &c);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 
@@ -517,7 +534,7 @@ mod tests {
         let mut config = quarterly_config();
         config.value.basis = crate::domain::value::ValueBasis::Margin;
         config.value.service_cost_per_period = 5.0;
-        let m = train(&tx, None, &config, source(), &mut |_| {}).unwrap();
+        let m = fit(&tx, None, &config).unwrap();
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9) && a.len() == b.len();
         // new: 150 − 5, 6 − 5, 15 − 5; key: 135 − 5, 180 − 5; rest: 120 − 5, 9 − 5;
         // dormant: −5 three times; lapsed: the return's margin −3, no cost.
@@ -537,7 +554,7 @@ mod tests {
         assert!((v - (m.spend.model.predict(&x) - 5.0 * 0.5)).abs() < 1e-9);
         assert_eq!(se, m.spend.model.prediction_se(&x));
         // The default is revenue: value flows are the plain spend means.
-        let r = train(&fixture(), None, &quarterly_config(), source(), &mut |_| {}).unwrap();
+        let r = fit(&fixture(), None, &quarterly_config()).unwrap();
         assert!(close(&r.spend.spend_by_state, &[190.0, 525.0, 215.0, 0.0, -10.0]));
         assert!(r.spend.revenue_by_state.is_empty() && r.spend.value_basis == "revenue");
     }
@@ -546,12 +563,12 @@ mod tests {
     fn a_margin_basis_without_a_margin_column_or_a_missing_cost_attribute_is_refused() {
         let mut config = quarterly_config();
         config.value.basis = crate::domain::value::ValueBasis::Margin;
-        let e = train(&fixture(), None, &config, source(), &mut |_| {}).unwrap_err();
+        let e = fit(&fixture(), None, &config).unwrap_err();
         assert!(e.to_string().starts_with("value.basis = \"margin\" needs a margin column"), "{e}");
         let mut config = quarterly_config();
         config.value.service_cost_attribute = Some("cost_to_serve".into());
         let attrs = CustomerAttributes { names: vec!["size".into()], values: vec![1.0, 2.0, f64::NAN] };
-        let e = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap_err();
+        let e = fit(&fixture(), Some(&attrs), &config).unwrap_err();
         assert!(e.to_string().starts_with("value.service_cost_attribute: no numeric column \"cost_to_serve\""), "{e}");
     }
 
@@ -562,7 +579,7 @@ mod tests {
         config.value.service_cost_attribute = Some("cost_to_serve".into());
         // a pays 10, b 2, c has no value: the mean 6.
         let attrs = CustomerAttributes { names: vec!["cost_to_serve".into()], values: vec![10.0, 2.0, f64::NAN] };
-        let m = train(&fixture(), Some(&attrs), &config, source(), &mut |_| {}).unwrap();
+        let m = fit(&fixture(), Some(&attrs), &config).unwrap();
         // new: (500 − 10) + (20 − 2) + (50 − 6); dormant: b −2 twice, c −6; lapsed: −10.
         let want_new = (490.0 + 18.0 + 44.0) / 3.0;
         assert!((m.spend.spend_by_state[0] - want_new).abs() < 1e-9, "{:?}", m.spend.spend_by_state);

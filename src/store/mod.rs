@@ -78,7 +78,8 @@ pub struct Saved {
 pub struct Listed {
     pub id: String,
     pub as_of: String,
-    pub source: String,
+    /// The first 12 hex digits of the data fingerprint (equal models of equal data share it).
+    pub data: String,
     pub customers: u64,
     /// Period unit, trailing window and lapse threshold: `quarter W1 L2`.
     pub scheme: String,
@@ -273,7 +274,7 @@ impl ModelStore {
                 Ok(a) => Listed {
                     id: id.to_string(),
                     as_of: a.periods.as_of.to_string(),
-                    source: a.data.source.clone(),
+                    data: a.data.content_hash.chars().take(12).collect(),
                     customers: a.data.customers,
                     scheme: format!(
                         "{} W{} L{}",
@@ -288,7 +289,7 @@ impl ModelStore {
                 Err(e) => Listed {
                     id: id.to_string(),
                     as_of: String::new(),
-                    source: String::new(),
+                    data: String::new(),
                     customers: 0,
                     scheme: String::new(),
                     states: 0,

@@ -218,7 +218,6 @@ async fn the_model_routes_describe_the_served_model_and_its_chain() {
     assert_eq!(m["as_of"], "2024-12-31");
     assert_eq!(m["period"]["unit"], "quarter");
     assert_eq!(m["states"], json!(["new", "key", "core", "occasional", "dormant", "lapsed"]));
-    assert_eq!(m["data"]["source"], "g.csv");
     assert_eq!(m["data"]["customers"], 2000);
     assert_eq!(
         m["thresholds"],

@@ -6,11 +6,11 @@ use super::bgnbd::{BgNbd, BgNbdParams};
 use super::gamma_gamma::{GammaGamma, GammaGammaParams, SpendSummary};
 use super::pareto_nbd::{ParetoNbd, ParetoNbdParams};
 use super::{BtydError, PurchaseModel, Summary};
+use crate::domain::activity::Activity;
 use crate::domain::btyd::tiers_ahead::RateGivenAlive;
 use crate::domain::calendar::Day;
 use crate::domain::sampling::{GOLDEN, splitmix64, unit_interval};
 use crate::domain::shards::Parallel;
-use crate::domain::transactions::Transactions;
 use serde::{Deserialize, Serialize};
 
 /// One customer's purchase history at an end day. A purchase occasion is a distinct day with at
@@ -64,45 +64,37 @@ impl PurchaseHistory {
     }
 }
 
-/// Every customer's history on the rows dated on or before `end` (`None` for a customer with no
-/// purchase occasion by then).
-pub fn histories(tx: &Transactions, end: Day) -> Vec<Option<History>> {
-    let mut order: Vec<u32> = (0..tx.len() as u32).filter(|&i| tx.day[i as usize] <= end).collect();
-    // Stable, so a day's rows are summed in file order.
-    order.sort_by_key(|&i| (tx.customer[i as usize], tx.day[i as usize]));
-    let mut out = vec![None; tx.customers()];
-    let mut k = 0;
-    while k < order.len() {
-        let c = tx.customer[order[k] as usize];
-        let (mut first, mut last, mut occasions, mut repeat_spend) = (None::<Day>, 0, 0u32, 0.0);
-        while k < order.len() && tx.customer[order[k] as usize] == c {
-            let day = tx.day[order[k] as usize];
-            let (mut spend, mut bought) = (0.0, false);
-            while k < order.len() && tx.customer[order[k] as usize] == c && tx.day[order[k] as usize] == day {
-                let amount = tx.amount[order[k] as usize];
-                spend += amount;
-                bought |= amount >= 0.0;
-                k += 1;
-            }
-            if bought {
-                if first.is_some() {
-                    repeat_spend += spend;
-                } else {
-                    first = Some(day);
+/// Every customer's history on the activity of the periods up to the one ending on `end` (`None`
+/// for a customer with no purchase occasion by then). `end` is the last day of a period.
+pub fn histories(activity: &Activity, end: Day) -> Vec<Option<History>> {
+    let unit = activity.unit;
+    debug_assert_eq!(unit.end(unit.ordinal(end)), end, "a history ends on a period's last day");
+    let last = unit.ordinal(end) - activity.first_ordinal();
+    (0..activity.customers())
+        .map(|c| {
+            let (mut first, mut last_day, mut occasions, mut repeat_spend) = (None::<Day>, 0, 0u32, 0.0);
+            for a in activity.customer(c).iter().take_while(|a| i64::from(a.period) <= last) {
+                if a.occasions == 0 {
+                    continue;
                 }
-                occasions += 1;
-                last = day;
+                if first.is_none() {
+                    first = Some(a.first_purchase_day);
+                    repeat_spend += a.purchase_spend - a.first_purchase_spend;
+                } else {
+                    repeat_spend += a.purchase_spend;
+                }
+                occasions += a.occasions;
+                last_day = a.last_purchase_day;
             }
-        }
-        if let Some(first) = first {
-            let x = f64::from(occasions - 1);
-            out[c as usize] = Some(History {
-                summary: Summary { x, t_x: f64::from(last - first), t: f64::from(end - first), weight: 1.0 },
-                spend: SpendSummary { x, mean: if x > 0.0 { repeat_spend / x } else { 0.0 }, weight: 1.0 },
-            });
-        }
-    }
-    out
+            first.map(|first| {
+                let x = f64::from(occasions - 1);
+                History {
+                    summary: Summary { x, t_x: f64::from(last_day - first), t: f64::from(end - first), weight: 1.0 },
+                    spend: SpendSummary { x, mean: if x > 0.0 { repeat_spend / x } else { 0.0 }, weight: 1.0 },
+                }
+            })
+        })
+        .collect()
 }
 
 /// A BTYD model's fitted parameters, as a backtest records them.
@@ -298,20 +290,25 @@ mod tests {
 
     #[test]
     fn histories_count_distinct_purchase_days_and_leave_returns_and_later_rows_out() {
-        let tx = Transactions {
+        let tx = crate::domain::transactions::Transactions {
             customer_ids: vec!["a".into(), "b".into(), "c".into()],
             customer: vec![0, 0, 0, 0, 0, 1, 2, 0],
             day: vec![10, 10, 13, 20, 21, 15, 25, 40],
             amount: vec![5.0, 7.0, 30.0, 10.0, -4.0, 8.0, -3.0, 99.0],
             margin: None,
         };
-        let h = histories(&tx, 30);
+        // Periods of ten days from 1970-01-01: days 0–9, 10–19, 20–29, …
+        let unit = crate::domain::calendar::PeriodUnit::Days {
+            length: 10,
+            anchor: chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
+        };
+        let h = histories(&crate::domain::activity::aggregate(&tx, unit).unwrap(), 29);
         // a: purchases on days 10 (12), 13 (30), 20 (10); day 21 only a return; day 40 too late.
         let a = h[0].unwrap();
-        assert_eq!(a.summary, Summary { x: 2.0, t_x: 10.0, t: 20.0, weight: 1.0 });
+        assert_eq!(a.summary, Summary { x: 2.0, t_x: 10.0, t: 19.0, weight: 1.0 });
         assert_eq!(a.spend, SpendSummary { x: 2.0, mean: 20.0, weight: 1.0 });
         let b = h[1].unwrap();
-        assert_eq!((b.summary.x, b.summary.t_x, b.summary.t), (0.0, 0.0, 15.0));
+        assert_eq!((b.summary.x, b.summary.t_x, b.summary.t), (0.0, 0.0, 14.0));
         // c only returned something: no history.
         assert_eq!(h[2], None);
     }

@@ -304,7 +304,9 @@ impl<'a> Prepared<'a> {
         let snap = if tx.customer_ids.is_empty() {
             None
         } else {
-            let s = snapshot(&tx, model, req.as_of, attrs.as_ref()).map_err(|e| {
+            let activity = crate::model::place::activity_of(&tx, model)
+                .map_err(|e| ApiError::invalid("customers", e.to_string()))?;
+            let s = snapshot(&activity, model, req.as_of, attrs.as_ref()).map_err(|e| {
                 ApiError::invalid(if req.as_of.is_some() { "as_of" } else { "customers" }, e.to_string())
             })?;
             as_of = s.as_of;

@@ -212,5 +212,20 @@ pub(super) fn place(
     if !p.0.is_empty() {
         return Err(ApiError::Invalid(p.0));
     }
+    // The activity table numbers customers in id byte order: renumber, and follow with the
+    // attribute rows and the places.
+    let new_of_old = tx.number_customers_by_id();
+    let k = names.len();
+    let mut sorted = vec![f64::NAN; attrs.values.len()];
+    for (old, &new) in new_of_old.iter().enumerate() {
+        let new = new as usize;
+        sorted[new * k..(new + 1) * k].copy_from_slice(&attrs.values[old * k..(old + 1) * k]);
+    }
+    attrs.values = sorted;
+    for pl in &mut placed {
+        if let Placed::Transactions(c) = pl {
+            *c = new_of_old[*c as usize];
+        }
+    }
     Ok((placed, tx, any_attrs.then_some(attrs)))
 }

@@ -4,11 +4,11 @@
 pub mod features;
 pub mod purchases;
 
+use crate::domain::activity::{Activity, ActivityError, aggregate};
 use crate::domain::btyd::baselines::PurchaseHistory;
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::panel::{PanelRow, customer_panel};
-use crate::domain::transactions::CustomerAttributes;
-use crate::domain::transactions::{Transactions, aggregate};
+use crate::domain::transactions::{CustomerAttributes, Transactions};
 use crate::model::artifact::ModelArtifact;
 use chrono::NaiveDate;
 
@@ -17,6 +17,10 @@ use chrono::NaiveDate;
 pub enum ScoreError {
     #[error("no transactions to score")]
     NoTransactions,
+    #[error(transparent)]
+    Activity(#[from] ActivityError),
+    #[error("the activity table is in {table} periods but the model's are {model}")]
+    UnitMismatch { table: String, model: String },
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     #[error("the model's covariate transitions are unusable: {0}")]
@@ -158,21 +162,28 @@ pub fn aligned_attributes(model: &ModelArtifact, given: Option<&CustomerAttribut
     out
 }
 
+/// The activity table of `tx` in the model's periods.
+pub fn activity_of(tx: &Transactions, model: &ModelArtifact) -> Result<Activity, ScoreError> {
+    if tx.is_empty() {
+        return Err(ScoreError::NoTransactions);
+    }
+    Ok(aggregate(tx, model.periods.unit)?)
+}
+
 /// Calls `f(customer, rows, states)` for every customer with a purchase within `calendar`,
 /// with the model's window and cut-points.
 pub fn for_each_customer(
-    tx: &Transactions,
+    activity: &Activity,
     model: &ModelArtifact,
     calendar: &Calendar,
     mut f: impl FnMut(u32, &[PanelRow], &[usize]),
 ) -> Vec<bool> {
-    let (activity, _) = aggregate(tx, calendar);
     let ends = calendar.ends();
     let segmenter = model.segmenter();
     let window = model.segments.scheme.window;
     let mut rows = Vec::with_capacity(calendar.len());
     let mut states = Vec::with_capacity(calendar.len());
-    let mut seen = vec![false; tx.customers()];
+    let mut seen = vec![false; activity.customers()];
     for c in 0..activity.customers() {
         customer_panel(activity.customer(c), &ends, window, &mut rows);
         if rows.is_empty() {
@@ -186,29 +197,36 @@ pub fn for_each_customer(
     seen
 }
 
-/// Places every customer of `tx` at `as_of` (default: the model's as-of date). Customers with no
-/// purchase by then are scored as `new` with empty RFM (recency, frequency, monetary 0).
+/// Places every customer of `activity` ([`activity_of`]) at `as_of` (default: the model's as-of
+/// date). Customers with no purchase by then are scored as `new` with empty RFM (recency,
+/// frequency, monetary 0).
 pub fn snapshot(
-    tx: &Transactions,
+    activity: &Activity,
     model: &ModelArtifact,
     as_of: Option<NaiveDate>,
     attributes: Option<&CustomerAttributes>,
 ) -> Result<Snapshot, ScoreError> {
-    let (first, last) = tx.day_range().ok_or(ScoreError::NoTransactions)?;
+    if activity.unit != model.periods.unit {
+        return Err(ScoreError::UnitMismatch {
+            table: activity.unit.to_string(),
+            model: model.periods.unit.to_string(),
+        });
+    }
+    let (first, last) = (activity.first_day, activity.last_day);
     let as_of = as_of.unwrap_or(model.periods.as_of);
     let (calendar, _) =
         Calendar::fit(model.periods.unit, first, last.max(crate::domain::calendar::day_of(as_of)), Some(as_of))?;
-    let attrs = aligned_attributes(model, attributes, tx.customers());
+    let attrs = aligned_attributes(model, attributes, activity.customers());
     let k = model.spend.model.design().attributes.len();
     let design = model.spend.model.design().clone();
     let mut x = vec![0.0; design.len()];
     let spend = &model.spend.model;
     let first_step = model.first_step()?;
     let next_value = model.next_value();
-    let mut customers: Vec<Option<CustomerNow>> = vec![None; tx.customers()];
-    let histories = crate::domain::btyd::baselines::histories(tx, calendar.as_of());
+    let mut customers: Vec<Option<CustomerNow>> = vec![None; activity.customers()];
+    let histories = crate::domain::btyd::baselines::histories(activity, calendar.as_of());
     let window = model.segments.scheme.window;
-    let seen = for_each_customer(tx, model, &calendar, |c, rows, states| {
+    let seen = for_each_customer(activity, model, &calendar, |c, rows, states| {
         let n = rows.len();
         let last = rows[n - 1];
         let state = states[n - 1];
