@@ -42,11 +42,8 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let config = a.config.resolve()?;
     let progress = Progress::new();
-    let (ingested, attributes) = a.input.read(&progress)?;
-    let activity = crate::model::train::activity_for(&ingested.transactions, &config)
-        .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
-    let source = ingested.source();
-    drop(ingested);
+    let params = config.check()?;
+    let (activity, source, attributes) = a.input.activity(&progress, &|first| params.period_unit(first))?;
     let (first, last) = (activity.first_day, activity.last_day);
     let (calibration_end, holdout) = match (a.calibration_end, a.last) {
         (Some(d), _) => (
@@ -73,7 +70,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut on_stage = |s| progress.step(stage_message(s));
     let (model, ev) =
         evaluate(&activity, attributes.as_ref(), &config, source, calibration_end, holdout, &mut on_stage)
-            .with_context(|| format!("backtest on {} failed", a.input.input.display()))?;
+            .with_context(|| format!("backtest on {} failed", a.input.path().display()))?;
     drop(progress);
     let json = serde_json::to_string_pretty(&ev)? + "\n";
     if let Some(p) = &a.out {

@@ -2,22 +2,30 @@
 
 use super::progress::Progress;
 use super::table::thousands;
+use crate::domain::activity::{Activity, aggregate};
+use crate::domain::calendar::{PeriodUnit, date_of};
 use crate::domain::forecast::intervals::{DEFAULT_DRAWS, DEFAULT_LEVEL};
 use crate::domain::spend::SpendChoice;
 use crate::domain::transactions::CustomerAttributes;
 use crate::domain::value::ValueBasis;
 use crate::ingest::{self, ColumnRef, DateRange, Delimiter, HeaderMode, Ingested, OnBadRow, ReadOptions};
 use crate::model::config::{BlendChoice, RuleName, TrainConfig, UnitName};
-use crate::model::train::Stage;
+use crate::model::train::{SourceInfo, Stage};
 use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;
 
-/// The transactions file, how to read it, and the optional customer attributes.
+/// The transactions file (or an engine's activity table), how to read it, and the optional
+/// customer attributes.
 #[derive(Debug, clap::Args)]
 pub struct InputArgs {
     /// Transactions file: CSV or other delimited text, or Parquet (.parquet).
-    pub input: PathBuf,
+    #[arg(required_unless_present = "aggregates", conflicts_with = "aggregates")]
+    pub input: Option<PathBuf>,
+    /// Instead of a transactions file: the activity table an engine wrote from `kam
+    /// aggregate-sql`'s query (CSV or Parquet; a file or a directory of part files).
+    #[arg(long, value_name = "PATH")]
+    pub aggregates: Option<PathBuf>,
     /// Customer attributes file (CSV with customer_id and numeric columns) for the spend regression.
     #[arg(long)]
     pub customers: Option<PathBuf>,
@@ -71,15 +79,50 @@ impl InputArgs {
         }
     }
 
-    /// Reads the transactions (reporting skipped rows on stderr) and the attributes.
-    pub fn read(&self, progress: &Progress) -> anyhow::Result<(Ingested, Option<CustomerAttributes>)> {
-        progress.step(format!("reading {}", self.input.display()));
-        let ingested = ingest::read_transactions(&self.input, &self.options())?;
+    /// The file or directory read, for messages.
+    pub fn path(&self) -> &std::path::Path {
+        self.input.as_deref().or(self.aggregates.as_deref()).expect("clap requires one")
+    }
+
+    /// The activity table in the periods `unit_of(first date)` gives — aggregated from the
+    /// transactions file, or read from `--aggregates` — with how it was read and the attributes
+    /// aligned with its customers.
+    pub fn activity(
+        &self,
+        progress: &Progress,
+        unit_of: &dyn Fn(NaiveDate) -> PeriodUnit,
+    ) -> anyhow::Result<(Activity, SourceInfo, Option<CustomerAttributes>)> {
+        let (activity, source) = match &self.aggregates {
+            Some(path) => {
+                progress.step(format!("reading the activity table {}", path.display()));
+                let activity = ingest::activity::read_activity(path, unit_of)?;
+                let source = SourceInfo { rows_skipped: 0, date_range: self.date_range.map(|r| r.to_string()) };
+                (activity, source)
+            }
+            None => {
+                let ingested = self.read(progress)?;
+                progress.step("grouping transactions by customer and period");
+                let tx = &ingested.transactions;
+                let first = tx.day_range().map(|(f, _)| date_of(f)).context("no transactions")?;
+                let activity = aggregate(tx, unit_of(first))
+                    .with_context(|| format!("cannot aggregate {}", self.path().display()))?;
+                (activity, ingested.source())
+            }
+        };
+        let attributes = self.attributes(progress, &activity.customer_ids)?;
+        Ok((activity, source, attributes))
+    }
+
+    /// Reads the transactions, reporting skipped rows and rows out of `--date-range` on stderr.
+    fn read(&self, progress: &Progress) -> anyhow::Result<Ingested> {
+        let input = self.input.as_deref().expect("a transactions file");
+        progress.step(format!("reading {}", input.display()));
+        let ingested = ingest::read_transactions(input, &self.options())?;
         if ingested.rows_skipped > 0 {
             eprintln!(
                 "warning: skipped {} bad row(s) in {}; the first:",
                 thousands(ingested.rows_skipped),
-                self.input.display()
+                input.display()
             );
             for e in &ingested.first_skipped {
                 eprintln!("  {e}");
@@ -92,10 +135,15 @@ impl InputArgs {
                 thousands(ingested.rows_outside_date_range)
             );
         }
-        let attributes = match &self.customers {
+        Ok(ingested)
+    }
+
+    /// The attributes file, aligned with `customer_ids`.
+    fn attributes(&self, progress: &Progress, customer_ids: &[String]) -> anyhow::Result<Option<CustomerAttributes>> {
+        Ok(match &self.customers {
             Some(p) => {
                 progress.step(format!("reading {}", p.display()));
-                let (attrs, report) = ingest::attributes::read(p, &ingested.transactions.customer_ids)?;
+                let (attrs, report) = ingest::attributes::read(p, customer_ids)?;
                 if !report.ignored_columns.is_empty() {
                     eprintln!("note: non-numeric attribute columns not used: {}", report.ignored_columns.join(", "));
                 }
@@ -108,8 +156,7 @@ impl InputArgs {
                 Some(attrs)
             }
             None => None,
-        };
-        Ok((ingested, attributes))
+        })
     }
 }
 
@@ -264,7 +311,7 @@ impl ConfigArgs {
 /// What a training stage is doing, for the progress line.
 pub fn stage_message(s: Stage) -> &'static str {
     match s {
-        Stage::Aggregating => "grouping transactions by customer and period",
+        Stage::Aggregating => "laying the periods over the activity table",
         Stage::LearningTiers => "learning value tiers",
         Stage::Counting => "counting transitions and spend moments",
         Stage::Fitting => "fitting",

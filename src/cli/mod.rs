@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `anyhow` is used here and in `main` only.
 
+pub mod aggregate_sql;
 pub mod evaluate;
 pub mod generate;
 pub mod input;
@@ -38,6 +39,10 @@ pub enum Command {
     /// Write a self-contained HTML report of a model: charts of segments, forecast, transitions,
     /// value, churn risk, key accounts at risk, backtest and diagnostics.
     Report(report::Args),
+    /// Print the SQL that groups a transactions table into kam's activity table in your own
+    /// engine (Spark, DuckDB, PostgreSQL, BigQuery, Snowflake); train on its output with
+    /// `kam train --aggregates`.
+    AggregateSql(aggregate_sql::Args),
     /// List, show or activate stored models.
     #[command(subcommand)]
     Models(models::Command),
@@ -53,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(c) => models::run(c),
         Command::Serve(a) => serve::run(a),
         Command::Report(a) => report::run(a),
+        Command::AggregateSql(a) => aggregate_sql::run(a),
     }
 }

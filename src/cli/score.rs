@@ -10,7 +10,7 @@ use crate::domain::forecast::portfolio::{Concentration, Outlook, PortfolioParams
 use crate::domain::forecast::{CustomerForecast, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON, ForecastParams, population};
 use crate::model::artifact::ModelArtifact;
 use crate::model::place::purchases::{CustomerPurchases, PurchaseOutlook, standing};
-use crate::model::place::{CustomerNow, Snapshot, activity_of, snapshot};
+use crate::model::place::{CustomerNow, Snapshot, snapshot};
 use anyhow::Context;
 use chrono::NaiveDate;
 use rayon::prelude::*;
@@ -318,13 +318,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (store, id) = a.store.resolve()?;
     let model = store.load(&id)?;
     let progress = Progress::new();
-    let (ingested, attributes) = a.input.read(&progress)?;
+    let unit = model.periods.unit;
+    let (activity, _, attributes) = a.input.activity(&progress, &|_| unit)?;
     progress.step("placing customers");
-    let activity = activity_of(&ingested.transactions, &model)
-        .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
-    drop(ingested);
     let snap = snapshot(&activity, &model, a.as_of, attributes.as_ref())
-        .with_context(|| format!("scoring {} failed", a.input.input.display()))?;
+        .with_context(|| format!("scoring {} failed", a.input.path().display()))?;
     let forecaster = model.forecaster(params)?;
     let interval_params = a.intervals.params()?;
     if interval_params.draws > 0 {

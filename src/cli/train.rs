@@ -9,7 +9,6 @@ use crate::domain::spend::SpendModelKind;
 use crate::domain::states::Grouping;
 use crate::model::artifact::ModelArtifact;
 use crate::store::ModelStore;
-use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use std::path::PathBuf;
 
@@ -54,7 +53,8 @@ pub fn period_label(unit: PeriodUnit, start: NaiveDate) -> String {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let config = a.config.resolve()?;
     let progress = Progress::new();
-    let (ingested, attributes) = a.input.read(&progress)?;
+    let params = config.check()?;
+    let (activity, source, attributes) = a.input.activity(&progress, &|first| params.period_unit(first))?;
     let options = PublishOptions { backtest_last: a.backtest_last, snapshot: !a.no_snapshot, activate: !a.no_activate };
     let store = ModelStore::new(&a.models);
     let mut on_step = |s: Step| match s {
@@ -64,10 +64,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Step::WritingSnapshot => progress.step("writing the customer snapshot"),
         Step::Activating => progress.step("activating the model"),
     };
-    let activity = crate::model::train::activity_for(&ingested.transactions, &config)
-        .with_context(|| format!("training on {} failed", a.input.input.display()))?;
-    let source = ingested.source();
-    drop(ingested);
     let published = train_and_publish(
         &store,
         &activity,
@@ -80,7 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )
     .map_err(|e| match e {
         PublishError::Train(e) => {
-            anyhow::Error::new(e).context(format!("training on {} failed", a.input.input.display()))
+            anyhow::Error::new(e).context(format!("training on {} failed", a.input.path().display()))
         }
         PublishError::BacktestLast { k, periods } => anyhow::anyhow!(
             "--backtest-last {k}: the model has {periods} periods; K must be between 1 and {}",

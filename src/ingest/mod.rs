@@ -7,7 +7,11 @@
 //! - [`parquet`]: Parquet files.
 //! - [`attributes`]: the optional customer attributes file.
 //! - [`fields`]: parsing of dates and amounts.
+//! - [`activity_sql`]: the SQL that aggregates transactions in an engine (`kam aggregate-sql`),
+//!   and [`activity`]: reading its output back as the activity table.
 
+pub mod activity;
+pub mod activity_sql;
 pub mod attributes;
 pub mod csv;
 pub mod fields;

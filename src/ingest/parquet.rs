@@ -427,10 +427,15 @@ fn check_layout(metadata: &parquet::file::metadata::ParquetMetaData, file_len: u
     Ok(())
 }
 
-/// Reads a Parquet file of transactions. A corrupt file is an [`IngestError::Format`] naming it,
-/// also where the parquet crate's decoder would panic (see [`decoding`]) or the footer describes
-/// column chunks outside the file (see [`check_layout`]).
-pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
+/// Opens a Parquet file and calls `f(row, names, fields)` for every row (1-based), stopping at
+/// its first error. A corrupt file is an [`IngestError::Format`] naming it, also where the
+/// parquet crate's decoder would panic (see [`decoding`]) or the footer describes column chunks
+/// outside the file (see [`check_layout`]). `names` are the schema's top-level fields, and
+/// `fields` a row's values in their order. Returns the number of rows.
+pub(crate) fn for_each_row(
+    path: &Path,
+    mut f: impl FnMut(u64, &[String], &[&Field]) -> Result<(), IngestError>,
+) -> Result<u64, IngestError> {
     let io = |source| IngestError::Io { path: path.into(), source };
     let bytes = std::fs::read(path).map_err(io)?;
     if bytes.is_empty() {
@@ -460,8 +465,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
             .collect()
     })
     .map_err(|p| failed("on the schema".into(), p))?;
-    let cols = Columns::resolve(path, options, Some(&names))?;
-    let mut out = Builder::new(cols.margin.is_some());
+    f(0, &names, &[])?;
     let mut iter =
         decoding(|| reader.get_row_iter(None)).map_err(|p| failed("opening the rows".into(), p))?.map_err(format)?;
     let mut rows = 0u64;
@@ -471,10 +475,45 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
         let row = row.map_err(format)?;
         rows = r;
         let fields: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+        f(r, &names, &fields)?;
+    }
+    Ok(rows)
+}
+
+/// A value as text, the way a CSV export writes it (`None` for null): dates as YYYY-MM-DD,
+/// decimals with their scale.
+pub(crate) fn text_of(f: &Field) -> Option<String> {
+    match f {
+        Field::Null => None,
+        Field::Str(s) => Some(s.clone()),
+        Field::Bytes(b) => Some(String::from_utf8_lossy(b.data()).into_owned()),
+        Field::Date(d) => Some(crate::domain::calendar::date_of(*d).to_string()),
+        Field::TimestampMillis(ms) => {
+            Some(crate::domain::calendar::date_of(ms.div_euclid(MS_PER_DAY) as i32).to_string())
+        }
+        Field::TimestampMicros(us) => {
+            Some(crate::domain::calendar::date_of(us.div_euclid(MS_PER_DAY * 1000) as i32).to_string())
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+/// Reads a Parquet file of transactions (see [`for_each_row`] for what a corrupt file gives).
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
+    let mut cols = None;
+    let mut out = Builder::new(false);
+    let rows = for_each_row(path, |r, names, fields| {
+        if r == 0 {
+            let c = Columns::resolve(path, options, Some(names))?;
+            out = Builder::new(c.margin.is_some());
+            cols = Some(c);
+            return Ok(());
+        }
+        let cols = cols.expect("the header comes first");
         let bad = |index: usize, problem: &str| IngestError::BadValue {
             path: path.into(),
             row: r,
-            column: Columns::label(index, Some(&names)),
+            column: Columns::label(index, Some(names)),
             value: fields.get(index).map_or(String::new(), |f| shown(f)),
             problem: problem.into(),
         };
@@ -496,15 +535,14 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError>
             Ok((id, day, amount, margin)) => out.push(id.as_bytes(), day, amount, margin),
             Err(e) => out.bad_row(e, options.on_bad_row)?,
         }
-    }
+        Ok(())
+    })?;
     if rows == 0 {
         return Err(IngestError::NoDataRows { path: path.into() });
     }
     Ok(out.finish(path))
 }
 
-/// Writes transactions as a Parquet file (customer_id UTF8, date DATE, amount DOUBLE); used by
-/// `kam generate --out x.parquet` and by tests.
 pub fn write(path: &Path, tx: &crate::domain::transactions::Transactions) -> Result<(), parquet::errors::ParquetError> {
     use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type};
     use parquet::file::properties::WriterProperties;

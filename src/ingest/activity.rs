@@ -1,0 +1,348 @@
+//! Reading an activity table that an engine wrote from `kam aggregate-sql`'s query
+//! ([`super::activity_sql`]): CSV with a header, or Parquet; one file or a directory of part
+//! files (as Spark and warehouses export them; names starting with `.` or `_` are left out).
+//! Every value is checked — the schema version, each column's type, that `period_start` starts a
+//! period of the configuration's unit, one row per (customer, period) — and a bad one is an
+//! error naming the file, row and column. Amounts are decimal text read exactly, so the table
+//! is the one kam builds from the transactions themselves (`crate::domain::activity`).
+
+use super::activity_sql::ACTIVITY_SCHEMA;
+use super::fields::parse_date;
+use super::{IngestError, quoted_prefix};
+use crate::domain::activity::{AMOUNT_DECIMALS, Activity, PeriodActivity, units_value};
+use crate::domain::calendar::{Day, PeriodUnit, date_of};
+use chrono::NaiveDate;
+use std::path::{Path, PathBuf};
+
+/// The columns kam reads, in the query's order.
+pub const COLUMNS: [&str; 14] = [
+    "schema_version",
+    "customer_id",
+    "period_start",
+    "rows",
+    "occasions",
+    "spend",
+    "margin",
+    "purchase_spend",
+    "first_purchase_spend",
+    "first_purchase_day",
+    "last_purchase_day",
+    "first_day",
+    "last_day",
+    "rows_beyond_4_decimals",
+];
+
+/// One row of the table, parsed.
+struct Record {
+    customer_id: String,
+    period_start: Day,
+    cell: PeriodActivity,
+    has_margin: bool,
+    first_day: Day,
+    last_day: Day,
+    /// Where it came from, for a duplicate's message.
+    file: usize,
+    row: u64,
+}
+
+/// The files of `path`: itself, or a directory's `.csv` and `.parquet` files by name.
+fn files_of(path: &Path) -> Result<Vec<PathBuf>, IngestError> {
+    let io = |source| IngestError::Io { path: path.into(), source };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !meta.is_dir() {
+        return Err(IngestError::NotAFile { path: path.into() });
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let p = entry.map_err(io)?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if !name.starts_with(['.', '_']) && p.is_file() && matches!(ext.as_str(), "csv" | "parquet" | "pq") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(IngestError::Format {
+            path: path.into(),
+            message: "the directory holds no .csv or .parquet part file".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// A decimal written as text (`-12.3400`, `5`, `1e2` is not one), in units of
+/// 10^-[`AMOUNT_DECIMALS`]; more decimal places than that must be zeros.
+fn decimal_units(s: &str) -> Result<i128, &'static str> {
+    let s = s.trim();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err("not a decimal number");
+    }
+    let scale = AMOUNT_DECIMALS as usize;
+    if frac.len() > scale && frac[scale..].bytes().any(|b| b != b'0') {
+        return Err("more than 4 decimal places");
+    }
+    if int.len() > 30 {
+        return Err("too large");
+    }
+    let mut units: i128 = 0;
+    for b in int.bytes().chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale)) {
+        units = units * 10 + i128::from(b - b'0');
+    }
+    Ok(if neg { -units } else { units })
+}
+
+/// Reads the activity table at `path` in the periods `unit_of(first date)` gives (the
+/// configuration's unit; the first date anchors periods of N days without an anchor).
+pub fn read_activity(path: &Path, unit_of: &dyn Fn(NaiveDate) -> PeriodUnit) -> Result<Activity, IngestError> {
+    let files = files_of(path)?;
+    let mut records: Vec<Record> = Vec::new();
+    for (k, file) in files.iter().enumerate() {
+        read_file(file, k, &mut records)?;
+    }
+    if records.is_empty() {
+        return Err(IngestError::Format { path: path.into(), message: "the activity table has no rows".into() });
+    }
+    let first_day = records.iter().map(|r| r.first_day).min().expect("rows");
+    let last_day = records.iter().map(|r| r.last_day).max().expect("rows");
+    let unit = unit_of(date_of(first_day));
+    let first_ordinal = unit.ordinal(first_day);
+    let at = |r: &Record| format!("{}: row {}", files[r.file].display(), r.row);
+    let bad = |r: &Record, message: String| IngestError::Format {
+        path: files[r.file].clone(),
+        message: format!("row {}: {message}", r.row),
+    };
+    for r in &mut records {
+        let ordinal = unit.ordinal(r.period_start);
+        if unit.start(ordinal) != r.period_start {
+            return Err(bad(
+                r,
+                format!(
+                    "period_start {} is not the first day of a {unit} period (the configuration's unit)",
+                    date_of(r.period_start)
+                ),
+            ));
+        }
+        if r.first_day < r.period_start || r.last_day > unit.end(ordinal) {
+            return Err(bad(
+                r,
+                format!(
+                    "its days ({} to {}) are not all in the period starting {}",
+                    date_of(r.first_day),
+                    date_of(r.last_day),
+                    date_of(r.period_start)
+                ),
+            ));
+        }
+        r.cell.period = (ordinal - first_ordinal) as u32;
+    }
+    records.sort_by(|a, b| {
+        a.customer_id.as_bytes().cmp(b.customer_id.as_bytes()).then(a.period_start.cmp(&b.period_start))
+    });
+    for w in records.windows(2) {
+        if w[0].customer_id == w[1].customer_id && w[0].period_start == w[1].period_start {
+            return Err(IngestError::Format {
+                path: path.into(),
+                message: format!(
+                    "customer {} has two rows for the period starting {} ({} and {}): an activity table has one row per (customer, period)",
+                    quoted_prefix(w[0].customer_id.as_bytes()),
+                    date_of(w[0].period_start),
+                    at(&w[0]),
+                    at(&w[1])
+                ),
+            });
+        }
+    }
+    let has_margin = records.iter().any(|r| r.has_margin);
+    let mut ids: Vec<String> = Vec::new();
+    let mut offsets = vec![0];
+    let mut cells = Vec::with_capacity(records.len());
+    for r in records {
+        if ids.last() != Some(&r.customer_id) {
+            if !ids.is_empty() {
+                offsets.push(cells.len());
+            }
+            ids.push(r.customer_id);
+        }
+        cells.push(r.cell);
+    }
+    offsets.push(cells.len());
+    Activity::from_parts(unit, (first_day, last_day), ids, has_margin, offsets, cells)
+        .map_err(|e| IngestError::Format { path: path.into(), message: e.to_string() })
+}
+
+/// Parses the rows of one part file into `out`.
+fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), IngestError> {
+    let parquet = path.file_name().and_then(|n| n.to_str()).is_some_and(super::is_parquet_name);
+    let header = |names: &[String]| -> Result<[usize; COLUMNS.len()], IngestError> {
+        let mut index = [usize::MAX; COLUMNS.len()];
+        for (k, want) in COLUMNS.iter().enumerate() {
+            index[k] = names.iter().position(|n| n.trim().eq_ignore_ascii_case(want)).ok_or_else(|| IngestError::Format {
+                path: path.into(),
+                message: format!(
+                    "no {want} column: this is not an activity table of kam aggregate-sql (schema {ACTIVITY_SCHEMA}); the columns are {}",
+                    names.join(", ")
+                ),
+            })?;
+        }
+        Ok(index)
+    };
+    let mut index = [usize::MAX; COLUMNS.len()];
+    if parquet {
+        super::parquet::for_each_row(path, |r, names, fields| {
+            if r == 0 {
+                index = header(names)?;
+                return Ok(());
+            }
+            let values: Vec<Option<String>> = fields.iter().map(|f| super::parquet::text_of(f)).collect();
+            out.push(parse_record(path, file, r, &index, &|k| values.get(k).cloned().flatten())?);
+            Ok(())
+        })?;
+    } else {
+        super::check_regular_file(path)?;
+        let io = |source| IngestError::Io { path: path.into(), source };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(path)
+            .map_err(|e| IngestError::Format { path: path.into(), message: e.to_string() })?;
+        let names: Vec<String> = reader
+            .headers()
+            .map_err(|e| IngestError::Format { path: path.into(), message: e.to_string() })?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        index = header(&names)?;
+        let mut record = csv::StringRecord::new();
+        let mut row = 0;
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    return Err(match e.kind() {
+                        csv::ErrorKind::Io(_) => io(std::io::Error::other(e.to_string())),
+                        _ => IngestError::Format { path: path.into(), message: e.to_string() },
+                    });
+                }
+            }
+            row += 1;
+            let get = |k: usize| record.get(k).filter(|v| !v.is_empty()).map(str::to_string);
+            out.push(parse_record(path, file, row, &index, &get)?);
+        }
+    }
+    Ok(())
+}
+
+/// One row: `value(k)` is the text of column `index[k]` (`None` when null or empty).
+fn parse_record(
+    path: &Path,
+    file: usize,
+    row: u64,
+    index: &[usize; COLUMNS.len()],
+    value: &dyn Fn(usize) -> Option<String>,
+) -> Result<Record, IngestError> {
+    let bad = |k: usize, v: &str, problem: &str| IngestError::BadValue {
+        path: path.into(),
+        row,
+        column: COLUMNS[k].to_string(),
+        value: quoted_prefix(v.as_bytes()),
+        problem: problem.into(),
+    };
+    let get = |k: usize| value(index[k]);
+    let required = |k: usize| get(k).ok_or_else(|| bad(k, "", "must not be null"));
+    let integer = |k: usize| -> Result<u64, IngestError> {
+        let v = required(k)?;
+        v.trim().parse::<u64>().map_err(|_| bad(k, &v, "not a non-negative integer"))
+    };
+    let day = |k: usize| -> Result<Option<Day>, IngestError> {
+        get(k).map(|v| parse_date(v.as_bytes()).map_err(|p| bad(k, &v, p))).transpose()
+    };
+    let money = |k: usize| -> Result<Option<f64>, IngestError> {
+        get(k)
+            .map(|v| decimal_units(&v).map(|u| units_value(u, AMOUNT_DECIMALS)).map_err(|p| bad(k, &v, p)))
+            .transpose()
+    };
+    let version = integer(0)?;
+    if version != u64::from(ACTIVITY_SCHEMA) {
+        return Err(IngestError::Format {
+            path: path.into(),
+            message: format!(
+                "row {row}: activity table schema version {version}; this kam reads version {ACTIVITY_SCHEMA} (emit the query again with this kam's aggregate-sql)"
+            ),
+        });
+    }
+    let customer_id = required(1)?;
+    if customer_id.trim().is_empty() {
+        return Err(bad(1, &customer_id, "empty customer id"));
+    }
+    let beyond = integer(13)?;
+    if beyond > 0 {
+        return Err(bad(
+            13,
+            &beyond.to_string(),
+            "amounts or margins with more than 4 decimal places were rounded by the cast to decimal(38, 4); kam sums them exactly and refuses to round",
+        ));
+    }
+    let small = |k: usize| -> Result<u32, IngestError> {
+        let n = integer(k)?;
+        u32::try_from(n).map_err(|_| bad(k, &n.to_string(), "too large"))
+    };
+    let (rows, occasions) = (small(3)?, small(4)?);
+    let period_start = day(2)?.ok_or_else(|| bad(2, "", "must not be null"))?;
+    let (first_day, last_day) = (
+        day(11)?.ok_or_else(|| bad(11, "", "must not be null"))?,
+        day(12)?.ok_or_else(|| bad(12, "", "must not be null"))?,
+    );
+    let (first_purchase_day, last_purchase_day) = (day(9)?, day(10)?);
+    if (occasions > 0) != first_purchase_day.is_some() || first_purchase_day.is_some() != last_purchase_day.is_some() {
+        return Err(bad(
+            4,
+            &occasions.to_string(),
+            "occasions, first_purchase_day and last_purchase_day disagree (purchase days are null exactly when there are no occasions)",
+        ));
+    }
+    if rows == 0 || occasions > rows || first_day > last_day {
+        return Err(bad(
+            3,
+            &rows.to_string(),
+            "rows must be at least 1 and at least occasions, and first_day not after last_day",
+        ));
+    }
+    let margin = money(6)?;
+    let cell = PeriodActivity {
+        period: 0,
+        rows,
+        occasions,
+        last_purchase_day: last_purchase_day.unwrap_or(Day::MIN),
+        first_purchase_day: first_purchase_day.unwrap_or(Day::MIN),
+        spend: money(5)?.ok_or_else(|| bad(5, "", "must not be null"))?,
+        margin: margin.unwrap_or(0.0),
+        purchase_spend: money(7)?.unwrap_or(0.0),
+        first_purchase_spend: money(8)?.unwrap_or(0.0),
+    };
+    Ok(Record { customer_id, period_start, cell, has_margin: margin.is_some(), first_day, last_day, file, row })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_read_exactly_and_more_than_four_places_are_refused() {
+        assert_eq!(decimal_units("12.34"), Ok(123_400));
+        assert_eq!(decimal_units("-0.0001"), Ok(-1));
+        assert_eq!(decimal_units("7"), Ok(70_000));
+        assert_eq!(decimal_units("7.123400"), Ok(71_234));
+        assert_eq!(decimal_units("7.12345"), Err("more than 4 decimal places"));
+        assert_eq!(decimal_units("1e3"), Err("not a decimal number"));
+        assert_eq!(decimal_units("."), Err("not a decimal number"));
+    }
+}
