@@ -1,6 +1,7 @@
 //! The integration tests that need tools beyond Rust: the analyst notebooks (Python with
-//! `notebooks/requirements.txt`) and the report and dashboard in headless Chromium (Debian's
-//! Chromium and Playwright for Python) and Schemathesis against the API. A custom harness (libtest-mimic) so that, outside CI, a
+//! `notebooks/requirements.txt`), the report and dashboard in headless Chromium (Debian's
+//! Chromium and Playwright for Python), Schemathesis against the API, and the activity table
+//! aggregated by DuckDB and PostgreSQL. A custom harness (libtest-mimic) so that, outside CI, a
 //! test whose tools are missing is reported as *ignored* in the summary, naming what is missing;
 //! in CI (`CI` set) nothing is ignored and a missing tool fails the test.
 
@@ -17,6 +18,9 @@ mod browser;
 // Schemathesis against /openapi.json on the real server: no 5xx, answers as documented.
 mod schemathesis;
 
+// `kam aggregate-sql` run by DuckDB and PostgreSQL: the same model byte for byte.
+mod engines;
+
 use libtest_mimic::{Arguments, Trial};
 
 fn main() {
@@ -30,6 +34,8 @@ fn main() {
         (!m.is_empty()).then(|| m.join(" and "))
     });
     let schemathesis = unless_ci(schemathesis::missing());
+    let duckdb = unless_ci(engines::duckdb_missing());
+    let postgres = unless_ci(engines::postgres_missing());
     let trial = |name: &str, missing: Option<String>, run: fn()| {
         if let Some(why) = &missing {
             eprintln!("ignored {name}: needs {why}");
@@ -56,6 +62,16 @@ fn main() {
             "schemathesis::every_route_answers_without_a_server_error_and_as_the_openapi_document_says",
             schemathesis,
             schemathesis::every_route_answers_without_a_server_error_and_as_the_openapi_document_says,
+        ),
+        trial(
+            "engines::duckdb_aggregates_train_the_same_model_byte_for_byte",
+            duckdb,
+            engines::duckdb_aggregates_train_the_same_model_byte_for_byte,
+        ),
+        trial(
+            "engines::postgres_aggregates_train_the_same_model_byte_for_byte",
+            postgres,
+            engines::postgres_aggregates_train_the_same_model_byte_for_byte,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();
