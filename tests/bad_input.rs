@@ -216,3 +216,104 @@ fn a_stray_row_is_warned_about_and_date_range_leaves_it_out() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("2030-01-01 is after 2020-01-01"), "{}", r.stderr);
 }
+
+/// The activity table of [`AGG_TX`] in quarters, as `kam aggregate-sql`'s query writes it.
+const AGG: &str = "schema_version,customer_id,period_start,rows,occasions,spend,margin,purchase_spend,first_purchase_spend,first_purchase_day,last_purchase_day,first_day,last_day,rows_beyond_4_decimals
+1,a,2024-01-01,2,1,500.0000,,500.0000,500.0000,2024-01-10,2024-01-10,2024-01-10,2024-01-10,0
+1,a,2024-04-01,1,1,400.0000,,400.0000,400.0000,2024-04-10,2024-04-10,2024-04-10,2024-04-10,0
+1,a,2024-07-01,1,1,450.5000,,450.5000,450.5000,2024-07-10,2024-07-10,2024-07-10,2024-07-10,0
+1,a,2024-10-01,1,1,600.0000,,600.0000,600.0000,2024-10-10,2024-10-10,2024-10-10,2024-10-10,0
+1,b,2024-01-01,1,1,20.0000,,20.0000,20.0000,2024-02-01,2024-02-01,2024-02-01,2024-02-01,0
+1,b,2024-07-01,1,1,30.0000,,30.0000,30.0000,2024-08-01,2024-08-01,2024-08-01,2024-08-01,0
+1,c,2024-04-01,1,1,50.0000,,50.0000,50.0000,2024-05-05,2024-05-05,2024-05-05,2024-05-05,0
+1,c,2024-10-01,1,0,-10.0000,,0.0000,0.0000,,,2024-12-31,2024-12-31,0
+1,d,2024-01-01,1,1,70.0000,,70.0000,70.0000,2024-03-03,2024-03-03,2024-03-03,2024-03-03,0
+1,d,2024-04-01,1,1,80.0000,,80.0000,80.0000,2024-06-03,2024-06-03,2024-06-03,2024-06-03,0
+1,d,2024-07-01,1,1,5.0000,,5.0000,5.0000,2024-09-03,2024-09-03,2024-09-03,2024-09-03,0
+";
+
+/// The transactions [`AGG`] aggregates (in another row order: the model does not depend on it).
+const AGG_TX: &str = "customer_id,date,amount
+d,2024-03-03,70
+c,2024-05-05,50
+a,2024-01-10,500
+a,2024-01-10,0
+a,2024-04-10,400
+a,2024-07-10,450.5
+a,2024-10-10,600
+b,2024-02-01,20
+b,2024-08-01,30
+c,2024-12-31,-10
+d,2024-06-03,80
+d,2024-09-03,5
+";
+
+/// Issue 15: an activity table trains the model its transactions train, byte for byte; a bad
+/// one is refused with the file, row and column, and nothing is written to models/.
+#[test]
+fn an_activity_table_trains_the_model_of_its_transactions_and_a_bad_one_is_refused() {
+    let s = trained();
+    s.file("tx.csv", AGG_TX);
+    s.file("agg.csv", AGG);
+    let q = ["--period", "quarter", "--blend", "off"];
+    let train = |args: &[&str], dir: &str| {
+        let mut full = args.to_vec();
+        full.extend_from_slice(&q);
+        full.extend(["--models", dir]);
+        s.ok(&full);
+        let id = std::fs::read_to_string(s.path().join(dir).join("CURRENT")).unwrap();
+        std::fs::read(s.path().join(dir).join(format!("{}.json", id.trim()))).unwrap()
+    };
+    assert!(train(&["train", "tx.csv"], "from-tx") == train(&["train", "--aggregates", "agg.csv"], "from-agg"));
+    let before = s.models_snapshot();
+    let bad = |content: String, needles: &[&str]| {
+        s.file("bad-agg.csv", &content);
+        let mut args = vec!["train", "--aggregates", "bad-agg.csv"];
+        args.extend_from_slice(&q);
+        let r = s.kam(&args);
+        assert_ne!(r.code, 0, "kam should fail:\n{}", r.stdout);
+        for n in needles {
+            assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{}", r.stderr);
+        }
+        assert_eq!(s.models_snapshot(), before, "models/ changed");
+    };
+    let lines: Vec<&str> = AGG.lines().collect();
+    let with_row = |k: usize, row: &str| {
+        let mut l = lines.clone();
+        l[k] = row;
+        l.join("\n") + "\n"
+    };
+    bad(AGG.replace(",occasions,", ",visits,"), &["bad-agg.csv: no occasions column", "not an activity table"]);
+    bad(
+        with_row(2, "1,a,2024-04-01,x,1,400,,400,400,2024-04-10,2024-04-10,2024-04-10,2024-04-10,0"),
+        &["bad-agg.csv: row 2, column rows: not a non-negative integer: \"x\""],
+    );
+    bad(
+        with_row(2, lines[1]),
+        &[
+            "customer \"a\" has two rows for the period starting 2024-01-01 (row 1 of bad-agg.csv and row 2 of bad-agg.csv)",
+        ],
+    );
+    bad(
+        with_row(2, "1,a,2024-05-01,1,1,400,,400,400,2024-05-10,2024-05-10,2024-05-10,2024-05-10,0"),
+        &["row 2: period_start 2024-05-01 is not the first day of a quarter period"],
+    );
+    bad(
+        with_row(2, "2,a,2024-04-01,1,1,400,,400,400,2024-04-10,2024-04-10,2024-04-10,2024-04-10,0"),
+        &["schema version 2; this kam reads version 1"],
+    );
+    bad(
+        with_row(2, "1,a,2024-04-01,1,1,400,,400,400,2024-04-10,2024-04-10,2024-04-10,2024-04-10,3"),
+        &["column rows_beyond_4_decimals", "refuses to round"],
+    );
+    bad(
+        with_row(2, "1,a,2024-04-01,1,1,400.12345,,400,400,2024-04-10,2024-04-10,2024-04-10,2024-04-10,0"),
+        &["column spend: more than 4 decimal places"],
+    );
+    bad(
+        with_row(2, "1,a,2024-04-01,1,0,400,,400,400,2024-04-10,2024-04-10,2024-04-10,2024-04-10,0"),
+        &["occasions, first_purchase_day and last_purchase_day disagree"],
+    );
+    // A table aggregated in months is not one of quarters.
+    bad(AGG.replace("2024-04-01", "2024-05-01"), &["is not the first day of a quarter period"]);
+}

@@ -137,7 +137,17 @@ con.execute(f"COPY ({q}) TO '{out}' {fmt}")
     let o = Command::new(python()).args(["-c", script]).current_dir(s.path()).output().unwrap();
     assert!(o.status.success(), "duckdb: {}", String::from_utf8_lossy(&o.stderr));
     s.file("parts/_SUCCESS", "");
-    s.ok(&["train", "--aggregates", "parts", "--config", "cfg.toml", "--backtest-last", "2", "--models", "parts-models"]);
+    s.ok(&[
+        "train",
+        "--aggregates",
+        "parts",
+        "--config",
+        "cfg.toml",
+        "--backtest-last",
+        "2",
+        "--models",
+        "parts-models",
+    ]);
     let id = |dir: &str| std::fs::read_to_string(s.path().join(dir).join("CURRENT")).unwrap();
     assert_eq!(id("parts-models"), id("direct-duckdb-sample.csv"));
 }
@@ -163,8 +173,22 @@ pub fn postgres_aggregates_train_the_same_model_byte_for_byte() {
     };
     psql("postgres", &["-c", &format!("CREATE DATABASE {db}")]);
     let run = |s: &Sandbox, data: &str, sql: &str, margin: bool, out: &str| -> String {
-        let columns = if margin { "customer_id text, date text, amount text, margin text" } else { "customer_id text, date text, amount text" };
-        psql(&db, &["-c", "DROP TABLE IF EXISTS tx", "-c", &format!("CREATE TABLE tx ({columns})"), "-c", &format!("\\copy tx from '{data}' csv header")]);
+        let columns = if margin {
+            "customer_id text, date text, amount text, margin text"
+        } else {
+            "customer_id text, date text, amount text"
+        };
+        psql(
+            &db,
+            &[
+                "-c",
+                "DROP TABLE IF EXISTS tx",
+                "-c",
+                &format!("CREATE TABLE tx ({columns})"),
+                "-c",
+                &format!("\\copy tx from '{data}' csv header"),
+            ],
+        );
         s.file("query.sql", &format!("COPY (\n{sql}) TO STDOUT WITH (FORMAT csv, HEADER)\n"));
         let table = psql(&db, &["-f", "query.sql"]);
         std::fs::write(s.path().join(out), table).unwrap();

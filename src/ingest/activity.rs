@@ -115,7 +115,10 @@ pub fn read_activity(path: &Path, unit_of: &dyn Fn(NaiveDate) -> PeriodUnit) -> 
     let last_day = records.iter().map(|r| r.last_day).max().expect("rows");
     let unit = unit_of(date_of(first_day));
     let first_ordinal = unit.ordinal(first_day);
-    let at = |r: &Record| format!("{}: row {}", files[r.file].display(), r.row);
+    let at = |r: &Record| {
+        let name = files[r.file].file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        format!("row {} of {name}", r.row)
+    };
     let bad = |r: &Record, message: String| IngestError::Format {
         path: files[r.file].clone(),
         message: format!("row {}: {message}", r.row),
@@ -152,7 +155,7 @@ pub fn read_activity(path: &Path, unit_of: &dyn Fn(NaiveDate) -> PeriodUnit) -> 
             return Err(IngestError::Format {
                 path: path.into(),
                 message: format!(
-                    "customer {} has two rows for the period starting {} ({} and {}): an activity table has one row per (customer, period)",
+                    "customer {:?} has two rows for the period starting {} ({} and {}): an activity table has one row per (customer, period)",
                     quoted_prefix(w[0].customer_id.as_bytes()),
                     date_of(w[0].period_start),
                     at(&w[0]),
@@ -253,7 +256,7 @@ fn parse_record(
         path: path.into(),
         row,
         column: COLUMNS[k].to_string(),
-        value: quoted_prefix(v.as_bytes()),
+        value: format!("{:?}", quoted_prefix(v.as_bytes())),
         problem: problem.into(),
     };
     let get = |k: usize| value(index[k]);
