@@ -147,9 +147,13 @@ pub fn read_activity(path: &Path, unit_of: &dyn Fn(NaiveDate) -> PeriodUnit) -> 
         }
         r.cell.period = (ordinal - first_ordinal) as u32;
     }
-    records.sort_by(|a, b| {
+    // Engines write the table sorted by customer (the query's ORDER BY); a sort only when not.
+    let in_order = |a: &Record, b: &Record| {
         a.customer_id.as_bytes().cmp(b.customer_id.as_bytes()).then(a.period_start.cmp(&b.period_start))
-    });
+    };
+    if !records.is_sorted_by(|a, b| in_order(a, b).is_le()) {
+        records.sort_by(in_order);
+    }
     for w in records.windows(2) {
         if w[0].customer_id == w[1].customer_id && w[0].period_start == w[1].period_start {
             return Err(IngestError::Format {
@@ -205,8 +209,11 @@ fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), Inge
                 index = header(names)?;
                 return Ok(());
             }
-            let values: Vec<Option<String>> = fields.iter().map(|f| super::parquet::text_of(f)).collect();
-            out.push(parse_record(path, file, r, &index, &|k| values.get(k).cloned().flatten())?);
+            let mut vals: [Option<Val>; COLUMNS.len()] = Default::default();
+            for (k, &i) in index.iter().enumerate() {
+                vals[k] = fields.get(i).and_then(|f| val_of_field(f));
+            }
+            out.push(parse_record(path, file, r, &vals)?);
             Ok(())
         })?;
     } else {
@@ -237,40 +244,123 @@ fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), Inge
                 }
             }
             row += 1;
-            let get = |k: usize| record.get(k).filter(|v| !v.is_empty()).map(str::to_string);
-            out.push(parse_record(path, file, row, &index, &get)?);
+            let mut vals: [Option<Val>; COLUMNS.len()] = Default::default();
+            for (k, &i) in index.iter().enumerate() {
+                vals[k] = record.get(i).filter(|v| !v.is_empty()).map(Val::Text);
+            }
+            out.push(parse_record(path, file, row, &vals)?);
         }
     }
     Ok(())
 }
 
-/// One row: `value(k)` is the text of column `index[k]` (`None` when null or empty).
+/// A value of a row, as the file holds it.
+#[derive(Clone, Copy, Debug)]
+enum Val<'a> {
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+    Date(Day),
+    /// Unscaled value and scale.
+    Decimal(i128, u32),
+}
+
+impl Val<'_> {
+    /// For an error message.
+    fn shown(&self) -> String {
+        match self {
+            Val::Text(t) => format!("{:?}", quoted_prefix(t.as_bytes())),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => f.to_string(),
+            Val::Date(d) => date_of(*d).to_string(),
+            Val::Decimal(u, s) => format!("{u}e-{s}"),
+        }
+    }
+}
+
+/// A Parquet value as a [`Val`] (`None` for null; a type kam does not read as text).
+fn val_of_field(f: &parquet::record::Field) -> Option<Val<'_>> {
+    use parquet::record::Field;
+    Some(match f {
+        Field::Null => return None,
+        Field::Str(s) => Val::Text(s),
+        Field::Int(i) => Val::Int(i64::from(*i)),
+        Field::Long(i) => Val::Int(*i),
+        Field::Short(i) => Val::Int(i64::from(*i)),
+        Field::UInt(i) => Val::Int(i64::from(*i)),
+        Field::Double(v) => Val::Float(*v),
+        Field::Float(v) => Val::Float(f64::from(*v)),
+        Field::Date(d) => Val::Date(*d),
+        Field::Decimal(d) => {
+            let bytes = d.data();
+            if bytes.is_empty() || bytes.len() > 16 || d.scale() < 0 {
+                return Some(Val::Text("(an unreadable decimal)"));
+            }
+            // Big-endian two's complement.
+            let mut v: i128 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+            for &b in bytes {
+                v = (v << 8) | i128::from(b);
+            }
+            Val::Decimal(v, d.scale() as u32)
+        }
+        _ => Val::Text("(a value of a type kam does not read here)"),
+    })
+}
+
+/// One row: `vals[k]` is column `COLUMNS[k]` (`None` when null or empty).
 fn parse_record(
     path: &Path,
     file: usize,
     row: u64,
-    index: &[usize; COLUMNS.len()],
-    value: &dyn Fn(usize) -> Option<String>,
+    vals: &[Option<Val>; COLUMNS.len()],
 ) -> Result<Record, IngestError> {
     let bad = |k: usize, v: &str, problem: &str| IngestError::BadValue {
         path: path.into(),
         row,
         column: COLUMNS[k].to_string(),
-        value: format!("{:?}", quoted_prefix(v.as_bytes())),
+        value: v.to_string(),
         problem: problem.into(),
     };
-    let get = |k: usize| value(index[k]);
-    let required = |k: usize| get(k).ok_or_else(|| bad(k, "", "must not be null"));
+    let required = |k: usize| vals[k].ok_or_else(|| bad(k, "", "must not be null"));
     let integer = |k: usize| -> Result<u64, IngestError> {
         let v = required(k)?;
-        v.trim().parse::<u64>().map_err(|_| bad(k, &v, "not a non-negative integer"))
+        match v {
+            Val::Text(t) => t.trim().parse::<u64>().ok(),
+            Val::Int(i) => u64::try_from(i).ok(),
+            Val::Decimal(u, 0) => u64::try_from(u).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| bad(k, &v.shown(), "not a non-negative integer"))
     };
     let day = |k: usize| -> Result<Option<Day>, IngestError> {
-        get(k).map(|v| parse_date(v.as_bytes()).map_err(|p| bad(k, &v, p))).transpose()
+        vals[k]
+            .map(|v| match v {
+                Val::Text(t) => parse_date(t.as_bytes()).map_err(|p| bad(k, &v.shown(), p)),
+                Val::Date(d) => Ok(d),
+                _ => Err(bad(k, &v.shown(), "not a date")),
+            })
+            .transpose()
     };
     let money = |k: usize| -> Result<Option<f64>, IngestError> {
-        get(k)
-            .map(|v| decimal_units(&v).map(|u| units_value(u, AMOUNT_DECIMALS)).map_err(|p| bad(k, &v, p)))
+        let scale = AMOUNT_DECIMALS;
+        vals[k]
+            .map(|v| {
+                let units = match v {
+                    Val::Text(t) => decimal_units(t),
+                    Val::Int(i) => Ok(i128::from(i) * 10i128.pow(scale)),
+                    Val::Float(f) => {
+                        crate::domain::activity::amount_units(f).map(i128::from).ok_or("more than 4 decimal places")
+                    }
+                    Val::Decimal(u, s) if s <= scale => Ok(u * 10i128.pow(scale - s)),
+                    Val::Decimal(u, s) => match 10i128.checked_pow(s - scale) {
+                        Some(d) if u % d == 0 => Ok(u / d),
+                        Some(_) => Err("more than 4 decimal places"),
+                        None => Err("not a valid decimal"),
+                    },
+                    Val::Date(_) => Err("not a number"),
+                };
+                units.map(|u| units_value(u, scale)).map_err(|p| bad(k, &v.shown(), p))
+            })
             .transpose()
     };
     let version = integer(0)?;
@@ -282,9 +372,13 @@ fn parse_record(
             ),
         });
     }
-    let customer_id = required(1)?;
+    let customer_id = match required(1)? {
+        Val::Text(t) => t.to_string(),
+        Val::Int(i) => i.to_string(),
+        v => return Err(bad(1, &v.shown(), "not a text id")),
+    };
     if customer_id.trim().is_empty() {
-        return Err(bad(1, &customer_id, "empty customer id"));
+        return Err(bad(1, &format!("{customer_id:?}"), "empty customer id"));
     }
     let beyond = integer(13)?;
     if beyond > 0 {

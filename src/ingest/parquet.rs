@@ -480,24 +480,6 @@ pub(crate) fn for_each_row(
     Ok(rows)
 }
 
-/// A value as text, the way a CSV export writes it (`None` for null): dates as YYYY-MM-DD,
-/// decimals with their scale.
-pub(crate) fn text_of(f: &Field) -> Option<String> {
-    match f {
-        Field::Null => None,
-        Field::Str(s) => Some(s.clone()),
-        Field::Bytes(b) => Some(String::from_utf8_lossy(b.data()).into_owned()),
-        Field::Date(d) => Some(crate::domain::calendar::date_of(*d).to_string()),
-        Field::TimestampMillis(ms) => {
-            Some(crate::domain::calendar::date_of(ms.div_euclid(MS_PER_DAY) as i32).to_string())
-        }
-        Field::TimestampMicros(us) => {
-            Some(crate::domain::calendar::date_of(us.div_euclid(MS_PER_DAY * 1000) as i32).to_string())
-        }
-        other => Some(other.to_string()),
-    }
-}
-
 /// Reads a Parquet file of transactions (see [`for_each_row`] for what a corrupt file gives).
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Ingested, IngestError> {
     let mut cols = None;
