@@ -1,6 +1,7 @@
 //! Issue 15: the activity table aggregated by a real SQL engine — DuckDB (PyPI `duckdb`, in
-//! `tests/engines/requirements.txt`) and PostgreSQL (Debian's `postgresql`, a throw-away cluster
-//! that `.ci/run` starts with `scripts/pg_throwaway.sh` and names in `KAM_TEST_PGHOST`) — from
+//! `tests/engines/requirements.txt`), PostgreSQL (Debian's `postgresql`, a throw-away cluster
+//! that `.ci/run` starts with `scripts/pg_throwaway.sh` and names in `KAM_TEST_PGHOST`) and Spark
+//! in local mode (PyPI `pyspark` with a Java runtime, Debian's `openjdk-17-jre-headless`) — from
 //! the query `kam aggregate-sql` prints, trains the same model, byte for byte, as `kam train` on
 //! the transactions file: on the bundled sample, and on edge cases (a margin column, returns
 //! only, same-day purchases and returns, periods without a purchase, ids with quotes, commas and
@@ -22,6 +23,26 @@ pub fn duckdb_missing() -> Option<String> {
         Ok(o) if o.status.success() => None,
         _ => Some(format!("DuckDB for Python (`{DUCKDB_INSTALL}`)")),
     }
+}
+
+/// Spark's home: the `pyspark` package of the tests' Python, with its `bin/spark-sql`.
+fn spark_home() -> Result<std::path::PathBuf, String> {
+    let o = Command::new(python())
+        .args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err("PySpark (`.venv/bin/pip install -r tests/engines/spark-requirements.txt`)".into());
+    }
+    if Command::new("java").arg("-version").output().map_or(true, |o| !o.status.success()) {
+        return Err("a Java runtime (`apt-get install openjdk-17-jre-headless`)".into());
+    }
+    Ok(std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+/// Why Spark cannot run, if it cannot.
+pub fn spark_missing() -> Option<String> {
+    spark_home().err()
 }
 
 /// Why PostgreSQL cannot run, if it cannot.
@@ -197,4 +218,32 @@ pub fn postgres_aggregates_train_the_same_model_byte_for_byte() {
     same_model(&s, "sample.csv", false, "postgres", &|s, sql| run(s, "sample.csv", sql, false, "sample-pg.csv"));
     same_model(&s, "edge.csv", true, "postgres", &|s, sql| run(s, "edge.csv", sql, true, "edge-pg.csv"));
     psql("postgres", &["-c", &format!("DROP DATABASE {db}")]);
+}
+
+pub fn spark_aggregates_train_the_same_model_byte_for_byte() {
+    let home = spark_home().unwrap_or_else(|why| panic!("needs {why}"));
+    let s = sandbox();
+    // One Spark session (its start-up is most of the cost) runs both queries.
+    let mut script = String::new();
+    for (data, margin) in [("sample", false), ("edge", true)] {
+        let mut args = vec!["aggregate-sql", "--dialect", "spark", "--source", data, "--config", "cfg.toml"];
+        if margin {
+            args.extend(["--margin-col", "margin"]);
+        }
+        let sql = s.ok(&args).stdout;
+        script.push_str(&format!(
+            "CREATE TEMPORARY VIEW {data} USING csv OPTIONS (path '{data}.csv', header 'true', quote '\"', escape '\"');\n\
+             INSERT OVERWRITE DIRECTORY '{data}-spark' USING parquet\n{sql};\n"
+        ));
+    }
+    s.file("spark.sql", &script);
+    let o = Command::new(home.join("bin/spark-sql"))
+        .env("SPARK_HOME", &home)
+        .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false", "-f", "spark.sql"])
+        .current_dir(s.path())
+        .output()
+        .expect("spark-sql runs");
+    assert!(o.status.success(), "spark-sql: {}", String::from_utf8_lossy(&o.stderr));
+    same_model(&s, "sample.csv", false, "spark", &|_, _| "sample-spark".to_string());
+    same_model(&s, "edge.csv", true, "spark", &|_, _| "edge-spark".to_string());
 }

@@ -36,6 +36,7 @@ fn main() {
     let schemathesis = unless_ci(schemathesis::missing());
     let duckdb = unless_ci(engines::duckdb_missing());
     let postgres = unless_ci(engines::postgres_missing());
+    let spark = unless_ci(engines::spark_missing());
     let trial = |name: &str, missing: Option<String>, run: fn()| {
         if let Some(why) = &missing {
             eprintln!("ignored {name}: needs {why}");
@@ -72,6 +73,11 @@ fn main() {
             "engines::postgres_aggregates_train_the_same_model_byte_for_byte",
             postgres,
             engines::postgres_aggregates_train_the_same_model_byte_for_byte,
+        ),
+        trial(
+            "engines::spark_aggregates_train_the_same_model_byte_for_byte",
+            spark,
+            engines::spark_aggregates_train_the_same_model_byte_for_byte,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();
