@@ -12,8 +12,9 @@
 //!
 //! - [`domain`]: pure estimators and forecasts; no files, no network, no threads of its own, no
 //!   artifact.
-//!   - periods: [`domain::calendar`]; transactions, attributes and their per-(customer, period)
-//!     aggregation: [`domain::transactions`]; the panel and **the RFM feature transform**
+//!   - periods: [`domain::calendar`]; transactions and attributes: [`domain::transactions`];
+//!     their per-(customer, period) aggregation, **the activity table** every later step reads
+//!     (built in process or read from an engine's output): [`domain::activity`]; the panel and **the RFM feature transform**
 //!     ([`domain::panel::PanelRow::rfm_features`]); segment schemes and cut-points:
 //!     [`domain::states`].
 //!   - the chain: counts and **sums of period tables** ([`domain::chain::counts::sum_tables`]);
@@ -42,7 +43,8 @@
 //! - [`app`]: use cases shared by the two front ends — **train and publish**
 //!   ([`app::publish::train_and_publish`]), typed views, the report's data and page.
 //! - [`ingest`]: CSV and Parquet files → validated transactions, with column mapping and errors
-//!   that name file, line, column and value.
+//!   that name file, line, column and value; the SQL of `kam aggregate-sql`
+//!   ([`ingest::activity_sql`]) and an engine's activity table read back ([`ingest::activity`]).
 //! - [`store`]: model artifacts under `models/` (content-addressed, written atomically, the
 //!   `CURRENT` pointer) and **the snapshot codec** ([`store::snapshot`]).
 //! - [`http`]: the prediction API (`kam serve`): axum router, one error type, hot model swap.

@@ -116,6 +116,19 @@ fn same_model(s: &Sandbox, data: &str, margin: bool, dialect: &str, aggregate: &
         scored(&["score", data], &format!("{dialect}-a.csv")),
         scored(&["score", "--aggregates", &table], &format!("{dialect}-b.csv"))
     );
+    // And backtests the same: one table holds the calibration and the holdout.
+    let evaluated = |input: &[&str], out: &str| {
+        let mut full = vec!["evaluate"];
+        full.extend_from_slice(input);
+        full.extend(["--config", "cfg.toml", "--last", "2", "--out", out]);
+        s.ok(&full);
+        std::fs::read(s.path().join(out)).unwrap()
+    };
+    assert!(
+        evaluated(&[data], &format!("{dialect}-ev-a.json"))
+            == evaluated(&["--aggregates", &table], &format!("{dialect}-ev-b.json")),
+        "{dialect}, {data}: kam evaluate differs"
+    );
 }
 
 fn sandbox() -> Sandbox {

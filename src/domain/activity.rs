@@ -415,6 +415,12 @@ mod tests {
     }
 
     #[test]
+    fn a_cell_is_56_bytes() {
+        // The README's memory figure: 5 counts and days of 4 bytes, 4 sums of 8.
+        assert_eq!(std::mem::size_of::<PeriodActivity>(), 56);
+    }
+
+    #[test]
     fn customers_out_of_id_order_are_refused() {
         let tx = Transactions {
             customer_ids: vec!["b".into(), "a".into()],

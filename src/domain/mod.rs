@@ -1,8 +1,8 @@
 //! The pure core: estimators and forecasts. No files, no network, no threads of its own, no
 //! model artifact, no configuration file types. Deterministic given data, parameters and seed.
 //!
-//! In pipeline order: [`calendar`] (periods), [`transactions`] (validated rows and their
-//! per-(customer, period) aggregation), [`panel`] (RFM per customer-period, and the one RFM
+//! In pipeline order: [`calendar`] (periods), [`transactions`] (validated rows), [`activity`]
+//! (their per-(customer, period) aggregation, which every later step reads), [`panel`] (RFM per customer-period, and the one RFM
 //! feature transform), [`states`] (the segment scheme and its states), [`chain`] (transition
 //! counts, the smoothed matrix and its posterior, covariate first steps, diagnostics), [`spend`]
 //! (regression and its choice), [`value`] (revenue or margin, less service cost), [`forecast`]
