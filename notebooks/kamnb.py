@@ -103,12 +103,21 @@ class Work:
         """A stored model artifact, as written by `kam train` (models/<id>.json)."""
         return json.loads((self.models / f"{model_id or self.model_id()}.json").read_text())
 
+    def trained_on(self, model_id: str, path: Path) -> None:
+        """Records the transactions file a model was trained on (sources.json in the work
+        directory): an artifact fingerprints its data, not the file's name or place."""
+        registry = self.root / "sources.json"
+        known = json.loads(registry.read_text()) if registry.exists() else {}
+        known[model_id] = str(Path(path).resolve())
+        registry.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+
     def source_data(self, artifact: dict) -> Path:
-        """The transactions file a model was trained on: data/<the artifact's data.source>."""
-        path = self.data / artifact["data"]["source"]
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: the data model {artifact['id']} was trained on is not in {self.data}")
-        return path
+        """The transactions file a model was trained on, as `trained_on` recorded it."""
+        registry = self.root / "sources.json"
+        known = json.loads(registry.read_text()) if registry.exists() else {}
+        if artifact["id"] not in known or not Path(known[artifact["id"]]).exists():
+            raise FileNotFoundError(f"the data model {artifact['id']} was trained on is not recorded in {registry}")
+        return Path(known[artifact["id"]])
 
     def scores_file(self, model_id: str | None = None) -> Path:
         """`kam score` output for a model on its own training data: scores/<id>.csv, written by
@@ -137,6 +146,7 @@ class Work:
             "train", csv, "--config", self.data / f"{DATA_STEM}.kam.toml",
             "--backtest-last", backtest_last, "--models", self.models, quiet=True,
         )
+        self.trained_on(self.active_id(), csv)
         self.scores_file()
         return self.active_id()
 
