@@ -316,4 +316,17 @@ fn an_activity_table_trains_the_model_of_its_transactions_and_a_bad_one_is_refus
     );
     // A table aggregated in months is not one of quarters.
     bad(AGG.replace("2024-04-01", "2024-05-01"), &["is not the first day of a quarter period"]);
+    // --date-range is applied by the query: a table with rows outside it was made without it.
+    let r = s.kam(&["train", "--aggregates", "agg.csv", "--period", "quarter", "--date-range", "2024-02-01.."]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("outside --date-range 2024-02-01..: emit the query with the same --date-range"),
+        "{}",
+        r.stderr
+    );
+    // How to read a transactions file does not apply to an activity table.
+    let r = s.kam(&["train", "--aggregates", "agg.csv", "--amount-col", "3"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    assert_eq!(s.models_snapshot(), before, "models/ changed");
 }

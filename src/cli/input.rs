@@ -39,19 +39,19 @@ pub struct InputArgs {
     #[arg(long)]
     pub no_header: bool,
     /// Customer id column: a header name or a 1-based position.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "aggregates")]
     pub customer_col: Option<ColumnRef>,
     /// Date column: a header name or a 1-based position.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "aggregates")]
     pub date_col: Option<ColumnRef>,
     /// Amount column: a header name or a 1-based position.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "aggregates")]
     pub amount_col: Option<ColumnRef>,
     /// Margin column: a header name or a 1-based position.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "aggregates")]
     pub margin_col: Option<ColumnRef>,
     /// What to do with a row that does not parse: fail or skip.
-    #[arg(long, default_value = "fail")]
+    #[arg(long, default_value = "fail", conflicts_with = "aggregates")]
     pub on_bad_row: OnBadRow,
     /// Keep only rows dated FROM..TO (either side may be left out: 2020-01-01..); the rows left
     /// out are counted in the model's fingerprint.
@@ -96,6 +96,15 @@ impl InputArgs {
             Some(path) => {
                 progress.step(format!("reading the activity table {}", path.display()));
                 let activity = ingest::activity::read_activity(path, unit_of)?;
+                // The query applied --date-range; the table must agree with the one given here.
+                if let Some(range) = self.date_range {
+                    let (first, last) = (date_of(activity.first_day), date_of(activity.last_day));
+                    anyhow::ensure!(
+                        range.from.is_none_or(|f| f <= first) && range.to.is_none_or(|t| last <= t),
+                        "{} holds rows from {first} to {last}, outside --date-range {range}: emit the query with the same --date-range",
+                        path.display()
+                    );
+                }
                 let source = SourceInfo { rows_skipped: 0, date_range: self.date_range.map(|r| r.to_string()) };
                 (activity, source)
             }
