@@ -35,6 +35,8 @@ measure() {
   echo ";"
 } > "$out/spark.sql"
 rm -rf "$out"/models-*
+# From $out, where Spark leaves its metastore_db/ and derby.log.
+cd "$out"
 echo "spark-sql local[2] (start-up included): $(SPARK_HOME=$spark_home measure "$spark_home/bin/spark-sql" --master 'local[2]' --conf spark.ui.enabled=false -f "$out/spark.sql")"
 echo "  $(ls "$out/agg" | grep -c parquet) Parquet parts, $(du -sh "$out/agg" | cut -f1)"
 echo "kam train --aggregates (with the snapshot): $(measure "$kam" train --aggregates "$out/agg" "$@" --models "$out/models-agg")"
