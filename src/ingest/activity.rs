@@ -202,20 +202,20 @@ fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), Inge
         }
         Ok(index)
     };
-    let mut index = [usize::MAX; COLUMNS.len()];
     if parquet {
-        super::parquet::for_each_row(path, |r, names, fields| {
-            if r == 0 {
-                index = header(names)?;
-                return Ok(());
-            }
-            let mut vals: [Option<Val>; COLUMNS.len()] = Default::default();
-            for (k, &i) in index.iter().enumerate() {
-                vals[k] = fields.get(i).and_then(|f| val_of_field(f));
-            }
-            out.push(parse_record(path, file, r, &vals)?);
-            Ok(())
-        })?;
+        // The row groups on all cores.
+        let records = super::parquet::map_rows(
+            path,
+            |names| header(names),
+            |index, r, fields| {
+                let mut vals: [Option<Val>; COLUMNS.len()] = Default::default();
+                for (k, &i) in index.iter().enumerate() {
+                    vals[k] = fields.get(i).and_then(|f| val_of_field(f));
+                }
+                parse_record(path, file, r, &vals)
+            },
+        )?;
+        out.extend(records);
     } else {
         super::check_regular_file(path)?;
         let io = |source| IngestError::Io { path: path.into(), source };
@@ -229,7 +229,7 @@ fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), Inge
             .iter()
             .map(str::to_string)
             .collect();
-        index = header(&names)?;
+        let index = header(&names)?;
         let mut record = csv::StringRecord::new();
         let mut row = 0;
         loop {

@@ -427,32 +427,21 @@ fn check_layout(metadata: &parquet::file::metadata::ParquetMetaData, file_len: u
     Ok(())
 }
 
-/// Opens a Parquet file and calls `f(row, names, fields)` for every row (1-based), stopping at
-/// its first error. A corrupt file is an [`IngestError::Format`] naming it, also where the
-/// parquet crate's decoder would panic (see [`decoding`]) or the footer describes column chunks
-/// outside the file (see [`check_layout`]). `names` are the schema's top-level fields, and
-/// `fields` a row's values in their order. Returns the number of rows.
-pub(crate) fn for_each_row(
-    path: &Path,
-    mut f: impl FnMut(u64, &[String], &[&Field]) -> Result<(), IngestError>,
-) -> Result<u64, IngestError> {
+/// A Parquet file's reader and its schema's top-level field names. A corrupt file is an
+/// [`IngestError::Format`] naming it, also where the parquet crate's decoder would panic (see
+/// [`decoding`]) or the footer describes column chunks outside the file (see [`check_layout`]).
+fn open(path: &Path) -> Result<(SerializedFileReader<bytes::Bytes>, Vec<String>), IngestError> {
     let io = |source| IngestError::Io { path: path.into(), source };
     let bytes = std::fs::read(path).map_err(io)?;
     if bytes.is_empty() {
         return Err(IngestError::Empty { path: path.into() });
     }
     let file_len = bytes.len() as u64;
-    let unreadable = |message: String| IngestError::Format {
-        path: path.into(),
-        message: format!("not a readable Parquet file: {message}"),
-    };
-    let format = |e: parquet::errors::ParquetError| unreadable(quoted_upto(e.to_string().as_bytes(), QUOTED_MESSAGE));
-    let failed = |at: String, panic: String| unreadable(format!("the decoder failed {at} (corrupt data): {panic}"));
-    check_footer(&bytes).map_err(unreadable)?;
+    check_footer(&bytes).map_err(|m| unreadable(path, m))?;
     let reader = decoding(|| SerializedFileReader::new(bytes::Bytes::from(bytes)))
-        .map_err(|p| failed("on the footer".into(), p))?
-        .map_err(format)?;
-    check_layout(reader.metadata(), file_len).map_err(unreadable)?;
+        .map_err(|p| failed(path, "on the footer".into(), p))?
+        .map_err(|e| format_error(path, e))?;
+    check_layout(reader.metadata(), file_len).map_err(|m| unreadable(path, m))?;
     let names: Vec<String> = decoding(|| {
         reader
             .metadata()
@@ -464,20 +453,93 @@ pub(crate) fn for_each_row(
             .map(|f| f.name().to_string())
             .collect()
     })
-    .map_err(|p| failed("on the schema".into(), p))?;
-    f(0, &names, &[])?;
+    .map_err(|p| failed(path, "on the schema".into(), p))?;
+    Ok((reader, names))
+}
+
+fn unreadable(path: &Path, message: String) -> IngestError {
+    IngestError::Format { path: path.into(), message: format!("not a readable Parquet file: {message}") }
+}
+
+fn format_error(path: &Path, e: parquet::errors::ParquetError) -> IngestError {
+    unreadable(path, quoted_upto(e.to_string().as_bytes(), QUOTED_MESSAGE))
+}
+
+fn failed(path: &Path, at: String, panic: String) -> IngestError {
+    unreadable(path, format!("the decoder failed {at} (corrupt data): {panic}"))
+}
+
+/// Calls `f(row, fields)` for every row of `rows` (numbered from `first + 1`), stopping at its
+/// first error.
+fn each_row<'a>(
+    path: &Path,
+    first: u64,
+    rows: impl FnOnce() -> parquet::errors::Result<parquet::record::reader::RowIter<'a>>,
+    f: &mut dyn FnMut(u64, &[&Field]) -> Result<(), IngestError>,
+) -> Result<u64, IngestError> {
     let mut iter =
-        decoding(|| reader.get_row_iter(None)).map_err(|p| failed("opening the rows".into(), p))?.map_err(format)?;
-    let mut rows = 0u64;
+        decoding(rows).map_err(|p| failed(path, "opening the rows".into(), p))?.map_err(|e| format_error(path, e))?;
+    let mut n = first;
     loop {
-        let r = rows + 1;
-        let Some(row) = decoding(|| iter.next()).map_err(|p| failed(format!("at row {r}"), p))? else { break };
-        let row = row.map_err(format)?;
-        rows = r;
+        let r = n + 1;
+        let Some(row) = decoding(|| iter.next()).map_err(|p| failed(path, format!("at row {r}"), p))? else { break };
+        let row = row.map_err(|e| format_error(path, e))?;
+        n = r;
         let fields: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
-        f(r, &names, &fields)?;
+        f(r, &fields)?;
     }
-    Ok(rows)
+    Ok(n - first)
+}
+
+/// Opens a Parquet file and calls `f(row, names, fields)` for every row (1-based), stopping at
+/// its first error; first `f(0, names, &[])` with the schema's top-level field names (see
+/// [`open`] for what a corrupt file gives). Returns the number of rows.
+pub(crate) fn for_each_row(
+    path: &Path,
+    mut f: impl FnMut(u64, &[String], &[&Field]) -> Result<(), IngestError>,
+) -> Result<u64, IngestError> {
+    let (reader, names) = open(path)?;
+    f(0, &names, &[])?;
+    each_row(path, 0, || reader.get_row_iter(None), &mut |r, fields| f(r, &names, fields))
+}
+
+/// Maps every row of a Parquet file by `f(row, fields)` (rows 1-based), the row groups on all
+/// cores; the results in row order. `header(names)` sees the schema's top-level field names
+/// first and gives what `f` needs of them.
+pub(crate) fn map_rows<H: Sync, R: Send>(
+    path: &Path,
+    header: impl FnOnce(&[String]) -> Result<H, IngestError>,
+    f: impl Fn(&H, u64, &[&Field]) -> Result<R, IngestError> + Sync,
+) -> Result<Vec<R>, IngestError> {
+    use rayon::prelude::*;
+    let (reader, names) = open(path)?;
+    let h = header(&names)?;
+    let groups = reader.metadata().row_groups();
+    let mut first = Vec::with_capacity(groups.len());
+    let mut total = 0u64;
+    for g in groups {
+        first.push(total);
+        total += g.num_rows() as u64;
+    }
+    let parts: Vec<Result<Vec<R>, IngestError>> = (0..groups.len())
+        .into_par_iter()
+        .map(|g| {
+            let group = decoding(|| reader.get_row_group(g))
+                .map_err(|p| failed(path, format!("opening row group {g}"), p))?
+                .map_err(|e| format_error(path, e))?;
+            let mut out = Vec::with_capacity(groups[g].num_rows() as usize);
+            each_row(path, first[g], || group.get_row_iter(None), &mut |r, fields| {
+                out.push(f(&h, r, fields)?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(total as usize);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Reads a Parquet file of transactions (see [`for_each_row`] for what a corrupt file gives).
