@@ -104,9 +104,20 @@ fn decimal_units(s: &str) -> Result<i128, &'static str> {
 /// configuration's unit; the first date anchors periods of N days without an anchor).
 pub fn read_activity(path: &Path, unit_of: &dyn Fn(NaiveDate) -> PeriodUnit) -> Result<Activity, IngestError> {
     let files = files_of(path)?;
+    // The part files on all cores (and a Parquet file's row groups within each), kept in order.
+    use rayon::prelude::*;
+    let parts: Vec<Result<Vec<Record>, IngestError>> = files
+        .par_iter()
+        .enumerate()
+        .map(|(k, file)| {
+            let mut part = Vec::new();
+            read_file(file, k, &mut part)?;
+            Ok(part)
+        })
+        .collect();
     let mut records: Vec<Record> = Vec::new();
-    for (k, file) in files.iter().enumerate() {
-        read_file(file, k, &mut records)?;
+    for part in parts {
+        records.extend(part?);
     }
     if records.is_empty() {
         return Err(IngestError::Format { path: path.into(), message: "the activity table has no rows".into() });
