@@ -215,7 +215,7 @@ fn read_file(path: &Path, file: usize, out: &mut Vec<Record>) -> Result<(), Inge
     };
     if parquet {
         // The row groups on all cores.
-        let records = super::parquet::map_rows(
+        let records = super::parquet_file::map_rows(
             path,
             |names| header(names),
             |index, r, fields| {

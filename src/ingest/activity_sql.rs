@@ -150,8 +150,9 @@ impl Dialect {
     /// collation may not.
     fn byte_order(self, column: &str) -> String {
         match self {
+            // PostgreSQL's database collation is usually a locale's; "C" is byte order. The
+            // others compare strings by their bytes unless told otherwise.
             Dialect::Postgres => format!("{column} COLLATE \"C\""),
-            Dialect::Snowflake => format!("COLLATE({column}, '')"),
             _ => column.to_string(),
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! - [`csv`]: delimited text (any one-byte delimiter, or runs of whitespace), with or without a
 //!   header.
-//! - [`parquet`]: Parquet files.
+//! - [`parquet`]: Parquet files of transactions; [`parquet_file`]: opening a Parquet file safely
+//!   and walking its rows.
 //! - [`attributes`]: the optional customer attributes file.
 //! - [`fields`]: parsing of dates and amounts.
 //! - [`activity_sql`]: the SQL that aggregates transactions in an engine (`kam aggregate-sql`),
@@ -16,6 +17,7 @@ pub mod attributes;
 pub mod csv;
 pub mod fields;
 pub mod parquet;
+pub mod parquet_file;
 
 use crate::domain::calendar::Day;
 use crate::domain::transactions::Transactions;
