@@ -2,7 +2,7 @@
 
 use super::progress::Progress;
 use super::table::thousands;
-use crate::domain::activity::{Activity, aggregate};
+use crate::domain::activity::{Activity, aggregate_in};
 use crate::domain::calendar::{PeriodUnit, date_of};
 use crate::domain::forecast::intervals::{DEFAULT_DRAWS, DEFAULT_LEVEL};
 use crate::domain::spend::SpendChoice;
@@ -111,9 +111,7 @@ impl InputArgs {
             None => {
                 let ingested = self.read(progress)?;
                 progress.step("grouping transactions by customer and period");
-                let tx = &ingested.transactions;
-                let first = tx.day_range().map(|(f, _)| date_of(f)).context("no transactions")?;
-                let activity = aggregate(tx, unit_of(first))
+                let activity = aggregate_in(&ingested.transactions, unit_of)
                     .with_context(|| format!("cannot aggregate {}", self.path().display()))?;
                 (activity, ingested.source())
             }

@@ -13,6 +13,7 @@
 
 use crate::domain::calendar::{Day, PeriodUnit, date_of};
 use crate::domain::transactions::Transactions;
+use chrono::NaiveDate;
 
 /// Decimal places at which amounts and margins are summed exactly; an input amount with more is
 /// refused (never rounded). Four places hold every ISO 4217 currency's minor unit.
@@ -101,7 +102,7 @@ pub enum ActivityError {
     CustomerOrder(String, String),
     #[error("customer {customer:?} has periods out of order or twice (period {period} after {previous})")]
     PeriodOrder { customer: String, period: u32, previous: u32 },
-    #[error("the table has no rows")]
+    #[error("no transactions: the activity table is empty")]
     Empty,
 }
 
@@ -294,6 +295,16 @@ pub fn aggregate(tx: &Transactions, unit: PeriodUnit) -> Result<Activity, Activi
         offsets.push(cells.len());
     }
     Activity::from_parts(unit, (first_day, last_day), tx.customer_ids.clone(), tx.margin.is_some(), offsets, cells)
+}
+
+/// [`aggregate`] in the periods `unit_of(the first transaction's date)` gives: a configuration's
+/// unit, which the first date anchors when its periods of N days have no anchor of their own.
+pub fn aggregate_in(
+    tx: &Transactions,
+    unit_of: impl FnOnce(NaiveDate) -> PeriodUnit,
+) -> Result<Activity, ActivityError> {
+    let (first_day, _) = tx.day_range().ok_or(ActivityError::Empty)?;
+    aggregate(tx, unit_of(date_of(first_day)))
 }
 
 /// Cells far from the bulk of the data, which a single stray row (a date typed as 1000-01-01, a

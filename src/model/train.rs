@@ -1,7 +1,7 @@
 //! The training pipeline: transactions → periods → panel → segments → transition counts and
 //! spend moments → fitted chain and regression → model artifact. Pure and deterministic.
 
-use crate::domain::activity::{Activity, ActivityError, aggregate, unusual_cells};
+use crate::domain::activity::{Activity, ActivityError, aggregate_in, unusual_cells};
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::chain::counts::{TransitionCounts, sum_tables};
 use crate::domain::chain::covariates;
@@ -39,8 +39,6 @@ pub struct SourceInfo {
 pub enum TrainError {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
-    #[error("no transactions to train on")]
-    NoTransactions,
     #[error(transparent)]
     Activity(#[from] ActivityError),
     #[error("the activity table is in {table} periods but the configuration asks for {config} periods")]
@@ -92,8 +90,7 @@ struct ShardStats {
 /// in-process feed of [`train`]).
 pub fn activity_for(tx: &Transactions, config: &TrainConfig) -> Result<Activity, TrainError> {
     let params = config.check()?;
-    let (first_day, _) = tx.day_range().ok_or(TrainError::NoTransactions)?;
-    Ok(aggregate(tx, params.period_unit(date_of(first_day)))?)
+    Ok(aggregate_in(tx, |first| params.period_unit(first))?)
 }
 
 /// Trains a model on an activity table (from [`activity_for`], or read from an engine's

@@ -15,8 +15,6 @@ use chrono::NaiveDate;
 /// Why customers could not be placed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
-    #[error("no transactions to score")]
-    NoTransactions,
     #[error(transparent)]
     Activity(#[from] ActivityError),
     #[error("the activity table is in {table} periods but the model's are {model}")]
@@ -164,9 +162,6 @@ pub fn aligned_attributes(model: &ModelArtifact, given: Option<&CustomerAttribut
 
 /// The activity table of `tx` in the model's periods.
 pub fn activity_of(tx: &Transactions, model: &ModelArtifact) -> Result<Activity, ScoreError> {
-    if tx.is_empty() {
-        return Err(ScoreError::NoTransactions);
-    }
     Ok(aggregate(tx, model.periods.unit)?)
 }
 
