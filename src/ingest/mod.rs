@@ -17,6 +17,7 @@ pub mod attributes;
 pub mod csv;
 pub mod fields;
 pub mod parquet;
+pub mod parquet_columns;
 pub mod parquet_file;
 
 use crate::domain::calendar::Day;

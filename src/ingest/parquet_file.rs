@@ -1,6 +1,7 @@
 //! Opening a Parquet file safely and walking its rows: the footer is checked before the parquet
 //! crate decodes it, the decoder's panics on corrupt data become errors naming the file, and
-//! rows are handed out one by one ([`for_each_row`]) or a row group per core ([`map_rows`]).
+//! rows are handed out one by one ([`for_each_row`]); files are read in place by position
+//! ([`PartFile`]). `super::parquet_columns` decodes a row group by columns.
 //! Used by the transactions reader ([`super::parquet`]) and the activity-table reader
 //! ([`super::activity`]).
 
@@ -35,7 +36,7 @@ thread_local! {
 /// and restored around each call would not be: it would silence, or miss, other threads'
 /// panics in between.) A program that later replaces the hook gets the panics printed again,
 /// and the errors unchanged.
-fn decoding<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn decoding<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -286,7 +287,8 @@ impl Thrift<'_> {
 /// them as (it does not check, and would read them out of step). A list of a billion row groups
 /// declared in a few bytes is an allocation of tens of GB, which aborts the process rather than
 /// panicking. Anything else it does not follow (a short or non-Parquet file, an unknown type) is
-/// left to the parquet crate.
+/// left to the parquet crate. `file` is the file's end: at least its footer and the 8 bytes
+/// after it (footer length, `PAR1`).
 fn check_footer(file: &[u8]) -> Result<(), String> {
     let n = file.len();
     if n < 12 || &file[n - 4..] != b"PAR1" {
@@ -332,18 +334,85 @@ fn check_layout(metadata: &parquet::file::metadata::ParquetMetaData, file_len: u
     Ok(())
 }
 
+/// A Parquet file read in place, by position (`pread`): row groups can be decoded on several
+/// threads at once (the parquet crate's `File` reader shares one file offset between its
+/// clones), and only the parts being decoded are in memory, never the whole file.
+pub(crate) struct PartFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+/// A [`Read`](std::io::Read) from a [`PartFile`] at its own offset (a duplicated descriptor,
+/// read by position: the shared file offset is never used).
+pub(crate) struct PartRead {
+    file: std::fs::File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for PartRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.at) as usize);
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl parquet::file::reader::Length for PartFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for PartFile {
+    type T = std::io::BufReader<PartRead>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let file = self.file.try_clone()?;
+        Ok(std::io::BufReader::new(PartRead { file, at: start.min(self.len), end: self.len }))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        use std::os::unix::fs::FileExt;
+        let fits = start.checked_add(length as u64).is_some_and(|end| end <= self.len);
+        if !fits {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{length} bytes at offset {start} are past the end of the file ({} bytes)",
+                self.len
+            )));
+        }
+        let mut buf = vec![0; length];
+        self.file.read_exact_at(&mut buf, start)?;
+        Ok(buf.into())
+    }
+}
+
 /// A Parquet file's reader and its schema's top-level field names. A corrupt file is an
 /// [`IngestError::Format`] naming it, also where the parquet crate's decoder would panic (see
 /// [`decoding`]) or the footer describes column chunks outside the file (see [`check_layout`]).
-fn open(path: &Path) -> Result<(SerializedFileReader<bytes::Bytes>, Vec<String>), IngestError> {
+pub(crate) fn open(path: &Path) -> Result<(SerializedFileReader<PartFile>, Vec<String>), IngestError> {
+    use std::os::unix::fs::FileExt;
     let io = |source| IngestError::Io { path: path.into(), source };
-    let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.is_empty() {
+    let file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    if file_len == 0 {
         return Err(IngestError::Empty { path: path.into() });
     }
-    let file_len = bytes.len() as u64;
-    check_footer(&bytes).map_err(|m| unreadable(path, m))?;
-    let reader = decoding(|| SerializedFileReader::new(bytes::Bytes::from(bytes)))
+    // The footer and the 8 bytes after it, for check_footer (which reads only those).
+    let mut tail = vec![0; file_len.min(8) as usize];
+    let at = file_len - tail.len() as u64;
+    file.read_exact_at(&mut tail, at).map_err(io)?;
+    if tail.len() == 8 && &tail[4..] == b"PAR1" {
+        let footer = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("four bytes")));
+        if footer <= file_len - 8 {
+            tail = vec![0; footer as usize + 8];
+            file.read_exact_at(&mut tail, file_len - footer - 8).map_err(io)?;
+        }
+    }
+    check_footer(&tail).map_err(|m| unreadable(path, m))?;
+    let reader = decoding(|| SerializedFileReader::new(PartFile { file, len: file_len }))
         .map_err(|p| failed(path, "on the footer".into(), p))?
         .map_err(|e| format_error(path, e))?;
     check_layout(reader.metadata(), file_len).map_err(|m| unreadable(path, m))?;
@@ -362,15 +431,15 @@ fn open(path: &Path) -> Result<(SerializedFileReader<bytes::Bytes>, Vec<String>)
     Ok((reader, names))
 }
 
-fn unreadable(path: &Path, message: String) -> IngestError {
+pub(crate) fn unreadable(path: &Path, message: String) -> IngestError {
     IngestError::Format { path: path.into(), message: format!("not a readable Parquet file: {message}") }
 }
 
-fn format_error(path: &Path, e: parquet::errors::ParquetError) -> IngestError {
+pub(crate) fn format_error(path: &Path, e: parquet::errors::ParquetError) -> IngestError {
     unreadable(path, quoted_upto(e.to_string().as_bytes(), QUOTED_MESSAGE))
 }
 
-fn failed(path: &Path, at: String, panic: String) -> IngestError {
+pub(crate) fn failed(path: &Path, at: String, panic: String) -> IngestError {
     unreadable(path, format!("the decoder failed {at} (corrupt data): {panic}"))
 }
 
@@ -406,43 +475,4 @@ pub(crate) fn for_each_row(
     let (reader, names) = open(path)?;
     f(0, &names, &[])?;
     each_row(path, 0, || reader.get_row_iter(None), &mut |r, fields| f(r, &names, fields))
-}
-
-/// Maps every row of a Parquet file by `f(row, fields)` (rows 1-based), the row groups on all
-/// cores; the results in row order. `header(names)` sees the schema's top-level field names
-/// first and gives what `f` needs of them.
-pub(crate) fn map_rows<H: Sync, R: Send>(
-    path: &Path,
-    header: impl FnOnce(&[String]) -> Result<H, IngestError>,
-    f: impl Fn(&H, u64, &[&Field]) -> Result<R, IngestError> + Sync,
-) -> Result<Vec<R>, IngestError> {
-    use rayon::prelude::*;
-    let (reader, names) = open(path)?;
-    let h = header(&names)?;
-    let groups = reader.metadata().row_groups();
-    let mut first = Vec::with_capacity(groups.len());
-    let mut total = 0u64;
-    for g in groups {
-        first.push(total);
-        total += g.num_rows() as u64;
-    }
-    let parts: Vec<Result<Vec<R>, IngestError>> = (0..groups.len())
-        .into_par_iter()
-        .map(|g| {
-            let group = decoding(|| reader.get_row_group(g))
-                .map_err(|p| failed(path, format!("opening row group {g}"), p))?
-                .map_err(|e| format_error(path, e))?;
-            let mut out = Vec::with_capacity(groups[g].num_rows() as usize);
-            each_row(path, first[g], || group.get_row_iter(None), &mut |r, fields| {
-                out.push(f(&h, r, fields)?);
-                Ok(())
-            })?;
-            Ok(out)
-        })
-        .collect();
-    let mut out = Vec::with_capacity(total as usize);
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
 }
