@@ -304,7 +304,9 @@ fn an_activity_table_trains_the_model_of_its_transactions_and_a_bad_one_is_refus
     // Two rows for one cell, apart in a table out of order, are found after the sort.
     bad(
         with_row(7, lines[1]),
-        &["customer \"a\" has two rows for the period starting 2024-01-01 (row 1 of bad-agg.csv and row 7 of bad-agg.csv)"],
+        &[
+            "customer \"a\" has two rows for the period starting 2024-01-01 (row 1 of bad-agg.csv and row 7 of bad-agg.csv)",
+        ],
     );
     bad(
         with_row(2, "1,a,2024-05-01,1,1,400,,400,400,2024-05-10,2024-05-10,2024-05-10,2024-05-10,0"),

@@ -79,8 +79,14 @@ impl Sandbox {
     }
 
     pub fn kam(&self, args: &[&str]) -> Run {
+        self.kam_with(args, &[])
+    }
+
+    /// Runs kam with environment variables `env` set.
+    pub fn kam_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Command::new(env!("CARGO_BIN_EXE_kam"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .output()
             .expect("run kam")

@@ -11,7 +11,7 @@ use crate::model::artifact::ModelArtifact;
 use crate::model::backtest::{EvaluateError, HoldoutEnd, evaluate};
 use crate::model::blend::train_blended;
 use crate::model::config::TrainConfig;
-use crate::model::place::{ScoreError, snapshot};
+use crate::model::place::{Placer, ScoreError};
 use crate::model::train::{SourceInfo, Stage, TrainError};
 use crate::store::{ModelStore, Saved, StoreError};
 
@@ -94,11 +94,11 @@ pub fn train_and_publish(
     let saved = store.save(&mut artifact)?;
     if options.snapshot {
         progress(Step::WritingSnapshot);
-        let snap = snapshot(activity, &artifact, None, attributes).map_err(PublishError::Snapshot)?;
+        let placer = Placer::new(activity, &artifact, None, attributes).map_err(PublishError::Snapshot)?;
         crate::store::snapshot::write(
             store.dir(),
             &saved.id,
-            &snap,
+            &placer,
             &activity.customer_ids,
             &artifact.segments.states,
         )?;

@@ -111,12 +111,23 @@ fn check_id(id: &str) -> Result<(), StoreError> {
 static TEMP_FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    write_atomically_with(dir, name, &mut |out| out.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes, through a buffer.
+fn write_atomically_with(
+    dir: &Path,
+    name: &str,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<PathBuf, StoreError> {
     let target = dir.join(name);
     let n = TEMP_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
+        let f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut out).map_err(io(&tmp))?;
+        let f = out.into_inner().map_err(|e| e.into_error()).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         fs::rename(&tmp, &target).map_err(io(&target))?;
         // Make the rename durable.

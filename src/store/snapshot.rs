@@ -3,12 +3,12 @@
 //! spend and its standard error, any own first-step row) at the model's as-of date — the first
 //! fields of `kam score`'s JSON Lines. Written and read here only.
 
-use super::{StoreError, check_id, write_atomically};
+use super::{StoreError, check_id, write_atomically_with};
 use crate::domain::forecast::Forecaster;
 use crate::domain::forecast::portfolio::{Outlook, OutlookByState};
 use crate::domain::panel::PanelRow;
 use crate::model::artifact::ModelArtifact;
-use crate::model::place::{CustomerLine, CustomerNow, Snapshot};
+use crate::model::place::{CustomerLine, CustomerNow, PlaceScratch, Placer};
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -18,16 +18,41 @@ pub fn path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.customers.jsonl"))
 }
 
+/// Customers placed and written per task of [`write`].
+const CUSTOMERS_PER_CHUNK: usize = 16_384;
+
 /// Writes the snapshot of model `id` into `dir`, atomically, with the caller's customer ids and
-/// the model's state names.
-pub fn write(dir: &Path, id: &str, snap: &Snapshot, ids: &[String], states: &[String]) -> Result<PathBuf, StoreError> {
+/// the model's state names: customers are placed and written a chunk at a time, the chunks of a
+/// window on all cores and appended in order, so neither the placed customers nor the file's
+/// bytes are ever all in memory.
+pub fn write(dir: &Path, id: &str, placer: &Placer, ids: &[String], states: &[String]) -> Result<PathBuf, StoreError> {
+    use rayon::prelude::*;
     check_id(id)?;
-    let mut out = Vec::with_capacity(snap.customers.len() * 200);
-    for c in &snap.customers {
-        serde_json::to_writer(&mut out, &c.line(ids, states)).expect("JSON into memory");
-        out.push(b'\n');
-    }
-    write_atomically(dir, &format!("{id}.customers.jsonl"), &out)
+    let n = placer.customers();
+    let chunks: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(CUSTOMERS_PER_CHUNK).map(|a| a..(a + CUSTOMERS_PER_CHUNK).min(n)).collect();
+    let window = rayon::current_num_threads().max(1);
+    write_atomically_with(dir, &format!("{id}.customers.jsonl"), &mut |out| {
+        for batch in chunks.chunks(window) {
+            let parts: Vec<Vec<u8>> = batch
+                .par_iter()
+                .map(|range| {
+                    let mut scratch = PlaceScratch::default();
+                    let mut bytes = Vec::with_capacity(range.len() * 200);
+                    for c in range.clone() {
+                        serde_json::to_writer(&mut bytes, &placer.place(c, &mut scratch).line(ids, states))
+                            .expect("JSON into memory");
+                        bytes.push(b'\n');
+                    }
+                    bytes
+                })
+                .collect();
+            for part in parts {
+                out.write_all(&part)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Why a snapshot cannot be read. The line errors name the file (not its directory) and line.

@@ -67,34 +67,35 @@ impl PurchaseHistory {
 /// Every customer's history on the activity of the periods up to the one ending on `end` (`None`
 /// for a customer with no purchase occasion by then). `end` is the last day of a period.
 pub fn histories(activity: &Activity, end: Day) -> Vec<Option<History>> {
+    (0..activity.customers()).map(|c| history_of(activity, c, end)).collect()
+}
+
+/// Customer `c`'s history, as [`histories`] gives it.
+pub fn history_of(activity: &Activity, c: usize, end: Day) -> Option<History> {
     let unit = activity.unit;
     debug_assert_eq!(unit.end(unit.ordinal(end)), end, "a history ends on a period's last day");
     let last = unit.ordinal(end) - activity.first_ordinal();
-    (0..activity.customers())
-        .map(|c| {
-            let (mut first, mut last_day, mut occasions, mut repeat_spend) = (None::<Day>, 0, 0u32, 0.0);
-            for a in activity.customer(c).iter().take_while(|a| i64::from(a.period) <= last) {
-                if a.occasions == 0 {
-                    continue;
-                }
-                if first.is_none() {
-                    first = Some(a.first_purchase_day);
-                    repeat_spend += a.purchase_spend - a.first_purchase_spend;
-                } else {
-                    repeat_spend += a.purchase_spend;
-                }
-                occasions += a.occasions;
-                last_day = a.last_purchase_day;
-            }
-            first.map(|first| {
-                let x = f64::from(occasions - 1);
-                History {
-                    summary: Summary { x, t_x: f64::from(last_day - first), t: f64::from(end - first), weight: 1.0 },
-                    spend: SpendSummary { x, mean: if x > 0.0 { repeat_spend / x } else { 0.0 }, weight: 1.0 },
-                }
-            })
-        })
-        .collect()
+    let (mut first, mut last_day, mut occasions, mut repeat_spend) = (None::<Day>, 0, 0u32, 0.0);
+    for a in activity.customer(c).iter().take_while(|a| i64::from(a.period) <= last) {
+        if a.occasions == 0 {
+            continue;
+        }
+        if first.is_none() {
+            first = Some(a.first_purchase_day);
+            repeat_spend += a.purchase_spend - a.first_purchase_spend;
+        } else {
+            repeat_spend += a.purchase_spend;
+        }
+        occasions += a.occasions;
+        last_day = a.last_purchase_day;
+    }
+    first.map(|first| {
+        let x = f64::from(occasions - 1);
+        History {
+            summary: Summary { x, t_x: f64::from(last_day - first), t: f64::from(end - first), weight: 1.0 },
+            spend: SpendSummary { x, mean: if x > 0.0 { repeat_spend / x } else { 0.0 }, weight: 1.0 },
+        }
+    })
 }
 
 /// A BTYD model's fitted parameters, as a backtest records them.

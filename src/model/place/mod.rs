@@ -5,7 +5,7 @@ pub mod features;
 pub mod purchases;
 
 use crate::domain::activity::{Activity, ActivityError, aggregate};
-use crate::domain::btyd::baselines::PurchaseHistory;
+use crate::domain::btyd::baselines::{PurchaseHistory, history_of};
 use crate::domain::calendar::{Calendar, CalendarError, date_of};
 use crate::domain::panel::{PanelRow, customer_panel};
 use crate::domain::transactions::{CustomerAttributes, Transactions};
@@ -192,76 +192,128 @@ pub fn for_each_customer(
     seen
 }
 
-/// Places every customer of `activity` ([`activity_of`]) at `as_of` (default: the model's as-of
-/// date). Customers with no purchase by then are scored as `new` with empty RFM (recency,
-/// frequency, monetary 0).
-pub fn snapshot(
-    activity: &Activity,
-    model: &ModelArtifact,
-    as_of: Option<NaiveDate>,
-    attributes: Option<&CustomerAttributes>,
-) -> Result<Snapshot, ScoreError> {
-    if activity.unit != model.periods.unit {
-        return Err(ScoreError::UnitMismatch {
-            table: activity.unit.to_string(),
-            model: model.periods.unit.to_string(),
-        });
+/// Places customers of `activity` ([`activity_of`]) one at a time, in any order and on any
+/// thread: what [`snapshot`] does for all of them, for a writer that streams them out.
+pub struct Placer<'a> {
+    activity: &'a Activity,
+    model: &'a ModelArtifact,
+    calendar: Calendar,
+    ends: Vec<crate::domain::calendar::Day>,
+    segmenter: crate::domain::states::Segmenter,
+    attrs: Vec<f64>,
+    first_step: Option<crate::domain::chain::covariates::FirstStep>,
+    next_value: crate::domain::value::NextValue,
+}
+
+/// A thread's working buffers for [`Placer::place`].
+#[derive(Default)]
+pub struct PlaceScratch {
+    rows: Vec<PanelRow>,
+    states: Vec<usize>,
+    x: Vec<f64>,
+}
+
+impl<'a> Placer<'a> {
+    /// At `as_of` (default: the model's as-of date).
+    pub fn new(
+        activity: &'a Activity,
+        model: &'a ModelArtifact,
+        as_of: Option<NaiveDate>,
+        attributes: Option<&CustomerAttributes>,
+    ) -> Result<Self, ScoreError> {
+        if activity.unit != model.periods.unit {
+            return Err(ScoreError::UnitMismatch {
+                table: activity.unit.to_string(),
+                model: model.periods.unit.to_string(),
+            });
+        }
+        let (first, last) = (activity.first_day, activity.last_day);
+        let as_of = as_of.unwrap_or(model.periods.as_of);
+        let (calendar, _) =
+            Calendar::fit(model.periods.unit, first, last.max(crate::domain::calendar::day_of(as_of)), Some(as_of))?;
+        Ok(Placer {
+            activity,
+            model,
+            ends: calendar.ends(),
+            calendar,
+            segmenter: model.segmenter(),
+            attrs: aligned_attributes(model, attributes, activity.customers()),
+            first_step: model.first_step()?,
+            next_value: model.next_value(),
+        })
     }
-    let (first, last) = (activity.first_day, activity.last_day);
-    let as_of = as_of.unwrap_or(model.periods.as_of);
-    let (calendar, _) =
-        Calendar::fit(model.periods.unit, first, last.max(crate::domain::calendar::day_of(as_of)), Some(as_of))?;
-    let attrs = aligned_attributes(model, attributes, activity.customers());
-    let k = model.spend.model.design().attributes.len();
-    let design = model.spend.model.design().clone();
-    let mut x = vec![0.0; design.len()];
-    let spend = &model.spend.model;
-    let first_step = model.first_step()?;
-    let next_value = model.next_value();
-    let mut customers: Vec<Option<CustomerNow>> = vec![None; activity.customers()];
-    let histories = crate::domain::btyd::baselines::histories(activity, calendar.as_of());
-    let window = model.segments.scheme.window;
-    let seen = for_each_customer(activity, model, &calendar, |c, rows, states| {
-        let n = rows.len();
-        let last = rows[n - 1];
-        let state = states[n - 1];
-        let customer_attrs = &attrs[c as usize * k..(c as usize + 1) * k];
-        design.features(state, &last, customer_attrs, &mut x);
-        let (next_spend, next_spend_se) = next_value.predict(spend, state, &x);
-        customers[c as usize] = Some(CustomerNow {
-            customer: c,
-            state,
-            previous_state: (n >= 2).then(|| states[n - 2]),
-            last: Some(last),
-            next_spend,
-            next_spend_se,
-            first_step: first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
-            history: histories[c as usize].as_ref().map(PurchaseHistory::from),
-            recent_spend: rows.iter().rev().take((window as usize).saturating_sub(1)).map(|r| r.spend).collect(),
-        });
-    });
-    let t = calendar.len() as u32 - 1;
-    for (c, slot) in customers.iter_mut().enumerate() {
-        if !seen[c] {
-            let row = PanelRow::empty(t, 0);
-            design.features(0, &row, &attrs[c * k..(c + 1) * k], &mut x);
-            let (next_spend, next_spend_se) = next_value.predict(spend, 0, &x);
-            *slot = Some(CustomerNow {
+
+    /// Customers placed.
+    pub fn customers(&self) -> usize {
+        self.activity.customers()
+    }
+
+    /// Customer `c` at the as-of date. Customers with no purchase by then are scored as `new`
+    /// with empty RFM (recency, frequency, monetary 0).
+    pub fn place(&self, c: usize, scratch: &mut PlaceScratch) -> CustomerNow {
+        let model = self.model;
+        let design = model.spend.model.design();
+        let k = design.attributes.len();
+        let spend = &model.spend.model;
+        let window = model.segments.scheme.window;
+        let customer_attrs = &self.attrs[c * k..(c + 1) * k];
+        let history = history_of(self.activity, c, self.calendar.as_of()).as_ref().map(PurchaseHistory::from);
+        let PlaceScratch { rows, states, x } = scratch;
+        x.resize(design.len(), 0.0);
+        customer_panel(self.activity.customer(c), &self.ends, window, rows);
+        if rows.is_empty() {
+            let row = PanelRow::empty(self.calendar.len() as u32 - 1, 0);
+            design.features(0, &row, customer_attrs, x);
+            let (next_spend, next_spend_se) = self.next_value.predict(spend, 0, x);
+            return CustomerNow {
                 customer: c as u32,
                 state: 0,
                 previous_state: None,
                 last: None,
                 next_spend,
                 next_spend_se,
-                first_step: first_step.as_ref().and_then(|f| f.row_of(0, &row, &attrs[c * k..(c + 1) * k])),
-                history: histories[c].as_ref().map(PurchaseHistory::from),
+                first_step: self.first_step.as_ref().and_then(|f| f.row_of(0, &row, customer_attrs)),
+                history,
                 recent_spend: Vec::new(),
-            });
+            };
+        }
+        states.clear();
+        states.extend(rows.iter().map(|r| self.segmenter.state_of(r)));
+        let n = rows.len();
+        let last = rows[n - 1];
+        let state = states[n - 1];
+        design.features(state, &last, customer_attrs, x);
+        let (next_spend, next_spend_se) = self.next_value.predict(spend, state, x);
+        CustomerNow {
+            customer: c as u32,
+            state,
+            previous_state: (n >= 2).then(|| states[n - 2]),
+            last: Some(last),
+            next_spend,
+            next_spend_se,
+            first_step: self.first_step.as_ref().and_then(|f| f.row_of(state, &last, customer_attrs)),
+            history,
+            recent_spend: rows.iter().rev().take((window as usize).saturating_sub(1)).map(|r| r.spend).collect(),
         }
     }
-    Ok(Snapshot {
-        as_of: date_of(calendar.as_of()),
-        calendar,
-        customers: customers.into_iter().map(|c| c.expect("every customer placed")).collect(),
-    })
+
+    /// The snapshot's as-of date and calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+}
+
+/// Places every customer of `activity` ([`activity_of`]) at `as_of` (default: the model's as-of
+/// date); see [`Placer::place`].
+pub fn snapshot(
+    activity: &Activity,
+    model: &ModelArtifact,
+    as_of: Option<NaiveDate>,
+    attributes: Option<&CustomerAttributes>,
+) -> Result<Snapshot, ScoreError> {
+    let placer = Placer::new(activity, model, as_of, attributes)?;
+    let mut scratch = PlaceScratch::default();
+    let customers = (0..placer.customers()).map(|c| placer.place(c, &mut scratch)).collect();
+    let calendar = placer.calendar;
+    Ok(Snapshot { as_of: date_of(calendar.as_of()), calendar, customers })
 }
