@@ -304,16 +304,21 @@ impl<'a> Placer<'a> {
 }
 
 /// Places every customer of `activity` ([`activity_of`]) at `as_of` (default: the model's as-of
-/// date); see [`Placer::place`].
+/// date), on all cores; see [`Placer::place`].
 pub fn snapshot(
     activity: &Activity,
     model: &ModelArtifact,
     as_of: Option<NaiveDate>,
     attributes: Option<&CustomerAttributes>,
 ) -> Result<Snapshot, ScoreError> {
+    use crate::domain::shards::Parallel;
     let placer = Placer::new(activity, model, as_of, attributes)?;
-    let mut scratch = PlaceScratch::default();
-    let customers = (0..placer.customers()).map(|c| placer.place(c, &mut scratch)).collect();
+    // In the domain's fixed shards on all cores, joined in customer order.
+    let shards = crate::model::parallel::Rayon.in_shards(placer.customers(), |range| {
+        let mut scratch = PlaceScratch::default();
+        range.map(|c| placer.place(c, &mut scratch)).collect::<Vec<_>>()
+    });
+    let customers = shards.into_iter().flatten().collect();
     let calendar = placer.calendar;
     Ok(Snapshot { as_of: date_of(calendar.as_of()), calendar, customers })
 }
