@@ -322,6 +322,8 @@ pub fn stage_message(s: Stage) -> &'static str {
         Stage::LearningTiers => "learning value tiers",
         Stage::Counting => "counting transitions and spend moments",
         Stage::Fitting => "fitting",
+        Stage::FittingBtyd => "fitting BG/NBD, Pareto/NBD and Gamma–Gamma",
+        Stage::SettingBlend => "setting the blend on held-out periods",
     }
 }
 

@@ -431,23 +431,6 @@ impl Builder {
 
     /// Appends the rows of a builder that read a later part of the same file, numbering its new
     /// customers after this one's.
-    pub(crate) fn append(&mut self, other: Builder) {
-        let map: Vec<u32> = other.tx.customer_ids.iter().map(|id| self.intern(id.as_bytes())).collect();
-        self.tx.customer.extend(other.tx.customer.iter().map(|&c| map[c as usize]));
-        self.tx.day.extend_from_slice(&other.tx.day);
-        self.tx.amount.extend_from_slice(&other.tx.amount);
-        if let (Some(a), Some(b)) = (&mut self.tx.margin, &other.tx.margin) {
-            a.extend_from_slice(b);
-        }
-        self.skipped += other.skipped;
-        for e in other.first_skipped {
-            if self.first_skipped.len() < SKIPPED_SHOWN {
-                self.first_skipped.push(e);
-            }
-        }
-        self.last = None;
-    }
-
     /// Handles a row error: returns it under [`OnBadRow::Fail`], else counts it.
     pub(crate) fn bad_row(&mut self, err: IngestError, policy: OnBadRow) -> Result<(), IngestError> {
         match policy {

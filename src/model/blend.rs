@@ -55,7 +55,9 @@ pub fn train_blended(
         Some((t, a)) => (t, a.as_ref()),
         None => (activity, attributes),
     };
+    progress(Stage::FittingBtyd);
     let fitted = BtydBaselines::fit_models(&histories(activity, day_of(model.periods.as_of)), &Rayon, false);
+    progress(Stage::SettingBlend);
     let (blend, blend_skipped) = match choose_blend(activity, attributes, config, &model, source) {
         Ok(b) => (Some(b), None),
         Err(why) => (None, Some(why)),

@@ -62,6 +62,10 @@ pub enum Stage {
     LearningTiers,
     Counting,
     Fitting,
+    /// The blend's BTYD fits ([`crate::model::blend`]).
+    FittingBtyd,
+    /// Its weights, on an inner backtest.
+    SettingBlend,
 }
 
 /// Sums of one shard of customers in pass 2.
